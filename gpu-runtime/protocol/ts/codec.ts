@@ -1,0 +1,198 @@
+// Frame codec shared by the server, the kernel-proxy and the TypeScript test client.
+// Hand-written rather than taken from a framing library because it is the hot path: the decoder is
+// socket-free (push chunks, get frames), checks limits before buffering, hands out views into the
+// received chunk when a frame lies inside one, and copies only frames that straddle chunks.
+import { pack, unpack } from 'msgpackr';
+import { HEADER_SIZE, MAX_BODY, MAX_FRAME, OPS } from '../generated/ops';
+
+export interface FrameHeader {
+  length: number;
+  op: number;
+  flags: number;
+  seq: number;
+  stream: number;
+  bodyLen: number;
+  result: number;
+}
+
+export interface Frame extends FrameHeader {
+  /** The body bytes (a view; valid until the next push() only if the caller keeps no reference). */
+  body: Buffer;
+  /** Raw bulk bytes after the body (copy data, module images, printf text). */
+  bulk: Buffer;
+}
+
+/** Stable error codes for protocol violations; the server answers them with an error frame or a close. */
+export type ProtocolErrorCode = 'RGPU_ERR_FRAME_TOO_LARGE' | 'RGPU_ERR_BODY_TOO_LARGE' | 'RGPU_ERR_BAD_HEADER' | 'RGPU_ERR_UNKNOWN_OP' | 'RGPU_ERR_BAD_BODY';
+
+export class ProtocolError extends Error {
+  constructor(readonly code: ProtocolErrorCode, message: string, readonly seq = 0, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+export function readHeader(b: Buffer, o = 0): FrameHeader {
+  return {
+    length: b.readUInt32LE(o),
+    op: b.readUInt16LE(o + 4),
+    flags: b.readUInt16LE(o + 6),
+    seq: b.readUInt32LE(o + 8),
+    stream: b.readUInt32LE(o + 12),
+    bodyLen: b.readUInt32LE(o + 16),
+    result: b.readInt32LE(o + 20),
+  };
+}
+
+export function writeHeader(b: Buffer, o: number, h: FrameHeader): void {
+  b.writeUInt32LE(h.length, o);
+  b.writeUInt16LE(h.op, o + 4);
+  b.writeUInt16LE(h.flags, o + 6);
+  b.writeUInt32LE(h.seq >>> 0, o + 8);
+  b.writeUInt32LE(h.stream >>> 0, o + 12);
+  b.writeUInt32LE(h.bodyLen, o + 16);
+  b.writeInt32LE(h.result | 0, o + 20);
+}
+
+/** Validates a header against the protocol limits; throws ProtocolError. */
+export function checkHeader(h: FrameHeader, maxFrame = MAX_FRAME): void {
+  if (h.length > maxFrame) throw new ProtocolError('RGPU_ERR_FRAME_TOO_LARGE', `frame of ${h.length} bytes exceeds the limit of ${maxFrame}`, h.seq);
+  if (h.bodyLen > h.length) throw new ProtocolError('RGPU_ERR_BAD_HEADER', `body length ${h.bodyLen} exceeds frame length ${h.length}`, h.seq);
+  if (h.bodyLen > MAX_BODY) throw new ProtocolError('RGPU_ERR_BODY_TOO_LARGE', `body of ${h.bodyLen} bytes exceeds the limit of ${MAX_BODY}`, h.seq);
+}
+
+/**
+ * Incremental frame decoder. push() returns the complete frames found so far; a partial frame stays
+ * buffered. Throws ProtocolError on a header that violates the limits (the caller closes the connection,
+ * since framing is lost after a bad length).
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private header: FrameHeader | null = null;
+
+  constructor(private readonly maxFrame = MAX_FRAME) {}
+
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): Frame[] {
+    const frames: Frame[] = [];
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    for (;;) {
+      if (!this.header) {
+        if (this.buffered < HEADER_SIZE) break;
+        const h = readHeader(this.peek(HEADER_SIZE));
+        checkHeader(h, this.maxFrame);
+        this.consume(HEADER_SIZE);
+        this.header = h;
+      }
+      const h = this.header;
+      if (this.buffered < h.length) break;
+      const payload = this.consume(h.length);
+      this.header = null;
+      frames.push({ ...h, body: payload.subarray(0, h.bodyLen), bulk: payload.subarray(h.bodyLen) });
+    }
+    return frames;
+  }
+
+  /** n bytes from the front without consuming; copies only if they straddle chunks. */
+  private peek(n: number): Buffer {
+    const first = this.chunks[0];
+    if (first.length >= n) return first.subarray(0, n);
+    return Buffer.concat(this.chunks, this.buffered).subarray(0, n);
+  }
+
+  /** Removes n bytes from the front: a view when inside one chunk, else one copy. */
+  private consume(n: number): Buffer {
+    this.buffered -= n;
+    const first = this.chunks[0];
+    if (n === 0) return Buffer.alloc(0);
+    if (first.length > n) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    if (first.length === n) {
+      this.chunks.shift();
+      return first;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const c = this.chunks[0];
+      const take = Math.min(c.length, n - off);
+      c.copy(out, off, 0, take);
+      off += take;
+      if (take === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(take);
+    }
+    return out;
+  }
+}
+
+export interface EncodeOptions {
+  flags?: number;
+  seq?: number;
+  stream?: number;
+  result?: number;
+  body?: Buffer;
+  bulk?: Buffer | Uint8Array;
+}
+
+/**
+ * Encodes a frame as [header+body, bulk] so that the caller can write both under cork()/writev without
+ * concatenating the (possibly large) bulk.
+ */
+export function encodeFrame(op: number, o: EncodeOptions = {}): Buffer[] {
+  const body = o.body ?? EMPTY;
+  const bulk = o.bulk ?? EMPTY;
+  const head = Buffer.allocUnsafe(HEADER_SIZE + body.length);
+  writeHeader(head, 0, {
+    length: body.length + bulk.length,
+    op,
+    flags: o.flags ?? 0,
+    seq: o.seq ?? 0,
+    stream: o.stream ?? 0,
+    bodyLen: body.length,
+    result: o.result ?? 0,
+  });
+  body.copy(head, HEADER_SIZE);
+  return bulk.length ? [head, Buffer.isBuffer(bulk) ? bulk : Buffer.from(bulk.buffer, bulk.byteOffset, bulk.length)] : [head];
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** MessagePack body of a control op from its named arguments, in the order ops.yaml declares. */
+export function packArgs(op: number, args: Record<string, unknown>): Buffer {
+  const d = OPS.get(op);
+  if (!d) throw new ProtocolError('RGPU_ERR_UNKNOWN_OP', `unknown op ${op}`);
+  return pack(d.args.map((name) => args[name]));
+}
+
+/** Decodes a MessagePack body of `op` into named arguments; throws ProtocolError on a malformed body. */
+export function unpackArgs(op: number, body: Buffer, seq = 0): Record<string, unknown> {
+  const d = OPS.get(op);
+  if (!d) throw new ProtocolError('RGPU_ERR_UNKNOWN_OP', `unknown op ${op}`, seq);
+  let v: unknown;
+  try {
+    v = unpack(body);
+  } catch (e) {
+    throw new ProtocolError('RGPU_ERR_BAD_BODY', `${d.name}: malformed MessagePack body`, seq, { cause: e });
+  }
+  if (!Array.isArray(v)) throw new ProtocolError('RGPU_ERR_BAD_BODY', `${d.name}: body is not an argument array`, seq);
+  const out: Record<string, unknown> = {};
+  d.args.forEach((name, i) => (out[name] = v[i]));
+  return out;
+}
+
+/** A MessagePack reply/notification value (any shape). */
+export const packValue = (v: unknown): Buffer => pack(v);
+export function unpackValue(body: Buffer, what = 'body'): unknown {
+  try {
+    return unpack(body);
+  } catch (e) {
+    throw new ProtocolError('RGPU_ERR_BAD_BODY', `malformed MessagePack ${what}`, 0, { cause: e });
+  }
+}

@@ -1,0 +1,154 @@
+// The device interface both backends implement: the emulated device (gpu-runtime/emulator, a PTX engine on
+// the CPU) and real GPUs (gpu-runtime/cuda, koffi -> libcuda). The server picks one at start-up; nothing
+// else in the server knows which it talks to.
+//
+// Shape: it mirrors the driver API the intercept library forwards, so the CUDA backend is a thin mapping.
+// Addresses are JS numbers (CUDA virtual addresses fit in 48 bits). Errors are thrown as CudaError with a
+// CUresult code. Stream-ordered operations (`enqueue*`, launch) return at once; their failures become the
+// context's deferred error (returned by the next synchronising call) or, for faults such as an illegal
+// address, its sticky error, as on a real GPU.
+
+import { CUresult, cuResultName } from '../../protocol/generated/cuResult';
+
+export class CudaError extends Error {
+  constructor(readonly code: number, message?: string, options?: { cause?: unknown }) {
+    super(message ? `${cuResultName(code)}: ${message}` : cuResultName(code), options);
+    this.name = 'CudaError';
+  }
+}
+
+/** What a device reports: enough for cudart's start-up queries and cudaGetDeviceProperties. */
+export interface DeviceInfo {
+  /** Pool type name the user asks for, e.g. "T4" or "A100-40GB". */
+  type: string;
+  /** Marketing name as cuDeviceGetName reports it, e.g. "Tesla T4". */
+  name: string;
+  totalMem: number;
+  /** 16 bytes. */
+  uuid: Uint8Array;
+  ccMajor: number;
+  ccMinor: number;
+  /** Indexed by CUdevice_attribute value; 0 where a value is unknown. */
+  attributes: number[];
+  driverVersion: number;
+  pciDomain: number;
+  pciBus: number;
+  pciDevice: number;
+}
+
+export interface KernelParam {
+  offset: number;
+  size: number;
+}
+
+export interface KernelInfo {
+  name: string;
+  params: KernelParam[];
+  /** Total parameter buffer size in bytes. */
+  paramSize: number;
+  /** CUfunction_attribute values the client answers locally (cuFuncGetAttribute / cuKernelGetAttribute). */
+  attrs: {
+    maxThreadsPerBlock: number;
+    sharedSizeBytes: number;
+    constSizeBytes: number;
+    localSizeBytes: number;
+    numRegs: number;
+    ptxVersion: number;
+    binaryVersion: number;
+    maxDynamicSharedSizeBytes: number;
+  };
+}
+
+export interface GlobalInfo {
+  name: string;
+  addr: number;
+  size: number;
+}
+
+export interface ModuleInfo {
+  kernels: KernelInfo[];
+  globals: GlobalInfo[];
+}
+
+export interface LaunchConfig {
+  grid: [number, number, number];
+  block: [number, number, number];
+  sharedMem: number;
+  /** The packed parameter buffer, laid out as KernelInfo.params says. */
+  params: Uint8Array;
+  cooperative: boolean;
+}
+
+/** An opaque backend stream; `null` means the context's default stream. */
+export type BackendStream = unknown;
+export type BackendEvent = unknown;
+
+/**
+ * One session's context on a device. The server serialises calls per context (one JS task at a time), so
+ * implementations need no locking of their own.
+ */
+export interface DeviceContext {
+  /** The address window the client allocates in (sent to it in the HELLO reply). */
+  readonly va: { base: number; size: number };
+  // --- memory: the client chooses addresses inside the va window given at creation -------------------
+  alloc(addr: number, size: number): void;
+  free(addr: number): void;
+  /** Stream-ordered copies; `src`/`dst` host buffers are owned by the caller until the returned promise settles. */
+  enqueueWrite(stream: BackendStream, dst: number, src: Uint8Array): void;
+  enqueueRead(stream: BackendStream, src: number, dst: Uint8Array): Promise<void>;
+  enqueueCopy(stream: BackendStream, dst: number, src: number, size: number): void;
+  enqueueWrite2D(stream: BackendStream, dst: number, dpitch: number, src: Uint8Array, width: number, height: number): void;
+  enqueueRead2D(stream: BackendStream, src: number, spitch: number, dst: Uint8Array, width: number, height: number): Promise<void>;
+  enqueueCopy2D(stream: BackendStream, dst: number, dpitch: number, src: number, spitch: number, width: number, height: number): void;
+  enqueueMemset(stream: BackendStream, dst: number, value: number, elemSize: 1 | 2 | 4, width: number, height: number, pitch: number): void;
+
+  // --- modules -----------------------------------------------------------------------------------
+  /** image: a fatbin (with or without the 16-byte wrapper), PTX text, or a cubin; returns its metadata. */
+  loadModule(image: Uint8Array, kind: 'fatbin' | 'ptx' | 'cubin', name: string): { handle: unknown; info: ModuleInfo };
+  unloadModule(handle: unknown): void;
+  setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void;
+
+  // --- launches: `onPrintf` receives device printf text of this launch when it completes ----------
+  launch(stream: BackendStream, module: unknown, kernel: number, cfg: LaunchConfig, onPrintf: (text: string) => void): void;
+
+  // --- streams and events ------------------------------------------------------------------------
+  createStream(flags: number, priority: number): BackendStream;
+  destroyStream(s: BackendStream): void;
+  /** Resolves when the stream (null: everything in the context) is idle; rejects with the deferred/sticky CudaError. */
+  synchronize(stream: BackendStream | null): Promise<void>;
+  /** true when idle. */
+  query(stream: BackendStream | null): boolean;
+  createEvent(flags: number): BackendEvent;
+  destroyEvent(e: BackendEvent): void;
+  recordEvent(e: BackendEvent, stream: BackendStream): void;
+  streamWaitEvent(stream: BackendStream, e: BackendEvent): void;
+  synchronizeEvent(e: BackendEvent): Promise<void>;
+  queryEvent(e: BackendEvent): boolean;
+  /** Milliseconds between two completed events (CUDA_ERROR_NOT_READY if either is pending). */
+  elapsed(start: BackendEvent, end: BackendEvent): number;
+
+  /** The sticky error, once a fault has broken the context (0 otherwise). */
+  readonly stickyError: number;
+  /** Frees everything the context holds. Idempotent. */
+  destroy(): void;
+}
+
+export interface Device {
+  readonly info: DeviceInfo;
+  /**
+   * A context for one session with a window of `vaSize` bytes of device virtual addresses that the backend
+   * reserves (on a real GPU: cuMemAddressReserve). The client allocates inside context.va; the backend
+   * places module globals outside it and reports their addresses in ModuleInfo.
+   */
+  createContext(opts: { vaSize: number }): DeviceContext;
+  /** Bytes of device memory currently allocated on this device (all sessions). */
+  memUsed(): number;
+}
+
+export interface Backend {
+  readonly kind: 'emulated' | 'cuda';
+  readonly devices: readonly Device[];
+  close(): Promise<void>;
+}
+
+export { CUresult };
