@@ -1,0 +1,97 @@
+// `rgpu serve` options: parsed with node:util parseArgs (no dependency needed for this flat flag set).
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ServerError } from './errors';
+
+export const DEFAULT_LISTEN = '127.0.0.1:7447';
+export const DEFAULT_DEVICES = 'emulated:T4x2,emulated:A100-40GB';
+
+export interface ServeArgs {
+  host: string;
+  port: number;
+  devices: string;
+  token?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  mode: 'exclusive' | 'shared';
+  memQuota?: number;
+  metrics?: { host: string; port: number };
+}
+
+export const SERVE_USAGE = `usage: rgpu serve [--listen HOST:PORT] [--devices SPEC] [--token TOKEN | --token-file FILE]
+                  [--tls-cert FILE --tls-key FILE] [--exclusive | --shared] [--mem-quota BYTES]
+                  [--metrics HOST:PORT]
+  --devices  cuda | emulated:TYPE[xN],...   (default ${DEFAULT_DEVICES})
+  --listen   default ${DEFAULT_LISTEN}; a non-loopback address needs a token`;
+
+/** "host:port", "[v6]:port" or ":port" / "port" (host defaults to 127.0.0.1). */
+export function parseHostPort(s: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s) ?? /^()()(\d+)$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected HOST:PORT, got "${s}"`);
+  }
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+/** Byte counts with optional binary suffix: 4096, 512M, 2G, 1.5GiB. */
+export function parseBytes(s: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(s.trim());
+  if (!m) throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected a byte count such as 2G, got "${s}"`);
+  const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+export function parseServeArgs(argv: string[]): ServeArgs {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string' },
+        devices: { type: 'string' },
+        token: { type: 'string' },
+        'token-file': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        exclusive: { type: 'boolean' },
+        shared: { type: 'boolean' },
+        'mem-quota': { type: 'string' },
+        metrics: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (e) {
+    throw new ServerError('RGPU_ERR_BAD_ARGS', `${(e as Error).message}\n${SERVE_USAGE}`, { cause: e });
+  }
+  if (v.help) throw new ServerError('RGPU_ERR_BAD_ARGS', SERVE_USAGE);
+  if (v.exclusive && v.shared) throw new ServerError('RGPU_ERR_BAD_ARGS', '--exclusive and --shared exclude each other');
+  if (v.token !== undefined && v['token-file'] !== undefined) {
+    throw new ServerError('RGPU_ERR_BAD_ARGS', '--token and --token-file exclude each other');
+  }
+  if ((v['tls-cert'] === undefined) !== (v['tls-key'] === undefined)) {
+    throw new ServerError('RGPU_ERR_BAD_ARGS', '--tls-cert and --tls-key go together');
+  }
+  let token = v.token;
+  if (v['token-file'] !== undefined) {
+    try {
+      token = readFileSync(v['token-file'], 'utf8').trim();
+    } catch (e) {
+      throw new ServerError('RGPU_ERR_BAD_ARGS', `cannot read --token-file ${v['token-file']}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!token) throw new ServerError('RGPU_ERR_BAD_ARGS', `--token-file ${v['token-file']} is empty`);
+  }
+  const listen = parseHostPort(v.listen ?? DEFAULT_LISTEN, '--listen');
+  return {
+    ...listen,
+    devices: v.devices ?? DEFAULT_DEVICES,
+    token,
+    tlsCert: v['tls-cert'],
+    tlsKey: v['tls-key'],
+    mode: v.shared ? 'shared' : 'exclusive',
+    memQuota: v['mem-quota'] !== undefined ? parseBytes(v['mem-quota'], '--mem-quota') : undefined,
+    metrics: v.metrics !== undefined ? parseHostPort(v.metrics, '--metrics') : undefined,
+  };
+}

@@ -1,0 +1,239 @@
+// One connected client from HELLO to close: the handshake (version, token, purpose), the wait for a device
+// with QUEUED notifications, then the session's frames through the dispatcher. Closing, for whatever
+// reason, frees the session and gives the device to the next queued client.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { CudaError, CUresult } from './backend';
+import { Flag, Op, PROTOCOL_VERSION } from '../../protocol/generated/ops';
+import { packArgs, packValue, unpackArgs, type Frame, type ProtocolError } from '../../protocol/ts/codec';
+import type { FrameConnection } from './connection';
+import type { Dispatcher, ReplySink } from './dispatch';
+import type { Reply, ServerEnv } from './handler';
+import { controlOps } from './handlers/control';
+import type { Lease, PendingLease } from './pool';
+import type { ServerCounters } from './metrics';
+import { OP_SLOTS, Session, type Quota } from './session';
+import { wireU64 } from './wire';
+
+export interface ClientOptions {
+  token?: string;
+  counters?: ServerCounters;
+  quota: Quota;
+  /** Called for session start/end (metrics, logs). */
+  onSession?(event: 'start' | 'end', s: Session): void;
+  log?(msg: string): void;
+}
+
+type State = 'hello' | 'queued' | 'session' | 'control' | 'closed';
+
+/** Frames a client may send while it waits in the queue (it should send none but PING). */
+const MAX_EARLY_FRAMES = 4096;
+
+let sessionCounter = 0;
+
+function sameToken(expected: string, given: unknown): boolean {
+  if (typeof given !== 'string') return false;
+  // Compare digests so that neither length nor content leaks through timing.
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(given).digest();
+  return timingSafeEqual(a, b);
+}
+
+export class Client implements ReplySink {
+  private state: State = 'hello';
+  private session: Session | null = null;
+  private pendingLease: PendingLease | null = null;
+  private early: Frame[] = [];
+  readonly id = `s-${++sessionCounter}`;
+
+  constructor(
+    private readonly conn: FrameConnection,
+    private readonly env: ServerEnv,
+    private readonly dispatcher: Dispatcher,
+    private readonly opts: ClientOptions,
+  ) {}
+
+  get currentSession(): Session | null {
+    return this.session;
+  }
+
+  onFrame(f: Frame): void {
+    if (this.opts.counters) this.opts.counters.ops[f.op < OP_SLOTS ? f.op : OP_SLOTS - 1]++;
+    switch (this.state) {
+      case 'session': {
+        const s = this.session!;
+        s.bytesIn += f.length;
+        if (f.op === Op.GOODBYE) return this.close();
+        this.dispatcher.run(f, s, this);
+        return;
+      }
+      case 'hello':
+        if (f.op === Op.HELLO) return this.hello(f);
+        if (f.op === Op.PING) return this.reply(f, controlOps.PING(f));
+        return this.refuse(f, CUresult.CUDA_ERROR_NOT_INITIALIZED, 'send HELLO first');
+      case 'queued':
+        if (f.op === Op.PING) return this.reply(f, controlOps.PING(f));
+        if (f.op === Op.GOODBYE) return this.close();
+        if (this.early.length >= MAX_EARLY_FRAMES) return this.close();
+        this.early.push(f);
+        return;
+      case 'control':
+        if (f.op === Op.PING) return this.reply(f, controlOps.PING(f));
+        if (f.op === Op.INVENTORY) return this.reply(f, controlOps.INVENTORY(f, this.env));
+        if (f.op === Op.GOODBYE) return this.close();
+        return this.refuse(f, CUresult.CUDA_ERROR_NOT_PERMITTED, 'a control connection serves only INVENTORY and PING');
+      case 'closed':
+        return;
+    }
+  }
+
+  /** A header that breaks the limits: framing is lost, so answer once and close. */
+  onProtocolError(e: ProtocolError): void {
+    this.conn.send(0, { flags: Flag.REPLY, seq: e.seq, result: CUresult.CUDA_ERROR_INVALID_VALUE, body: packValue({ message: e.message, code: e.code }) });
+    this.close();
+  }
+
+  onClose(): void {
+    this.close();
+  }
+
+  // --- ReplySink ------------------------------------------------------------------------------------
+
+  reply(req: Frame, r: Reply | void): void {
+    if (this.state === 'closed') return;
+    this.flushPrintf();
+    const o = { flags: Flag.REPLY, seq: req.seq, stream: req.stream, result: r?.result ?? 0, body: r?.body, bulk: r?.bulk };
+    this.conn.send(req.op, o);
+    if (this.session) this.session.bytesOut += (r?.body?.length ?? 0) + (r?.bulk?.length ?? 0);
+  }
+
+  fail(req: Frame, e: CudaError): void {
+    if (this.state === 'closed') return;
+    this.opts.log?.(`${this.id}: op ${req.op} seq ${req.seq}: ${e.message}`);
+    this.reply(req, { result: e.code, body: packValue({ message: e.message }) });
+  }
+
+  private refuse(f: Frame, code: number, message: string): void {
+    if ((f.flags & Flag.NO_REPLY) === 0) this.fail(f, new CudaError(code, message));
+  }
+
+  private flushPrintf(): void {
+    const text = this.session?.takePrintf();
+    if (text) this.conn.send(Op.PRINTF, { flags: Flag.NOTIFY, bulk: Buffer.from(text, 'utf8') });
+  }
+
+  // --- handshake ------------------------------------------------------------------------------------
+
+  /** Answers a failed HELLO and closes, as contracts.md says. */
+  private helloFailed(f: Frame, code: number, message: string): void {
+    this.fail(f, new CudaError(code, message));
+    this.close();
+  }
+
+  private hello(f: Frame): void {
+    let a: Record<string, unknown>;
+    try {
+      a = unpackArgs(Op.HELLO, f.body, f.seq);
+    } catch (e) {
+      return this.helloFailed(f, CUresult.CUDA_ERROR_INVALID_VALUE, (e as Error).message);
+    }
+    if (a.version !== PROTOCOL_VERSION) {
+      return this.helloFailed(f, CUresult.CUDA_ERROR_NOT_SUPPORTED, `protocol version ${String(a.version)} is not supported; this server speaks version ${PROTOCOL_VERSION}`);
+    }
+    if (this.opts.token !== undefined && !sameToken(this.opts.token, a.token)) {
+      return this.helloFailed(f, CUresult.CUDA_ERROR_NOT_PERMITTED, 'bad token');
+    }
+    const purpose = a.purpose ?? 'session';
+    if (purpose === 'control') {
+      this.state = 'control';
+      return this.reply(f, { body: packValue({ server: this.env.serverName, types: this.env.pool.types }) });
+    }
+    if (purpose !== 'session') return this.helloFailed(f, CUresult.CUDA_ERROR_INVALID_VALUE, `purpose "${String(purpose)}" (expected session or control)`);
+    const gpuType = typeof a.gpuType === 'string' ? a.gpuType : '';
+    this.state = 'queued';
+    this.pendingLease = this.env.pool.acquire(this.id, gpuType, (position, type) => {
+      this.conn.send(Op.QUEUED, { flags: Flag.NOTIFY, body: packArgs(Op.QUEUED, { position, type }) });
+    });
+    this.pendingLease.promise.then(
+      (lease) => this.leased(f, lease, a.client),
+      (e: CudaError) => {
+        if (this.state !== 'closed') this.helloFailed(f, e.code ?? CUresult.CUDA_ERROR_NO_DEVICE, e.message);
+      },
+    );
+  }
+
+  private leased(f: Frame, lease: Lease, client: unknown): void {
+    this.pendingLease = null;
+    if (this.state === 'closed') {
+      this.env.pool.release(lease);
+      return;
+    }
+    const info = lease.device.device.info;
+    const quota: Quota = { ...this.opts.quota, memory: Math.min(this.opts.quota.memory, info.totalMem) };
+    let s: Session;
+    try {
+      // Twice the quota so that the client's first-fit allocator does not run out of window first.
+      const vaSize = Math.ceil((2 * quota.memory) / 2 ** 21) * 2 ** 21;
+      s = new Session(this.id, lease, lease.device.device.createContext({ vaSize }), quota);
+    } catch (e) {
+      this.env.pool.release(lease);
+      return this.helloFailed(f, e instanceof CudaError ? e.code : CUresult.CUDA_ERROR_UNKNOWN, `cannot create a context: ${(e as Error).message}`);
+    }
+    this.session = s;
+    this.state = 'session';
+    s.onPrintfReady = () => this.flushPrintf();
+    this.opts.onSession?.('start', s);
+    this.opts.log?.(`${this.id}: ${info.type} #${lease.device.index} for ${JSON.stringify(client ?? {})}`);
+    this.reply(f, {
+      body: packValue({
+        session: this.id,
+        device: {
+          type: info.type,
+          name: info.name,
+          totalMem: wireU64(info.totalMem),
+          uuid: Buffer.from(info.uuid),
+          ccMajor: info.ccMajor,
+          ccMinor: info.ccMinor,
+          attributes: info.attributes,
+          driverVersion: info.driverVersion,
+          pciDomain: info.pciDomain,
+          pciBus: info.pciBus,
+          pciDevice: info.pciDevice,
+        },
+        va: { base: wireU64(s.ctx.va.base), size: wireU64(s.ctx.va.size) },
+        quota: { memory: wireU64(quota.memory), handles: quota.handles, queuedOps: quota.queuedOps },
+        server: this.env.serverName,
+      }),
+    });
+    const early = this.early;
+    this.early = [];
+    for (const e of early) this.onFrame(e);
+  }
+
+  /** Closes at once without waiting for the peer to read (server shutdown). */
+  terminate(): void {
+    this.close();
+    this.conn.destroy();
+  }
+
+  /** Ends the connection and everything it holds. Idempotent. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.early = [];
+    this.pendingLease?.cancel();
+    this.pendingLease = null;
+    const s = this.session;
+    if (s) {
+      this.session = null;
+      try {
+        s.destroy();
+      } catch (e) {
+        this.opts.log?.(`${this.id}: freeing the context failed: ${(e as Error).message}`);
+      }
+      this.env.cache.dropSession(s.id);
+      this.env.pool.release(s.lease);
+      this.opts.onSession?.('end', s);
+    }
+    this.conn.end();
+  }
+}

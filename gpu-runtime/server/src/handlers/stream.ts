@@ -1,0 +1,78 @@
+// Streams, events and context synchronisation. Handles are minted by the client (contracts.md), so
+// creating one is a no-reply op; naming one the session does not own is CUDA_ERROR_INVALID_HANDLE.
+import { CudaError, CUresult } from '../backend';
+import {
+  decodeEventCreateArgs,
+  decodeEventDestroyArgs,
+  decodeEventElapsedArgs,
+  decodeEventQueryArgs,
+  decodeEventRecordArgs,
+  decodeEventSyncArgs,
+  decodeStreamCreateArgs,
+  decodeStreamDestroyArgs,
+  decodeStreamWaitEventArgs,
+  encodeEventElapsedReply,
+  EventElapsedReplySize,
+} from '../../../protocol/generated/ops';
+import { syncReply, type HandlerTable, type Reply } from '../handler';
+
+const NOT_READY: Reply = { result: CUresult.CUDA_ERROR_NOT_READY };
+
+export const streamHandlers: HandlerTable = {
+  CTX_SYNC(_f, s) {
+    return syncReply(s, s.ctx.synchronize(null));
+  },
+
+  STREAM_CREATE(f, s) {
+    const a = decodeStreamCreateArgs(f.body);
+    s.createStream(a.handle, a.flags, a.priority);
+  },
+
+  STREAM_DESTROY(f, s) {
+    s.destroyStream(decodeStreamDestroyArgs(f.body).handle);
+  },
+
+  STREAM_SYNC(f, s) {
+    return syncReply(s, s.ctx.synchronize(s.stream(f.stream)));
+  },
+
+  STREAM_QUERY(f, s) {
+    return s.ctx.query(s.stream(f.stream)) ? undefined : NOT_READY;
+  },
+
+  STREAM_WAIT_EVENT(f, s) {
+    const e = s.event(decodeStreamWaitEventArgs(f.body).event);
+    s.ctx.streamWaitEvent(s.stream(f.stream), e);
+  },
+
+  EVENT_CREATE(f, s) {
+    const a = decodeEventCreateArgs(f.body);
+    s.createEvent(a.handle, a.flags);
+  },
+
+  EVENT_DESTROY(f, s) {
+    s.destroyEvent(decodeEventDestroyArgs(f.body).handle);
+  },
+
+  EVENT_RECORD(f, s) {
+    const e = s.event(decodeEventRecordArgs(f.body).handle);
+    s.ctx.recordEvent(e, s.stream(f.stream));
+  },
+
+  EVENT_SYNC(f, s) {
+    return syncReply(s, s.ctx.synchronizeEvent(s.event(decodeEventSyncArgs(f.body).handle)));
+  },
+
+  EVENT_QUERY(f, s) {
+    return s.ctx.queryEvent(s.event(decodeEventQueryArgs(f.body).handle)) ? undefined : NOT_READY;
+  },
+
+  EVENT_ELAPSED(f, s) {
+    const a = decodeEventElapsedArgs(f.body);
+    const ms = s.ctx.elapsed(s.event(a.start), s.event(a.end));
+    if (!Number.isFinite(ms)) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'EVENT_ELAPSED: no time between these events');
+    const body = Buffer.allocUnsafe(EventElapsedReplySize);
+    encodeEventElapsedReply(body, 0, { ms });
+    return { body };
+  },
+};

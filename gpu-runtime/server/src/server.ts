@@ -1,0 +1,150 @@
+// Listening (TCP, or TLS when a certificate is given), accepting, and the server's lifetime. Refuses to
+// listen beyond loopback without a token: the protocol gives whoever connects a GPU and its memory.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { Server as HttpServer } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Backend } from './backend';
+import { Client } from './client';
+import { FrameConnection } from './connection';
+import { Dispatcher } from './dispatch';
+import { ServerError } from './errors';
+import type { ServerEnv } from './handler';
+import { createMetricsRegistry, serveMetrics, ServerCounters } from './metrics';
+import { ModuleCache } from './moduleCache';
+import { Pool } from './pool';
+import type { Quota } from './session';
+
+export const SERVER_NAME = 'remote-gpu/0.1.0';
+
+export interface ServerOptions {
+  host?: string;
+  port?: number;
+  backends: Backend[];
+  token?: string;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  mode?: 'exclusive' | 'shared';
+  quota?: Partial<Quota>;
+  metrics?: { host: string; port: number };
+  maxFrame?: number;
+  log?: (msg: string) => void;
+}
+
+export interface RunningServer {
+  readonly address: { host: string; port: number };
+  readonly pool: Pool;
+  readonly metrics: Registry;
+  readonly metricsAddress?: { host: string; port: number };
+  readonly counters: ServerCounters;
+  /** Clients connected now. */
+  readonly clients: ReadonlySet<Client>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_QUOTA: Quota = { memory: Number.MAX_SAFE_INTEGER, handles: 16384, queuedOps: 4096 };
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host === '::ffff:127.0.0.1';
+}
+
+function readPem(v: string | Buffer, what: string): Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  if (v.includes('-----BEGIN')) return Buffer.from(v);
+  try {
+    return readFileSync(v);
+  } catch (e) {
+    throw new ServerError('RGPU_ERR_TLS_CONFIG', `cannot read ${what} ${v}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export async function listenServer(o: ServerOptions): Promise<RunningServer> {
+  const host = o.host ?? '127.0.0.1';
+  if (!isLoopback(host) && !o.token) {
+    throw new ServerError('RGPU_ERR_INSECURE_LISTEN', `refusing to listen on ${host} without a token: anyone who can reach it would get a GPU. Pass --token-file FILE (and --tls-cert/--tls-key), or listen on 127.0.0.1`);
+  }
+  const devices = o.backends.flatMap((b) => b.devices);
+  const pool = new Pool(devices, o.mode ?? 'exclusive');
+  const env: ServerEnv = { pool, cache: new ModuleCache(), serverName: SERVER_NAME };
+  const dispatcher = new Dispatcher(env);
+  const counters = new ServerCounters();
+  const registry = createMetricsRegistry(pool, counters);
+  const quota: Quota = { ...DEFAULT_QUOTA, ...o.quota };
+  const clients = new Set<Client>();
+  const log = o.log;
+
+  const onSocket = (socket: net.Socket): void => {
+    let client: Client | null = null;
+    const conn = new FrameConnection(
+      socket,
+      {
+        onFrame: (f) => client!.onFrame(f),
+        onProtocolError: (e) => client!.onProtocolError(e),
+        onClose: () => {
+          client!.onClose();
+          clients.delete(client!);
+        },
+        bytesIn: (n) => (counters.bytesIn += n),
+        bytesOut: (n) => (counters.bytesOut += n),
+      },
+      o.maxFrame,
+    );
+    client = new Client(conn, env, dispatcher, { token: o.token, quota, counters, log });
+    clients.add(client);
+  };
+
+  let server: net.Server;
+  if (o.tls) {
+    const options = { cert: readPem(o.tls.cert, 'TLS certificate'), key: readPem(o.tls.key, 'TLS key') };
+    try {
+      server = tls.createServer(options, onSocket);
+    } catch (e) {
+      throw new ServerError('RGPU_ERR_TLS_CONFIG', `bad TLS certificate or key: ${(e as Error).message}`, { cause: e });
+    }
+    server.on('tlsClientError', (e) => log?.(`TLS handshake failed: ${e.message}`));
+  } else server = net.createServer(onSocket);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 7447, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (e) => log?.(`listener: ${e.message}`));
+  const addr = server.address() as net.AddressInfo;
+
+  let metricsServer: HttpServer | undefined;
+  if (o.metrics) {
+    try {
+      metricsServer = await serveMetrics(registry, o.metrics.host, o.metrics.port);
+    } catch (e) {
+      server.close();
+      throw new ServerError('RGPU_ERR_BAD_ARGS', `cannot serve metrics on ${o.metrics.host}:${o.metrics.port}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const maddr = metricsServer?.address() as net.AddressInfo | undefined;
+
+  let closing: Promise<void> | null = null;
+  return {
+    address: { host: addr.address, port: addr.port },
+    pool,
+    metrics: registry,
+    metricsAddress: maddr ? { host: maddr.address, port: maddr.port } : undefined,
+    counters,
+    clients,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        for (const c of [...clients]) c.terminate();
+        await closed;
+        if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
+        await Promise.allSettled(o.backends.map((b) => b.close()));
+      })();
+      return closing;
+    },
+  };
+}
