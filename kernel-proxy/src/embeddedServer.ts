@@ -1,0 +1,104 @@
+// The embedded default pool: a local GPU server with emulated devices, run as a child process
+// (`rgpu serve --listen 127.0.0.1:0`) so that emulated kernels never share the proxy's event loop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ProxyError } from './errors';
+
+export const DEFAULT_EMBEDDED_DEVICES = 'emulated:T4x2,emulated:A100-40GB';
+
+/** The CLI entry: this file compiles to <root>/out/kernel-proxy/src, the CLI to <root>/out/gpu-runtime/cli/src. */
+export const cliMain = (): string => path.resolve(__dirname, '..', '..', 'gpu-runtime', 'cli', 'src', 'main.js');
+
+/** The line the server prints once it listens, e.g. "listening on tcp://127.0.0.1:40123". */
+const LISTEN_LINE = /listen\w*\b.*?(?:tcp:\/\/)?(?:\[[^\]]+\]|[\w.-]+):(\d{1,5})\b/i;
+/** Output kept for the error message when the server fails to start. */
+const TAIL_LINES = 20;
+
+export interface EmbeddedServerOptions {
+  devices?: string;
+  startTimeoutMs?: number;
+  /** Receives the server's output lines (the proxy forwards them to its log when tracing). */
+  log?: (line: string) => void;
+}
+
+export class EmbeddedServer {
+  private exited = false;
+  private readonly exitPromise: Promise<void>;
+
+  private constructor(private readonly child: ChildProcess, readonly port: number) {
+    this.exitPromise = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    void this.exitPromise.then(() => (this.exited = true));
+  }
+
+  get url(): string {
+    return `tcp://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return !this.exited;
+  }
+
+  static start(opts: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
+    const main = cliMain();
+    if (!fs.existsSync(main)) return Promise.reject(new ProxyError('RGPU_ERR_EMBEDDED_SERVER', `cannot start the embedded GPU server: ${main} is missing (run npm run build)`));
+    const args = [main, 'serve', '--listen', '127.0.0.1:0', '--devices', opts.devices ?? DEFAULT_EMBEDDED_DEVICES];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    return new Promise<EmbeddedServer>((resolve, reject) => {
+      let done = false;
+      const finish = (e: Error | null, port = 0): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (e) {
+          child.kill('SIGKILL');
+          reject(e);
+        } else resolve(new EmbeddedServer(child, port));
+      };
+      const timeoutMs = opts.startTimeoutMs ?? 20000;
+      const timer = setTimeout(() => finish(failure(`did not report its port within ${timeoutMs} ms`, tail)), timeoutMs);
+      const onLine = (line: string): void => {
+        tail.push(line);
+        if (tail.length > TAIL_LINES) tail.shift();
+        opts.log?.(line);
+        const m = done ? null : LISTEN_LINE.exec(line);
+        if (m) finish(null, Number(m[1]));
+      };
+      lines(child.stdout!, onLine);
+      lines(child.stderr!, onLine);
+      child.once('error', (e) => finish(failure(e.message, tail)));
+      child.once('exit', (code, sig) => finish(failure(`exited with ${sig ?? code}`, tail)));
+    });
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after graceMs. */
+  async stop(graceMs = 3000): Promise<void> {
+    if (this.exited) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exitPromise;
+    clearTimeout(timer);
+  }
+}
+
+function failure(why: string, tail: string[]): ProxyError {
+  const out = tail.length ? `\n${tail.join('\n')}` : '';
+  return new ProxyError('RGPU_ERR_EMBEDDED_SERVER', `embedded GPU server ${why}${out}`);
+}
+
+function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (s: string) => {
+    buf += s;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      onLine(buf.slice(0, i).replace(/\r$/, ''));
+      buf = buf.slice(i + 1);
+    }
+  });
+}

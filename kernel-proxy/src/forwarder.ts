@@ -1,0 +1,266 @@
+// One intercept connection and its pool connection: frames pass both ways untouched (headers are read,
+// bodies of hot ops never decoded), except the intercept's HELLO, which the proxy completes with the pool
+// token and the GPU type it chose, so that credentials never enter the kernel's process.
+import type * as net from 'node:net';
+import { Flag, HEADER_SIZE, MAX_FRAME, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
+import { CUresult } from '../../gpu-runtime/protocol/generated/cuResult';
+import { checkHeader, encodeFrame, packArgs, ProtocolError, readHeader, unpackArgs, unpackValue, packValue } from '../../gpu-runtime/protocol/ts/codec';
+import { FrameScanner, type FrameSink } from './frameScanner';
+import type { ProxyStats } from './stats';
+import type { SessionInfo, SessionRegistry } from './sessions';
+import { errorMessage } from './errors';
+
+export interface ForwarderDeps {
+  stats: ProxyStats;
+  sessions: SessionRegistry;
+  /** Opens this session's pool connection; rejects promptly (PoolUnavailableError) when the pool is down. */
+  openPool(): Promise<net.Socket>;
+  /** Token and GPU type for this session's HELLO, read when the HELLO arrives. */
+  helloFields(): { token: string; gpuType: string };
+  log(msg: string): void;
+}
+
+/** 1 for ops whose requests get a reply unless sent with FLAG_NO_REPLY. */
+const EXPECTS_REPLY = new Uint8Array(65536);
+for (const d of OPS.values()) if (d.reply !== 'none') EXPECTS_REPLY[d.id] = 1;
+
+/** Gives up on a peer that does not finish closing after its partner went away. */
+const CLOSE_GRACE_MS = 5000;
+
+export class Forwarder {
+  private readonly key: number;
+  private readonly info: SessionInfo;
+  private pool: net.Socket | null = null;
+  private poolError: Error | null = null;
+  private hello: Buffer | null = null;
+  private helloSent = false;
+  private closed = false;
+  /** Sync requests awaiting their reply: seq → performance.now() at the request. */
+  private readonly pending = new Map<number, number>();
+  private readonly up: FrameScanner;
+  private readonly down: FrameScanner;
+
+  constructor(private readonly client: net.Socket, private readonly deps: ForwarderDeps, private readonly onDone: (f: Forwarder) => void = () => {}) {
+    this.key = deps.sessions.open(deps.helloFields().gpuType);
+    this.info = deps.sessions.get(this.key)!;
+    this.up = new FrameScanner(this.upSink);
+    this.down = new FrameScanner(this.downSink);
+    client.on('data', this.onHelloData);
+    client.on('end', () => this.pool?.end());
+    client.on('error', (e) => this.fail(`intercept connection: ${e.message}`));
+    client.on('close', () => this.finish(this.pool));
+    deps.openPool().then(
+      (sock) => this.onPoolOpen(sock),
+      (e: Error) => {
+        this.poolError = e;
+        this.trySendHello();
+      },
+    );
+  }
+
+  /** Closes both sides (proxy shutdown). */
+  close(): void {
+    this.client.destroy();
+    this.pool?.destroy();
+  }
+
+  // --- handshake ---------------------------------------------------------------------------
+
+  private readonly onHelloData = (chunk: Buffer): void => {
+    this.hello = this.hello ? Buffer.concat([this.hello, chunk]) : chunk;
+    if (this.hello.length < HEADER_SIZE) return;
+    const h = readHeader(this.hello);
+    if (h.op !== Op.HELLO) return this.reject(h.op, h.seq, CUresult.CUDA_ERROR_NOT_INITIALIZED, 'the first frame of a connection must be HELLO');
+    try {
+      checkHeader(h, MAX_FRAME);
+    } catch (e) {
+      return this.reject(h.op, h.seq, CUresult.CUDA_ERROR_INVALID_VALUE, errorMessage(e));
+    }
+    if (this.hello.length < HEADER_SIZE + h.length) return;
+    this.client.off('data', this.onHelloData);
+    this.client.pause();
+    this.trySendHello();
+  };
+
+  private onPoolOpen(sock: net.Socket): void {
+    if (this.closed) {
+      sock.destroy();
+      return;
+    }
+    this.pool = sock;
+    sock.on('data', this.onPoolData);
+    sock.on('end', () => this.client.end());
+    sock.on('error', (e) => this.fail(`pool connection: ${e.message}`));
+    sock.on('close', () => this.finish(this.client));
+    this.trySendHello();
+  }
+
+  /** Runs once the HELLO is complete and the pool connection has either opened or failed. */
+  private trySendHello(): void {
+    const buf = this.hello;
+    if (this.helloSent || this.closed || !buf || buf.length < HEADER_SIZE) return;
+    const h = readHeader(buf);
+    if (buf.length < HEADER_SIZE + h.length) return;
+    if (this.poolError) return this.reject(Op.HELLO, h.seq, CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE, this.poolError.message);
+    const pool = this.pool;
+    if (!pool) return;
+    let args: Record<string, unknown>;
+    try {
+      args = unpackArgs(Op.HELLO, buf.subarray(HEADER_SIZE, HEADER_SIZE + h.bodyLen), h.seq);
+    } catch (e) {
+      return this.reject(Op.HELLO, h.seq, CUresult.CUDA_ERROR_INVALID_VALUE, errorMessage(e));
+    }
+    const fields = this.deps.helloFields();
+    const gpuType = fields.gpuType || (typeof args.gpuType === 'string' ? args.gpuType : '');
+    const client = args.client as { pid?: unknown; argv0?: unknown } | null;
+    if (client && typeof client === 'object') {
+      if (typeof client.pid === 'number') this.info.pid = client.pid;
+      if (typeof client.argv0 === 'string') this.info.argv0 = client.argv0;
+    }
+    this.info.gpuType = gpuType;
+    const body = packArgs(Op.HELLO, { ...args, token: fields.token, gpuType });
+    const frame = encodeFrame(Op.HELLO, { flags: h.flags, seq: h.seq, stream: h.stream, body });
+    const rest = buf.subarray(HEADER_SIZE + h.length);
+    this.hello = null;
+    this.helloSent = true;
+    this.upSink.onHeader(Op.HELLO, h.flags, h.seq, body.length, body.length, 0);
+    try {
+      if (rest.length) this.up.scan(rest);
+    } catch (e) {
+      return this.fail(`intercept sent a bad frame: ${errorMessage(e)}`);
+    }
+    pool.cork();
+    pool.write(frame[0]);
+    if (rest.length) pool.write(rest);
+    pool.uncork();
+    this.client.on('data', this.onClientData);
+    this.client.resume();
+  }
+
+  /** Answers a request with an error reply and closes, as the server does after a failed HELLO. */
+  private reject(op: number, seq: number, result: number, message: string): void {
+    this.deps.log(`session ${this.info.id}: ${message}`);
+    this.helloSent = true;
+    this.client.off('data', this.onHelloData);
+    this.deps.stats.errors++;
+    const frame = encodeFrame(op, { flags: Flag.REPLY, seq, result, body: packValue({ message }) });
+    this.client.end(frame[0]);
+    this.pool?.destroy();
+  }
+
+  // --- forwarding (hot path) -----------------------------------------------------------------
+
+  // Each received chunk is written on whole: one write (one syscall) per read however many frames it
+  // holds, which is what per-frame cork()/uncork() would achieve, without splitting or copying anything.
+  private readonly onClientData = (chunk: Buffer): void => {
+    try {
+      this.up.scan(chunk);
+    } catch (e) {
+      return this.fail(`intercept sent a bad frame: ${errorMessage(e)}`);
+    }
+    const pool = this.pool!;
+    if (!pool.write(chunk)) {
+      this.client.pause();
+      pool.once('drain', this.resumeClient);
+    }
+  };
+
+  private readonly onPoolData = (chunk: Buffer): void => {
+    try {
+      this.down.scan(chunk);
+    } catch (e) {
+      return this.fail(`pool sent a bad frame: ${errorMessage(e)}`);
+    }
+    if (!this.client.write(chunk)) {
+      this.pool!.pause();
+      this.client.once('drain', this.resumePool);
+    }
+  };
+
+  private readonly resumeClient = (): void => void this.client.resume();
+  private readonly resumePool = (): void => void this.pool?.resume();
+
+  private readonly upSink: FrameSink = {
+    onHeader: (op, flags, seq, length) => {
+      this.deps.stats.request(op, HEADER_SIZE + length);
+      if (EXPECTS_REPLY[op] === 1 && (flags & (Flag.NO_REPLY | Flag.REPLY | Flag.NOTIFY)) === 0) {
+        if (!this.pending.has(seq)) this.deps.stats.queueDepth++;
+        this.pending.set(seq, performance.now());
+      }
+      return false;
+    },
+    onBody: () => {},
+  };
+
+  private readonly downSink: FrameSink = {
+    onHeader: (op, flags, seq, length, _bodyLen, result) => {
+      const bytes = HEADER_SIZE + length;
+      const stats = this.deps.stats;
+      if (flags & Flag.REPLY) {
+        const t0 = this.pending.get(seq);
+        let ms = -1;
+        if (t0 !== undefined) {
+          this.pending.delete(seq);
+          stats.queueDepth--;
+          ms = performance.now() - t0;
+        }
+        // A HELLO reply may have waited in the pool's queue: its time is not a network round trip.
+        stats.reply(op, bytes, ms, result, op !== Op.HELLO);
+        return op === Op.HELLO;
+      }
+      stats.inbound(bytes);
+      return op === Op.QUEUED && (flags & Flag.NOTIFY) !== 0;
+    },
+    onBody: (op, _flags, seq, result, body) => {
+      try {
+        if (op === Op.HELLO) this.onHelloReply(result, body);
+        else this.onQueued(unpackArgs(Op.QUEUED, body, seq));
+      } catch (e) {
+        this.deps.log(`session ${this.info.id}: undecodable ${op === Op.HELLO ? 'HELLO reply' : 'QUEUED'}: ${errorMessage(e)}`);
+      }
+    },
+  };
+
+  private onHelloReply(result: number, body: Buffer): void {
+    const v = unpackValue(body, 'HELLO reply') as { session?: unknown; device?: { type?: unknown; name?: unknown }; message?: unknown } | null;
+    if (result !== 0) {
+      this.deps.log(`session ${this.info.id}: pool refused HELLO (${result}): ${String(v?.message ?? '')}`);
+      return;
+    }
+    if (typeof v?.session === 'string') this.info.id = v.session;
+    if (typeof v?.device?.name === 'string') this.info.device = v.device.name;
+    if (typeof v?.device?.type === 'string') this.info.gpuType = v.device.type;
+    this.info.state = 'attached';
+    delete this.info.queuePosition;
+  }
+
+  private onQueued(a: Record<string, unknown>): void {
+    this.info.state = 'queued';
+    if (typeof a.position === 'number') this.info.queuePosition = a.position;
+    if (typeof a.type === 'string' && a.type) this.info.gpuType = a.type;
+  }
+
+  // --- teardown ----------------------------------------------------------------------------
+
+  private fail(msg: string): void {
+    if (this.closed) return;
+    this.deps.log(`session ${this.info.id}: ${msg}`);
+    this.client.destroy();
+    this.pool?.destroy();
+    this.finish(null);
+  }
+
+  /** One side closed: let the other finish writing what it has, then make sure it goes too. */
+  private finish(other: net.Socket | null): void {
+    if (other && !other.destroyed) {
+      other.end();
+      setTimeout(() => other.destroy(), CLOSE_GRACE_MS).unref();
+    }
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.stats.queueDepth -= this.pending.size;
+    this.pending.clear();
+    this.deps.sessions.close(this.key);
+    this.onDone(this);
+  }
+}

@@ -1,0 +1,207 @@
+// The kernel-proxy as a whole: the intercept socket and its forwarders, the control connection to the
+// pool, the embedded server when no pool is configured, statistics and the JSON-RPC hub. main.ts parses
+// arguments and signals; `rgpu run` embeds a private instance.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { EmbeddedServer, DEFAULT_EMBEDDED_DEVICES } from './embeddedServer';
+import { Forwarder } from './forwarder';
+import { PoolClient } from './poolClient';
+import { connectPool, parsePoolUrl, readTokenFile, type PoolUrl } from './poolUrl';
+import { RpcHub, type ProxyApi } from './rpc';
+import { SessionRegistry } from './sessions';
+import { ensurePrivateDir, listenUnix } from './socketPath';
+import { ProxyStats, type Stats } from './stats';
+import { errorMessage } from './errors';
+
+export interface ProxyOptions {
+  socket: string;
+  /** Pool URL; absent: start the embedded server. */
+  pool?: string;
+  token?: string;
+  tokenFile?: string;
+  gpuType?: string;
+  statsIntervalMs?: number;
+  pingIntervalMs?: number;
+  embeddedDevices?: string;
+  connectTimeoutMs?: number;
+  /** Serve JSON-RPC on stdin/stdout too. */
+  stdio?: boolean;
+  log?: (s: string) => void;
+  /** Called once the proxy has stopped because a client asked (rgpu/shutdown) or stdio closed. */
+  onStopped?: () => void;
+}
+
+export interface StatusReply {
+  pool: { url: string; connected: boolean; error?: string; embedded?: boolean };
+  gpuType: string;
+  sessions: Array<{ id: string; pid?: number; argv0?: string; gpuType: string; device?: string; state: string; queuePosition?: number }>;
+  rttMs: number;
+}
+
+export class KernelProxy implements ProxyApi {
+  readonly traffic = new ProxyStats();
+  readonly sessions = new SessionRegistry();
+  private readonly forwarders = new Set<Forwarder>();
+  private readonly hub: RpcHub;
+  private readonly dataServer: net.Server;
+  private readonly ctlServer: net.Server;
+  private readonly log: (s: string) => void;
+  private poolUrl: PoolUrl | null = null;
+  private token = '';
+  private gpuType: string;
+  private control: PoolClient | null = null;
+  private embedded: EmbeddedServer | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(private readonly opts: ProxyOptions) {
+    this.log = opts.log ?? ((s) => process.stderr.write(`rgpu-proxy: ${s}\n`));
+    this.gpuType = opts.gpuType ?? '';
+    this.hub = new RpcHub(this, this.log);
+    this.dataServer = net.createServer((sock) => this.accept(sock));
+    this.ctlServer = net.createServer((sock) => this.hub.attachSocket(sock));
+  }
+
+  static async start(opts: ProxyOptions): Promise<KernelProxy> {
+    const p = new KernelProxy(opts);
+    try {
+      await p.init();
+    } catch (e) {
+      await p.stop();
+      throw e;
+    }
+    return p;
+  }
+
+  get socketPath(): string {
+    return this.opts.socket;
+  }
+
+  get ctlPath(): string {
+    return `${this.opts.socket}.ctl`;
+  }
+
+  private async init(): Promise<void> {
+    if (this.opts.tokenFile) this.token = readTokenFile(this.opts.tokenFile);
+    if (this.opts.token !== undefined) this.token = this.opts.token;
+    if (this.opts.pool) this.poolUrl = parsePoolUrl(this.opts.pool);
+    ensurePrivateDir(path.dirname(this.opts.socket));
+    if (!this.poolUrl) await this.startEmbedded();
+    this.connectControl();
+    await listenUnix(this.dataServer, this.opts.socket);
+    await listenUnix(this.ctlServer, this.ctlPath);
+    if (this.opts.stdio) this.hub.attachStdio(() => void this.stop().then(() => this.opts.onStopped?.()));
+    const every = this.opts.statsIntervalMs ?? 1000;
+    this.statsTimer = setInterval(() => {
+      this.traffic.tick();
+      if (this.hub.connections) this.hub.broadcast(this.stats());
+    }, every);
+  }
+
+  private async startEmbedded(): Promise<void> {
+    const trace = process.env.REMOTE_GPU_TRACE === '1';
+    this.embedded = await EmbeddedServer.start({
+      devices: this.opts.embeddedDevices ?? DEFAULT_EMBEDDED_DEVICES,
+      log: trace ? (l) => this.log(`[server] ${l}`) : undefined,
+    });
+    this.poolUrl = parsePoolUrl(this.embedded.url);
+    this.log(`embedded GPU server on ${this.embedded.url}`);
+  }
+
+  private connectControl(): void {
+    this.control?.stop();
+    const c = new PoolClient({ url: this.poolUrl!, token: this.token, pingIntervalMs: this.opts.pingIntervalMs ?? 3000, connectTimeoutMs: this.opts.connectTimeoutMs });
+    c.on('rtt', (ms: number) => this.traffic.rttSample(ms));
+    c.on('connected', () => this.log(`connected to the pool ${c.url.href}`));
+    c.on('disconnected', (why?: string) => this.log(`lost the pool ${c.url.href}${why ? `: ${why}` : ''}; reconnecting`));
+    c.start();
+    this.control = c;
+  }
+
+  private accept(sock: net.Socket): void {
+    if (this.stopping) {
+      sock.destroy();
+      return;
+    }
+    const url = this.poolUrl!;
+    const f = new Forwarder(
+      sock,
+      {
+        stats: this.traffic,
+        sessions: this.sessions,
+        openPool: () => connectPool(url, this.opts.connectTimeoutMs),
+        helloFields: () => ({ token: this.token, gpuType: this.gpuType }),
+        log: this.log,
+      },
+      (done) => this.forwarders.delete(done),
+    );
+    this.forwarders.add(f);
+  }
+
+  // --- ProxyApi (JSON-RPC) -----------------------------------------------------------------
+
+  status(): StatusReply {
+    const c = this.control;
+    const pool: StatusReply['pool'] = { url: this.poolUrl?.href ?? '', connected: c?.connected ?? false };
+    if (c?.error && !c.connected) pool.error = c.error;
+    if (this.embedded) pool.embedded = true;
+    return { pool, gpuType: this.gpuType, sessions: this.sessions.list(), rttMs: this.traffic.lastRttMs };
+  }
+
+  inventory(): Promise<unknown> {
+    return this.control!.inventory();
+  }
+
+  setGpuType(type: string): { type: string } {
+    this.gpuType = type;
+    return { type };
+  }
+
+  async setPool(url: string, token?: string): Promise<{ ok: boolean }> {
+    const next = parsePoolUrl(url);
+    this.poolUrl = next;
+    if (token !== undefined) this.token = token;
+    this.connectControl();
+    return { ok: true };
+  }
+
+  stats(): Stats {
+    return this.traffic.snapshot({ sessions: this.sessions.count, gpuType: this.gpuType, device: this.sessions.device });
+  }
+
+  async ping(): Promise<{ rttMs: number }> {
+    const ms = await this.control!.ping();
+    this.traffic.rttSample(ms);
+    return { rttMs: Math.round(ms * 1000) / 1000 };
+  }
+
+  shutdown(): void {
+    void this.stop().then(() => this.opts.onStopped?.());
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------------
+
+  /** Orderly stop: listeners closed, sockets unlinked, sessions closed, embedded server stopped. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    const closing = [this.dataServer, this.ctlServer].filter((s) => s.listening).map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const p of [this.opts.socket, this.ctlPath]) fs.rmSync(p, { force: true });
+    for (const f of this.forwarders) f.close();
+    this.control?.stop();
+    this.hub.close();
+    await Promise.all(closing);
+    if (this.embedded) {
+      try {
+        await this.embedded.stop();
+      } catch (e) {
+        this.log(`stopping the embedded server: ${errorMessage(e)}`);
+      }
+    }
+  }
+}

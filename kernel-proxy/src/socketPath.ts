@@ -1,0 +1,55 @@
+// Where the proxy listens, and listening there safely: a private directory (0700), sockets 0600, and a
+// stale socket left by a crashed proxy replaced while a live one is never stolen.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ProxyError } from './errors';
+
+export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'remote-gpu', 'proxy.sock');
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return path.join(os.tmpdir(), `remote-gpu-${uid}`, 'proxy.sock');
+}
+
+/** Creates the socket's directory with mode 0700 and refuses one that another user owns. */
+export function ensurePrivateDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = fs.statSync(dir);
+    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+      throw new ProxyError('RGPU_ERR_SOCKET_DIR', `socket directory ${dir} belongs to another user`);
+    }
+    if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+  } catch (e) {
+    if (e instanceof ProxyError) throw e;
+    throw new ProxyError('RGPU_ERR_SOCKET_DIR', `cannot prepare socket directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function answers(p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(p);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+/** Listens on a Unix socket (mode 0600); a leftover socket file nobody answers on is removed first. */
+export async function listenUnix(server: net.Server, p: string): Promise<void> {
+  if (fs.existsSync(p)) {
+    if (await answers(p)) throw new ProxyError('RGPU_ERR_SOCKET_DIR', `another process already serves ${p}`);
+    fs.rmSync(p, { force: true });
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(p, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  fs.chmodSync(p, 0o600);
+}
