@@ -1,0 +1,164 @@
+// Through-our-path benchmark: an ordinary CUDA program (runtime API, nvcc's default static cudart) that the
+// bench runs under the intercept library, via the kernel-proxy and directly against the server.
+// Usage: path_bench [--rtt N] [--copy MIB] [--launches N] [--steps N] [--pinned 0|1]
+// Each phase runs only when its count is > 0 (--steps 0 runs the step set-up alone, the baseline the bench
+// subtracts to count round trips per step exactly). Prints one JSON line on stdout; diagnostics go to stderr.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+__global__ void empty_kernel() {}
+
+__global__ void touch_kernel(float *p, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) p[i] += 1.0f;
+}
+
+static double now_us() {
+    using namespace std::chrono;
+    return duration<double, std::micro>(steady_clock::now().time_since_epoch()).count();
+}
+
+static void check(cudaError_t e, const char *what) {
+    if (e != cudaSuccess) {
+        // Still one JSON line, so the harness can report the row as unavailable with the reason.
+        printf("{\"error\":\"%s: %s (%d)\"}\n", what, cudaGetErrorString(e), (int)e);
+        fflush(stdout);
+        exit(1);
+    }
+}
+
+static double percentile(std::vector<double> &v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[(size_t)((double)(v.size() - 1) * q)];
+}
+
+// p50 of `n` timed calls of `call`, after n/10 untimed warm-up calls.
+template <typename F> static void time_calls(int n, F call, double *p50, double *p99) {
+    std::vector<double> t((size_t)n);
+    for (int i = 0; i < n / 10 + 10; i++) call();
+    for (int i = 0; i < n; i++) {
+        double t0 = now_us();
+        call();
+        t[(size_t)i] = now_us() - t0;
+    }
+    *p50 = percentile(t, 0.5);
+    *p99 = percentile(t, 0.99);
+}
+
+int main(int argc, char **argv) {
+    int rtt = 0, copy_mib = 0, launches = 0, steps = -1, pinned = 1;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--rtt")) rtt = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--copy")) copy_mib = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--launches")) launches = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--pinned")) pinned = atoi(argv[i + 1]);
+    }
+    double t_start = now_us();
+    check(cudaFree(0), "cudaFree(0) (context creation)");
+    double init_ms = (now_us() - t_start) / 1e3;
+    cudaStream_t s;
+    check(cudaStreamCreate(&s), "cudaStreamCreate");
+    // Make the module load and the first launch happen before anything is timed.
+    empty_kernel<<<1, 1, 0, s>>>();
+    check(cudaGetLastError(), "first launch");
+    check(cudaStreamSynchronize(s), "first sync");
+
+    printf("{\"init_ms\":%.2f", init_ms);
+
+    if (rtt > 0) {
+        double p50, p99;
+        time_calls(rtt, [&] { check(cudaStreamSynchronize(s), "cudaStreamSynchronize"); }, &p50, &p99);
+        printf(",\"stream_sync_p50_us\":%.2f,\"stream_sync_p99_us\":%.2f", p50, p99);
+        time_calls(rtt, [&] { check(cudaStreamQuery(s), "cudaStreamQuery"); }, &p50, &p99);
+        printf(",\"stream_query_p50_us\":%.2f,\"stream_query_p99_us\":%.2f", p50, p99);
+        time_calls(rtt, [&] { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }, &p50, &p99);
+        printf(",\"ctx_sync_p50_us\":%.2f,\"ctx_sync_p99_us\":%.2f", p50, p99);
+        // A 4-byte synchronous read can never be answered locally: the floor for any sync call.
+        float *d4, h4 = 0;
+        check(cudaMalloc(&d4, 4), "cudaMalloc(4)");
+        check(cudaMemset(d4, 0, 4), "cudaMemset");
+        time_calls(rtt, [&] { check(cudaMemcpy(&h4, d4, 4, cudaMemcpyDeviceToHost), "cudaMemcpy D2H 4 B"); }, &p50, &p99);
+        printf(",\"dtoh4_p50_us\":%.2f,\"dtoh4_p99_us\":%.2f", p50, p99);
+        check(cudaFree(d4), "cudaFree");
+    }
+
+    if (copy_mib > 0) {
+        size_t bytes = (size_t)copy_mib << 20;
+        void *h;
+        if (pinned) check(cudaMallocHost(&h, bytes), "cudaMallocHost");
+        else h = malloc(bytes);
+        memset(h, 7, bytes);  // first touch costs ~1 s per 256 MiB on this VM: keep it out of the timing
+        void *d;
+        check(cudaMalloc(&d, bytes), "cudaMalloc(copy)");
+        // Warm: the first copy pays the server's first touch of device memory and JIT warm-up.
+        check(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice), "warm H2D");
+        check(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost), "warm D2H");
+        const int reps = 3;
+        std::vector<double> h2d, d2h;
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_us();
+            check(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice), "H2D");
+            // cudaMemcpy H2D may return before the data has landed; the clock stops when it has.
+            check(cudaDeviceSynchronize(), "sync after H2D");
+            h2d.push_back((double)bytes / (now_us() - t0));
+            t0 = now_us();
+            check(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost), "D2H");
+            d2h.push_back((double)bytes / (now_us() - t0));
+        }
+        printf(",\"copy_MiB\":%d,\"pinned\":%d,\"h2d_MBps\":%.1f,\"d2h_MBps\":%.1f,\"h2d_MBps_all\":[%.1f,%.1f,%.1f],"
+               "\"d2h_MBps_all\":[%.1f,%.1f,%.1f]",
+               copy_mib, pinned, percentile(h2d, 0.5), percentile(d2h, 0.5), h2d[0], h2d[1], h2d[2], d2h[0], d2h[1],
+               d2h[2]);
+        check(cudaFree(d), "cudaFree(copy)");
+        if (pinned) check(cudaFreeHost(h), "cudaFreeHost");
+        else free(h);
+    }
+
+    if (launches > 0) {
+        for (int i = 0; i < 1000; i++) empty_kernel<<<1, 1, 0, s>>>();
+        check(cudaStreamSynchronize(s), "warm launches");
+        double t0 = now_us();
+        for (int i = 0; i < launches; i++) empty_kernel<<<1, 1, 0, s>>>();
+        double t_enqueue = now_us() - t0;
+        check(cudaGetLastError(), "launch");
+        check(cudaStreamSynchronize(s), "sync after launches");
+        double t = now_us() - t0;
+        printf(",\"launches\":%d,\"launches_per_s\":%.0f,\"launch_enqueue_per_s\":%.0f", launches, launches / (t / 1e6),
+               launches / (t_enqueue / 1e6));
+    }
+
+    if (steps >= 0) {
+        // One "training step": upload a batch, three kernels, download a result, one stream sync.
+        const int n = 1024;
+        float *d, *h;
+        if (pinned) check(cudaMallocHost(&h, n * sizeof(float)), "cudaMallocHost(step)");
+        else h = (float *)malloc(n * sizeof(float));
+        for (int i = 0; i < n; i++) h[i] = (float)i;
+        check(cudaMalloc(&d, n * sizeof(float)), "cudaMalloc(step)");
+        double t0 = now_us();
+        for (int i = 0; i < steps; i++) {
+            check(cudaMemcpyAsync(d, h, n * sizeof(float), cudaMemcpyHostToDevice, s), "step H2D");
+            touch_kernel<<<(n + 255) / 256, 256, 0, s>>>(d, n);
+            touch_kernel<<<(n + 255) / 256, 256, 0, s>>>(d, n);
+            touch_kernel<<<(n + 255) / 256, 256, 0, s>>>(d, n);
+            check(cudaMemcpyAsync(h, d, n * sizeof(float), cudaMemcpyDeviceToHost, s), "step D2H");
+            check(cudaStreamSynchronize(s), "step sync");
+        }
+        double t = now_us() - t0;
+        bool ok = h[5] == 5.0f + 3.0f * (float)steps;  // each step adds 3 to the round-tripped value
+        printf(",\"steps\":%d,\"step_us\":%.2f,\"steps_ok\":%s", steps, steps ? t / steps : 0.0, ok ? "true" : "false");
+        check(cudaFree(d), "cudaFree(step)");
+        if (pinned) check(cudaFreeHost(h), "cudaFreeHost(step)");
+        else free(h);
+    }
+    check(cudaStreamDestroy(s), "cudaStreamDestroy");
+    printf("}\n");
+    return 0;
+}

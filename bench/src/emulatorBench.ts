@@ -1,0 +1,89 @@
+// Emulator section: thread-instructions per second of the emulated device on a tiled matrix multiply and
+// a reduction (bench/cuda/emu_bench.cu, run through the intercept straight to a server with emulated
+// devices), and the emulated matmul's time against a plain C -O2 triple loop on the same machine.
+import { readFileSync } from 'node:fs';
+import { BenchBuild } from './build';
+import { runJson } from './proc';
+import { countThreadInstructions } from './ptxCount';
+import { cudaEnv, Paths, requireIntercept, RunningServer } from './stack';
+
+export const MATMUL_N = 256;
+const TILE = 16;
+const REDUCE_BLOCKS = 64;
+const REDUCE_BLOCK = 256;
+const REDUCE_PER_THREAD = 256;
+const REPS = 3;
+
+export interface EmulatorFigures {
+  emu_matmul_ms: number;
+  emu_reduce_ms: number;
+  emu_matmul_thread_instructions: number;
+  emu_reduce_thread_instructions: number;
+  /** "static PTX estimate" unless the emulator reports its own count. */
+  instruction_count_source: string;
+  emu_matmul_tips: number;
+  emu_reduce_tips: number;
+  /** Server CPU seconds per wall second during the emulator run (how many cores the emulator used). */
+  emu_server_cores: number;
+  emu_matmul_tips_per_core: number;
+  emu_reduce_tips_per_core: number;
+  c_matmul_ms: number;
+  emu_matmul_vs_c_ratio: number;
+}
+
+/** utime + stime of a process, all threads, in seconds (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15; USER_HZ is 100 on Linux
+}
+
+export interface CMatmul {
+  ms: number;
+  checksum: number;
+}
+
+/** The reference: bench/c/matmul.c, best of 5, same size and inputs as the emulated kernel. */
+export async function measureCMatmul(build: BenchBuild): Promise<CMatmul> {
+  const c = await runJson(await build.c('matmul'), [String(MATMUL_N), '5'], 'matmul.c', { timeoutMs: 60_000 });
+  return { ms: Number(c.ms), checksum: Number(c.checksum) };
+}
+
+export async function measureEmulator(build: BenchBuild, paths: Paths, server: RunningServer, c: CMatmul): Promise<EmulatorFigures> {
+  requireIntercept(paths);
+  const [bin, ptx] = await Promise.all([build.cuda('emu_bench'), build.ptx('emu_bench')]);
+  const cpu0 = server.pid ? cpuSeconds(server.pid) : 0;
+  const t0 = performance.now();
+  const e = await runJson(bin, [String(MATMUL_N), String(REDUCE_BLOCKS), String(REDUCE_PER_THREAD), String(REPS)], 'emu_bench', {
+    env: cudaEnv(paths, { REMOTE_GPU_SERVER: server.url }),
+    timeoutMs: 150_000,
+  });
+  const wall = (performance.now() - t0) / 1e3;
+  const cores = server.pid ? Math.max(1, (cpuSeconds(server.pid) - cpu0) / wall) : 1;
+  if (e.matmul_ok !== true) throw new Error('emulated matmul gave a wrong result');
+  if (e.reduce_ok !== true) throw new Error('emulated reduction gave a wrong result');
+  if (Math.abs(Number(e.checksum) - c.checksum) > 1e-4 * Math.abs(c.checksum)) {
+    throw new Error(`emulated matmul checksum ${e.checksum} differs from the C loop's ${c.checksum}`);
+  }
+  const mmBlocks = (MATMUL_N / TILE) ** 2;
+  const mm = countThreadInstructions(ptx, 'matmul_tiled', { block: [TILE, TILE, 1], loopTrips: [MATMUL_N / TILE] });
+  const rd = countThreadInstructions(ptx, 'reduce_sum', { block: [REDUCE_BLOCK, 1, 1], loopTrips: [REDUCE_PER_THREAD] });
+  const mmCount = mm.perBlock * mmBlocks;
+  const rdCount = rd.perBlock * REDUCE_BLOCKS;
+  const mmMs = Number(e.matmul_ms);
+  const rdMs = Number(e.reduce_ms);
+  return {
+    emu_matmul_ms: mmMs,
+    emu_reduce_ms: rdMs,
+    emu_matmul_thread_instructions: mmCount,
+    emu_reduce_thread_instructions: rdCount,
+    instruction_count_source: 'static PTX estimate (bench/src/ptxCount.ts): per-thread PTX instructions x loop trips x threads; the emulator exposes no counter',
+    emu_matmul_tips: mmCount / (mmMs / 1e3),
+    emu_reduce_tips: rdCount / (rdMs / 1e3),
+    emu_server_cores: cores,
+    emu_matmul_tips_per_core: mmCount / (mmMs / 1e3) / cores,
+    emu_reduce_tips_per_core: rdCount / (rdMs / 1e3) / cores,
+    c_matmul_ms: c.ms,
+    emu_matmul_vs_c_ratio: mmMs / c.ms,
+  };
+}

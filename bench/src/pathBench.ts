@@ -1,0 +1,124 @@
+// Figures through our path: bench/cuda/path_bench.cu under the intercept library, once through the
+// kernel-proxy (`rgpu run`) and once straight to the server (REMOTE_GPU_SERVER), plus an exact count of
+// the round trips one training-like step makes, taken on a frame-counting relay in front of the server.
+import { BenchBuild } from './build';
+import { FrameCounter } from './frameCounter';
+import { runJson } from './proc';
+import { cudaEnv, Paths, requireCli, requireIntercept, RunningServer, Unavailable } from './stack';
+
+export type Route = 'proxy' | 'direct';
+
+/** A figure, or the reason it could not be measured in this run. */
+export type Measured<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export interface PathFigures {
+  /** The trivial synchronous call used for sync_rtt (the first that really crossed the wire). */
+  syncCall: string;
+  sync: Measured<Record<string, number>>;
+  copy: Measured<Record<string, number>>;
+  launch: Measured<Record<string, number>>;
+}
+
+export interface StepCount {
+  steps: number;
+  roundTripsPerStep: number;
+  replyRequestsPerStep: number;
+  framesPerStep: Record<string, number>;
+  stepUs: number;
+}
+
+const RTT_CALLS = 3000;
+const COPY_MIB = 256;
+const LAUNCHES = 200_000;
+const STEPS = 50;
+
+function reasonOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function measured<T>(f: () => Promise<T>): Promise<Measured<T>> {
+  try {
+    return { ok: true, value: await f() };
+  } catch (e) {
+    return { ok: false, reason: reasonOf(e) };
+  }
+}
+
+export class PathBench {
+  private binary: Promise<string> | null = null;
+
+  constructor(private readonly build: BenchBuild, private readonly paths: Paths) {}
+
+  private bin(): Promise<string> {
+    this.binary ??= this.build.cuda('path_bench');
+    return this.binary;
+  }
+
+  /** Runs path_bench with `args` on `route` against the server at `url`; returns its JSON line. */
+  async run(route: Route, url: string, args: string[], timeoutMs: number): Promise<Record<string, unknown>> {
+    requireIntercept(this.paths);
+    const bin = await this.bin();
+    if (route === 'direct') return runJson(bin, args, 'path_bench (direct)', { env: cudaEnv(this.paths, { REMOTE_GPU_SERVER: url }), timeoutMs });
+    requireCli(this.paths);
+    // `rgpu run` starts a private kernel-proxy for the command, pointed at the pool in RGPU_POOL.
+    const env = cudaEnv(this.paths, { RGPU_POOL: url });
+    delete env.REMOTE_GPU_SERVER;
+    delete env.REMOTE_GPU_PROXY;
+    return runJson(process.execPath, [this.paths.cliMain, 'run', '--', bin, ...args], 'rgpu run path_bench', { env, timeoutMs });
+  }
+
+  async figures(route: Route, server: RunningServer): Promise<PathFigures> {
+    const num = (j: Record<string, unknown>): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(j)) if (typeof v === 'number') out[k] = v;
+      return out;
+    };
+    let syncCall = 'cudaStreamSynchronize';
+    const sync = await measured(async () => {
+      const j = num(await this.run(route, server.url, ['--rtt', String(RTT_CALLS)], 60_000));
+      // A sync call answered inside the intercept would measure nothing; take the first that is not.
+      const floor = j.dtoh4_p50_us / 4;
+      const pick = ([['cudaStreamSynchronize', 'stream_sync'], ['cudaDeviceSynchronize', 'ctx_sync'], ['cudaStreamQuery', 'stream_query'], ['cudaMemcpy D2H 4 B', 'dtoh4']] as const).find(
+        ([, k]) => j[`${k}_p50_us`] >= floor,
+      ) ?? ['cudaMemcpy D2H 4 B', 'dtoh4'];
+      syncCall = pick[0];
+      return { ...j, sync_rtt_us: j[`${pick[1]}_p50_us`], sync_rtt_p99_us: j[`${pick[1]}_p99_us`] };
+    });
+    const copy = await measured(async () => num(await this.run(route, server.url, ['--copy', String(COPY_MIB)], 90_000)));
+    const launch = await measured(async () => num(await this.run(route, server.url, ['--launches', String(LAUNCHES)], 90_000)));
+    return { syncCall, sync, copy, launch };
+  }
+
+  /**
+   * Round trips per step, exactly: the relay counts frames of the session connections (those that
+   * launch) for STEPS steps and for none; the difference divided by STEPS is what one step costs.
+   */
+  async stepCount(route: Route, server: RunningServer): Promise<StepCount> {
+    const counter = new FrameCounter({ host: server.host, port: server.port });
+    const addr = await counter.listen();
+    const url = `tcp://${addr.host}:${addr.port}`;
+    try {
+      counter.reset();
+      await this.run(route, url, ['--steps', '0'], 60_000);
+      const base = counter.sessionTotals();
+      counter.reset();
+      const j = await this.run(route, url, ['--steps', String(STEPS)], 60_000);
+      if (j.steps_ok !== true) throw new Unavailable('the step loop computed a wrong result');
+      const withSteps = counter.sessionTotals();
+      const framesPerStep: Record<string, number> = {};
+      for (const [op, n] of Object.entries(withSteps.ops)) {
+        const d = (n - (base.ops[op] ?? 0)) / STEPS;
+        if (d !== 0) framesPerStep[op] = d;
+      }
+      return {
+        steps: STEPS,
+        roundTripsPerStep: (withSteps.roundTrips - base.roundTrips) / STEPS,
+        replyRequestsPerStep: (withSteps.replyRequests - base.replyRequests) / STEPS,
+        framesPerStep,
+        stepUs: Number(j.step_us),
+      };
+    } finally {
+      await counter.close();
+    }
+  }
+}

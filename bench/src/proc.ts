@@ -1,0 +1,139 @@
+// Child-process helpers for the bench: run a probe and parse the one JSON line it prints, or start a
+// long-lived helper and read its first stdout line (a port, an address).
+import { ChildProcess, spawn } from 'node:child_process';
+
+export class BenchProcessError extends Error {
+  readonly code = 'RGPU_ERR_BENCH_PROCESS';
+  /** The last lines the process printed, for a short reason in the table. */
+  constructor(message: string, readonly tail: string[] = []) {
+    super(message);
+    this.name = 'BenchProcessError';
+  }
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-20000)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      stderr += `\n[bench] killed after ${opts.timeoutMs} ms`;
+    }, opts.timeoutMs ?? 120_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new BenchProcessError(`${cmd}: ${e.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: performance.now() - t0 });
+    });
+  });
+}
+
+/** The last line of stdout that parses as a JSON object, or an error naming what the process said. */
+export function lastJson(r: RunResult, what: string): Record<string, unknown> {
+  const lines = r.stdout.trim().split('\n').reverse();
+  for (const l of lines) {
+    const t = l.trim();
+    if (!t.startsWith('{')) continue;
+    try {
+      return JSON.parse(t) as Record<string, unknown>;
+    } catch {
+      // a device printf line that happens to start with '{': keep looking
+    }
+  }
+  const tail = (r.stderr.trim().split('\n').slice(-3).join(' | ') || 'no output').slice(0, 400);
+  throw new BenchProcessError(`${what} exited ${r.code} without a JSON result: ${tail}`);
+}
+
+export async function runJson(cmd: string, args: string[], what: string, opts: RunOptions = {}): Promise<Record<string, unknown>> {
+  const r = await run(cmd, args, opts);
+  const j = lastJson(r, what);
+  if (typeof j.error === 'string') throw new BenchProcessError(`${what}: ${j.error}`);
+  if (r.code !== 0) throw new BenchProcessError(`${what} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  return j;
+}
+
+export interface Helper {
+  child: ChildProcess;
+  /** The line that signalled readiness. */
+  firstLine: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a helper process and resolves with the first line (stdout or stderr) matching `ready`
+ * (default: the first stdout line), e.g. a port number or "listening on tcp://127.0.0.1:40123".
+ */
+export function startHelper(cmd: string, args: string[], opts: RunOptions & { ready?: RegExp; onLine?: (l: string) => void } = {}): Promise<Helper> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    let done = false;
+    const timeoutMs = opts.timeoutMs ?? 20_000;
+    const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs);
+    const fail = (why: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new BenchProcessError(`${cmd} ${args.join(' ')}: ${why}; output: ${tail.join(' | ').slice(-600)}`, [why, ...tail]));
+    };
+    const onLine = (line: string, fromStdout: boolean): void => {
+      opts.onLine?.(line);
+      if (done) return;
+      tail.push(line);
+      if (tail.length > 10) tail.shift();
+      if (opts.ready ? !opts.ready.test(line) : !fromStdout) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({
+        child,
+        firstLine: line.trim(),
+        stop: () =>
+          new Promise<void>((res) => {
+            if (child.exitCode !== null || child.signalCode !== null) return res();
+            child.once('exit', () => res());
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+          }),
+      });
+    };
+    lines(child.stdout, (l) => onLine(l, true));
+    lines(child.stderr, (l) => onLine(l, false));
+    child.on('error', (e) => fail(e.message));
+    child.on('exit', (code, sig) => fail(`exited (${sig ?? code}) before it was ready`));
+  });
+}
+
+/** Splits a stream into lines; keeps draining it after readiness so the child never blocks on a full pipe. */
+function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (s: string) => {
+    buf += s;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      onLine(buf.slice(0, i).replace(/\r$/, ''));
+      buf = buf.slice(i + 1);
+    }
+    if (buf.length > 65536) buf = buf.slice(-4096);
+  });
+}
