@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ProxyStartError } from './kernelErrors';
 import { repoRoot } from './repoPaths';
+import { defaultSocketPath } from './socketPath';
 
 export interface ProxyOptions {
   socket: string;        // the intercept socket; the control socket is `${socket}.ctl`
@@ -14,11 +14,9 @@ export interface ProxyOptions {
   timeoutMs?: number;
 }
 
-/** One proxy per user: a per-uid directory (0700) under XDG_RUNTIME_DIR or the temp dir. */
+/** One proxy per user, at the proxy's own default path. */
 export function defaultProxySocket(): string {
-  const base = process.env.XDG_RUNTIME_DIR || os.tmpdir();
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return path.join(base, `remote-gpu-${uid}`, 'proxy.sock');
+  return defaultSocketPath();
 }
 
 /** True when something accepts connections on the proxy's control socket. */
@@ -33,9 +31,17 @@ export function proxyAnswers(socket: string, timeoutMs = 1000): Promise<boolean>
   });
 }
 
-function rgpuCommand(): string[] {
+export function rgpuCommand(): string[] {
   const cli = process.env.RGPU_CLI || path.join(repoRoot(), 'out', 'gpu-runtime', 'cli', 'src', 'main.js');
   return [process.execPath, cli];
+}
+
+function proxyArgs(opts: ProxyOptions): string[] {
+  const args = ['proxy', '--socket', opts.socket];
+  if (opts.pool) args.push('--pool', opts.pool);
+  if (opts.gpu) args.push('--gpu', opts.gpu);
+  if (opts.tokenFile) args.push('--token-file', opts.tokenFile);
+  return args;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -64,10 +70,7 @@ export async function ensureProxy(opts: ProxyOptions, log: (s: string) => void =
   if (spawned) {
     const [node, cli] = rgpuCommand();
     if (!fs.existsSync(cli)) { fs.rmSync(lock, { force: true }); throw new ProxyStartError(`rgpu CLI not built: ${cli} (run npm run build)`); }
-    const args = [cli, 'proxy', '--socket', opts.socket];
-    if (opts.pool) args.push('--pool', opts.pool);
-    if (opts.gpu) args.push('--gpu', opts.gpu);
-    if (opts.tokenFile) args.push('--token-file', opts.tokenFile);
+    const args = [cli, ...proxyArgs(opts)];
     const logFd = fs.openSync(`${opts.socket}.log`, 'a', 0o600);
     log(`starting kernel-proxy: rgpu ${args.slice(1).join(' ')} (log ${opts.socket}.log)`);
     const child = spawn(node, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: dir });
@@ -95,4 +98,44 @@ async function waitForProxy(socket: string, timeoutMs: number, failure: () => st
     await sleep(100);
   }
   throw new ProxyStartError(`kernel-proxy socket ${socket}.ctl did not answer within ${timeoutMs} ms; see ${socket}.log`);
+}
+
+export interface OwnedProxy {
+  socket: string;
+  pid: number;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a proxy that belongs to the caller (the demo, tests): it dies with us (pdeathsig) and `stop()`
+ * ends it, unlike the shared per-user proxy that ensureProxy leaves running.
+ */
+export async function startOwnedProxy(opts: ProxyOptions): Promise<OwnedProxy> {
+  const [node, cli] = rgpuCommand();
+  if (!fs.existsSync(cli)) throw new ProxyStartError(`rgpu CLI not built: ${cli} (run npm run build)`);
+  fs.mkdirSync(path.dirname(opts.socket), { recursive: true, mode: 0o700 });
+  const cmd = [node, cli, ...proxyArgs(opts)];
+  if (fs.existsSync('/usr/bin/setpriv')) cmd.unshift('/usr/bin/setpriv', '--pdeathsig=TERM', '--');
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keep = (b: Buffer) => { log = (log + b.toString()).slice(-64 * 1024); };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let exited: string | undefined;
+  const gone = new Promise<void>((r) => child.once('exit', (code, sig) => { exited = `exited with ${sig ?? code}`; r(); }));
+  const stop = async () => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(t);
+  };
+  try {
+    await waitForProxy(opts.socket, opts.timeoutMs ?? 20000, () => (exited ? `${exited}:\n${log}` : undefined));
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { socket: opts.socket, pid: child.pid!, log: () => log, stop };
 }
