@@ -1,0 +1,511 @@
+/* The connection to the kernel-proxy (Unix socket) or a GPU server (TCP): frames, batching, replies.
+ * Knows frames, not CUDA semantics. All state is in rgpu_g and guarded by rgpu_g.lock.
+ *
+ * Requests whose reply kind is `none` are appended to a write buffer and leave with the next request
+ * that needs an answer (or when the buffer fills), so launches, H2D copies and frees cost no syscall
+ * each. Replies are read by the thread that waits for one; frames that answer earlier asynchronous
+ * requests (MEMCPY_DTOH of cuMemcpyDtoHAsync) and PRINTF notifications are handled in order on the way. */
+#include "rgpu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONNECT_TIMEOUT_MS 5000
+
+struct rgpu_state rgpu_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
+static CUresult deferred_async_error; /* error of an async DtoH reply, returned by the next wait */
+
+void rgpu_rpc_lock(void) { pthread_mutex_lock(&rgpu_g.lock); }
+void rgpu_rpc_unlock(void) { pthread_mutex_unlock(&rgpu_g.lock); }
+
+static void mark_lost(const char *why)
+{
+    if (!rgpu_g.lost) rgpu_trace("connection lost: %s", why);
+    rgpu_g.lost = RGPU_ERR_TRANSPORT;
+    if (rgpu_g.fd >= 0) { close(rgpu_g.fd); rgpu_g.fd = -1; }
+    rgpu_g.wlen = 0;
+    rgpu_g.npending = 0;
+}
+
+/* ---- raw I/O ---- */
+
+static int send_iov(struct iovec *iov, int n)
+{
+    while (n > 0) {
+        struct msghdr mh;
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)n;
+        ssize_t w = sendmsg(rgpu_g.fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            mark_lost(strerror(errno));
+            return -1;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) { w -= (ssize_t)iov->iov_len; iov++; n--; }
+        if (n > 0) { iov->iov_base = (uint8_t *)iov->iov_base + w; iov->iov_len -= (size_t)w; }
+    }
+    return 0;
+}
+
+static int recv_full(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t r = recv(rgpu_g.fd, p, len, 0);
+        if (r == 0) { mark_lost("server closed the connection"); return -1; }
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            mark_lost(strerror(errno));
+            return -1;
+        }
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+static int discard(uint64_t len)
+{
+    uint8_t tmp[4096];
+    while (len) {
+        size_t n = len > sizeof(tmp) ? sizeof(tmp) : (size_t)len;
+        if (recv_full(tmp, n)) return -1;
+        len -= n;
+    }
+    return 0;
+}
+
+/* ---- sending ---- */
+
+CUresult rgpu_rpc_flush_locked(void)
+{
+    if (rgpu_g.lost) return rgpu_g.lost;
+    if (!rgpu_g.wlen) return CUDA_SUCCESS;
+    struct iovec iov = { rgpu_g.wbuf, rgpu_g.wlen };
+    rgpu_g.wlen = 0;
+    return send_iov(&iov, 1) ? rgpu_g.lost : CUDA_SUCCESS;
+}
+
+static void fill_header(rgpu_header *h, uint16_t op, uint16_t flags, uint32_t stream, uint32_t body_len,
+                        uint64_t bulk_len)
+{
+    h->length = (uint32_t)(body_len + bulk_len);
+    h->op = op;
+    h->flags = flags;
+    h->seq = ++rgpu_g.seq;
+    h->stream = stream;
+    h->body_len = body_len;
+    h->result = 0;
+}
+
+static CUresult post(uint16_t op, uint16_t flags, uint32_t stream, const void *body, uint32_t body_len,
+                     const void *bulk, uint64_t bulk_len, uint32_t *seq_out)
+{
+    if (rgpu_g.lost) return rgpu_g.lost;
+    if (rgpu_g.fd < 0) return CUDA_ERROR_NOT_INITIALIZED;
+    if ((uint64_t)body_len + bulk_len > RGPU_MAX_FRAME) return CUDA_ERROR_INVALID_VALUE;
+    if (!rgpu_g.wbuf) {
+        rgpu_g.wbuf = malloc(RGPU_WBUF_CAP);
+        if (!rgpu_g.wbuf) return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    rgpu_header h;
+    fill_header(&h, op, flags, stream, body_len, bulk_len);
+    if (seq_out) *seq_out = h.seq;
+    size_t small = RGPU_HEADER_SIZE + body_len;
+    if (bulk_len > RGPU_BULK_DIRECT || small > RGPU_WBUF_CAP) {
+        /* Large payloads leave straight from the caller's memory, behind whatever is batched. */
+        struct iovec iov[4];
+        int n = 0;
+        if (rgpu_g.wlen) { iov[n].iov_base = rgpu_g.wbuf; iov[n++].iov_len = rgpu_g.wlen; }
+        iov[n].iov_base = &h; iov[n++].iov_len = RGPU_HEADER_SIZE;
+        if (body_len) { iov[n].iov_base = (void *)body; iov[n++].iov_len = body_len; }
+        if (bulk_len) { iov[n].iov_base = (void *)bulk; iov[n++].iov_len = (size_t)bulk_len; }
+        rgpu_g.wlen = 0;
+        return send_iov(iov, n) ? rgpu_g.lost : CUDA_SUCCESS;
+    }
+    size_t need = small + (size_t)bulk_len;
+    if (rgpu_g.wlen + need > RGPU_WBUF_CAP) {
+        CUresult rc = rgpu_rpc_flush_locked();
+        if (rc) return rc;
+    }
+    uint8_t *p = rgpu_g.wbuf + rgpu_g.wlen;
+    memcpy(p, &h, RGPU_HEADER_SIZE);
+    if (body_len) memcpy(p + RGPU_HEADER_SIZE, body, body_len);
+    if (bulk_len) memcpy(p + small, bulk, (size_t)bulk_len);
+    rgpu_g.wlen += need;
+    return CUDA_SUCCESS;
+}
+
+CUresult rgpu_rpc_post_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
+                              const void *bulk, uint64_t bulk_len)
+{
+    return post(op, RGPU_FLAG_NO_REPLY, stream, body, body_len, bulk, bulk_len, NULL);
+}
+
+/* ---- receiving ---- */
+
+static int handle_notify(const rgpu_header *h)
+{
+    uint64_t len = h->length;
+    if (h->op == RGPU_OP_PRINTF) {
+        if (discard(h->body_len)) return -1;
+        len -= h->body_len;
+        /* Device printf text goes to the program's stdout, after what the program itself printed. */
+        fflush(stdout);
+        uint8_t tmp[4096];
+        while (len) {
+            size_t n = len > sizeof(tmp) ? sizeof(tmp) : (size_t)len;
+            if (recv_full(tmp, n)) return -1;
+            size_t off = 0;
+            while (off < n) {
+                ssize_t w = write(1, tmp + off, n - off);
+                if (w < 0 && errno == EINTR) continue;
+                if (w <= 0) break;
+                off += (size_t)w;
+            }
+            len -= n;
+        }
+        return 0;
+    }
+    if (h->op == RGPU_OP_QUEUED) rgpu_trace("waiting in the server's queue for a device");
+    return discard(len);
+}
+
+static int read_bulk_2d(struct rgpu_pending_dtoh *p, uint64_t len)
+{
+    if (!p->height) {
+        uint64_t take = len < p->size ? len : p->size;
+        if (recv_full(p->dst, (size_t)take)) return -1;
+        return discard(len - take);
+    }
+    uint8_t *dst = p->dst;
+    for (uint64_t row = 0; row < p->height && len >= p->width; row++) {
+        if (recv_full(dst + row * p->dpitch, (size_t)p->width)) return -1;
+        len -= p->width;
+    }
+    return discard(len);
+}
+
+static int handle_pending(const rgpu_header *h)
+{
+    for (size_t i = 0; i < rgpu_g.npending; i++) {
+        struct rgpu_pending_dtoh *p = &rgpu_g.pending[i];
+        if (p->seq != h->seq) continue;
+        struct rgpu_pending_dtoh cur = *p;
+        memmove(p, p + 1, (rgpu_g.npending - i - 1) * sizeof(*p));
+        rgpu_g.npending--;
+        if (discard(h->body_len)) return -1;
+        if (h->result && !deferred_async_error) deferred_async_error = (CUresult)h->result;
+        return read_bulk_2d(&cur, h->length - h->body_len);
+    }
+    return discard(h->length); /* a reply nobody waits for any more */
+}
+
+static CUresult wait_reply(uint32_t seq, uint8_t **reply_body, uint32_t *reply_len, void *bulk_dst,
+                           uint64_t bulk_cap)
+{
+    for (;;) {
+        rgpu_header h;
+        if (recv_full(&h, sizeof(h))) return rgpu_g.lost;
+        if (h.length > RGPU_MAX_FRAME || h.body_len > h.length || h.body_len > RGPU_MAX_BODY) {
+            mark_lost("malformed frame from server");
+            return rgpu_g.lost;
+        }
+        if (h.flags & RGPU_FLAG_NOTIFY) {
+            if (handle_notify(&h)) return rgpu_g.lost;
+            continue;
+        }
+        if (h.seq != seq) {
+            if (handle_pending(&h)) return rgpu_g.lost;
+            continue;
+        }
+        uint8_t *body = NULL;
+        if (h.body_len) {
+            body = malloc(h.body_len);
+            if (!body) { mark_lost("out of memory"); return rgpu_g.lost; }
+            if (recv_full(body, h.body_len)) { free(body); return rgpu_g.lost; }
+        }
+        uint64_t bulk = h.length - h.body_len;
+        uint64_t take = bulk < bulk_cap ? bulk : bulk_cap;
+        if (take && recv_full(bulk_dst, (size_t)take)) { free(body); return rgpu_g.lost; }
+        if (discard(bulk - take)) { free(body); return rgpu_g.lost; }
+        if (reply_body) { *reply_body = body; if (reply_len) *reply_len = h.body_len; }
+        else free(body);
+        CUresult rc = (CUresult)h.result;
+        if (!rc && deferred_async_error) rc = deferred_async_error;
+        deferred_async_error = CUDA_SUCCESS;
+        return rc;
+    }
+}
+
+CUresult rgpu_rpc_call_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
+                              const void *bulk, uint64_t bulk_len, uint8_t **reply_body,
+                              uint32_t *reply_len, void *bulk_dst, uint64_t bulk_cap)
+{
+    uint32_t seq;
+    if (reply_body) *reply_body = NULL;
+    CUresult rc = post(op, 0, stream, body, body_len, bulk, bulk_len, &seq);
+    if (rc) return rc;
+    rc = rgpu_rpc_flush_locked();
+    if (rc) return rc;
+    return wait_reply(seq, reply_body, reply_len, bulk_dst, bulk_cap);
+}
+
+CUresult rgpu_rpc_post_dtoh_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
+                                   void *dst, uint64_t size, uint64_t width, uint64_t height, uint64_t dpitch)
+{
+    if (rgpu_g.npending == rgpu_g.cap_pending) {
+        size_t cap = rgpu_g.cap_pending ? rgpu_g.cap_pending * 2 : 16;
+        void *np = realloc(rgpu_g.pending, cap * sizeof(*rgpu_g.pending));
+        if (!np) return CUDA_ERROR_OUT_OF_MEMORY;
+        rgpu_g.pending = np;
+        rgpu_g.cap_pending = cap;
+    }
+    uint32_t seq;
+    CUresult rc = post(op, 0, stream, body, body_len, NULL, 0, &seq);
+    if (rc) return rc;
+    struct rgpu_pending_dtoh *p = &rgpu_g.pending[rgpu_g.npending++];
+    p->seq = seq; p->dst = dst; p->size = size;
+    p->width = width; p->height = height; p->dpitch = dpitch;
+    return CUDA_SUCCESS;
+}
+
+/* ---- connecting ---- */
+
+static int connect_with_timeout(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    int fl = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    int r = connect(fd, sa, len);
+    if (r < 0 && errno == EINPROGRESS) {
+        struct pollfd pfd = { fd, POLLOUT, 0 };
+        do r = poll(&pfd, 1, CONNECT_TIMEOUT_MS); while (r < 0 && errno == EINTR);
+        if (r <= 0) return -1;
+        int err = 0;
+        socklen_t el = sizeof(err);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        r = err ? -1 : 0;
+    }
+    fcntl(fd, F_SETFL, fl);
+    return r;
+}
+
+static int open_socket(char *err, size_t errlen)
+{
+    const char *proxy = getenv("REMOTE_GPU_PROXY");
+    if (proxy && *proxy) {
+        struct sockaddr_un sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sun_family = AF_UNIX;
+        if (strlen(proxy) >= sizeof(sa.sun_path)) { snprintf(err, errlen, "socket path too long"); return -1; }
+        strcpy(sa.sun_path, proxy);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect_with_timeout(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+            snprintf(err, errlen, "cannot connect to proxy %s: %s", proxy, strerror(errno));
+            if (fd >= 0) close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    const char *url = getenv("REMOTE_GPU_SERVER");
+    char host[256] = "127.0.0.1", port[16] = "7447";
+    if (url && *url) {
+        const char *hp = strncmp(url, "tcp://", 6) == 0 ? url + 6 : url;
+        const char *colon = strrchr(hp, ':');
+        size_t hl = colon ? (size_t)(colon - hp) : strlen(hp);
+        if (hl >= sizeof(host)) hl = sizeof(host) - 1;
+        memcpy(host, hp, hl);
+        host[hl] = 0;
+        if (colon) snprintf(port, sizeof(port), "%s", colon + 1);
+    }
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &ai) || !ai) {
+        snprintf(err, errlen, "cannot resolve %s:%s", host, port);
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect_with_timeout(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+        if (fd >= 0) close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) { snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(errno)); return -1; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static void read_token(char *tok, size_t len)
+{
+    tok[0] = 0;
+    const char *path = getenv("REMOTE_GPU_TOKEN_FILE");
+    if (!path || !*path) return;
+    FILE *f = fopen(path, "re");
+    if (!f) { rgpu_trace("cannot read token file %s", path); return; }
+    size_t n = fread(tok, 1, len - 1, f);
+    fclose(f);
+    while (n && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ')) n--;
+    tok[n] = 0;
+}
+
+static void copy_str(const struct rgpu_mp_value *v, char *dst, size_t cap)
+{
+    size_t n = v->n < cap - 1 ? v->n : cap - 1;
+    memcpy(dst, v->p, n);
+    dst[n] = 0;
+}
+
+static int parse_hello(const uint8_t *body, uint32_t len)
+{
+    struct rgpu_mp_reader r = { body, body + len };
+    struct rgpu_mp_value top, dev, v, va;
+    int64_t x;
+    if (rgpu_mp_read(&r, &top) || top.type != RGPU_MP_MAP) return -1;
+    if (rgpu_mp_map_get(&top, "session", &v) == 0 && v.type == RGPU_MP_STR) copy_str(&v, rgpu_g.session, sizeof(rgpu_g.session));
+    if (rgpu_mp_map_get(&top, "device", &dev) || dev.type != RGPU_MP_MAP) return -1;
+    if (rgpu_mp_map_get(&dev, "name", &v) == 0 && v.type == RGPU_MP_STR) copy_str(&v, rgpu_g.name, sizeof(rgpu_g.name));
+    if (rgpu_mp_get_int(&dev, "totalMem", &x) == 0) rgpu_g.total_mem = (uint64_t)x;
+    if (rgpu_mp_map_get(&dev, "uuid", &v) == 0 && (v.type == RGPU_MP_BIN || v.type == RGPU_MP_STR) && v.n == 16)
+        memcpy(rgpu_g.uuid, v.p, 16);
+    if (rgpu_mp_get_int(&dev, "ccMajor", &x) == 0) rgpu_g.cc_major = (int)x;
+    if (rgpu_mp_get_int(&dev, "ccMinor", &x) == 0) rgpu_g.cc_minor = (int)x;
+    rgpu_g.driver_version = 13000;
+    if (rgpu_mp_get_int(&dev, "driverVersion", &x) == 0 && x >= 13000) rgpu_g.driver_version = (int)x;
+    if (rgpu_mp_get_int(&dev, "pciDomain", &x) == 0) rgpu_g.pci_domain = (int)x;
+    if (rgpu_mp_get_int(&dev, "pciBus", &x) == 0) rgpu_g.pci_bus = (int)x;
+    if (rgpu_mp_get_int(&dev, "pciDevice", &x) == 0) rgpu_g.pci_device = (int)x;
+    if (rgpu_mp_map_get(&dev, "attributes", &v) == 0 && v.type == RGPU_MP_ARRAY) {
+        struct rgpu_mp_reader ar = { v.p, v.end };
+        for (uint32_t i = 0; i < v.n; i++) {
+            struct rgpu_mp_value e;
+            if (rgpu_mp_read(&ar, &e)) return -1;
+            if (i < RGPU_NATTRS && (e.type == RGPU_MP_INT || e.type == RGPU_MP_BOOL || e.type == RGPU_MP_FLOAT))
+                rgpu_g.attrs[i] = (int)e.i;
+            else if (e.type == RGPU_MP_ARRAY || e.type == RGPU_MP_MAP) return -1;
+        }
+    }
+    if (rgpu_mp_map_get(&top, "va", &va) || va.type != RGPU_MP_MAP) return -1;
+    if (rgpu_mp_get_int(&va, "base", &x)) return -1;
+    rgpu_g.va_base = (uint64_t)x;
+    if (rgpu_mp_get_int(&va, "size", &x)) return -1;
+    rgpu_g.va_size = (uint64_t)x;
+    rgpu_g.quota_mem = rgpu_g.va_size;
+    if (rgpu_mp_map_get(&top, "quota", &v) == 0 && v.type == RGPU_MP_MAP && rgpu_mp_get_int(&v, "memory", &x) == 0 && x > 0)
+        rgpu_g.quota_mem = (uint64_t)x;
+    return 0;
+}
+
+static CUresult hello_locked(void)
+{
+    char token[512], argv0[256] = "", host[256] = "";
+    read_token(token, sizeof(token));
+    FILE *f = fopen("/proc/self/cmdline", "re");
+    if (f) { size_t n = fread(argv0, 1, sizeof(argv0) - 1, f); argv0[n] = 0; fclose(f); }
+    gethostname(host, sizeof(host) - 1);
+    const char *type = getenv("REMOTE_GPU_GPU");
+
+    struct rgpu_mp_writer w;
+    rgpu_mp_init(&w);
+    rgpu_mp_array(&w, 5);
+    rgpu_mp_uint(&w, RGPU_PROTOCOL_VERSION);
+    rgpu_mp_str(&w, token);
+    rgpu_mp_str(&w, type ? type : "");
+    rgpu_mp_str(&w, "session");
+    rgpu_mp_map(&w, 4);
+    rgpu_mp_str(&w, "pid"); rgpu_mp_uint(&w, (uint64_t)getpid());
+    rgpu_mp_str(&w, "host"); rgpu_mp_str(&w, host);
+    rgpu_mp_str(&w, "argv0"); rgpu_mp_str(&w, argv0);
+    rgpu_mp_str(&w, "runtime"); rgpu_mp_str(&w, "libcuda-intercept/0.1");
+    if (w.oom) { rgpu_mp_free(&w); return CUDA_ERROR_OUT_OF_MEMORY; }
+    uint8_t *reply = NULL;
+    uint32_t rlen = 0;
+    CUresult rc = rgpu_rpc_call_locked(RGPU_OP_HELLO, 0, w.buf, (uint32_t)w.len, NULL, 0, &reply, &rlen, NULL, 0);
+    rgpu_mp_free(&w);
+    if (rc) {
+        rgpu_trace("HELLO refused: CUresult %d", (int)rc);
+        free(reply);
+        return rc == RGPU_ERR_TRANSPORT ? CUDA_ERROR_NO_DEVICE : rc;
+    }
+    int bad = parse_hello(reply, rlen);
+    free(reply);
+    if (bad) { rgpu_trace("malformed HELLO reply"); return CUDA_ERROR_NO_DEVICE; }
+    rgpu_trace("session %s on %s (%s), va [0x%llx, +0x%llx)", rgpu_g.session, rgpu_g.name,
+               type ? type : "default", (unsigned long long)rgpu_g.va_base, (unsigned long long)rgpu_g.va_size);
+    return CUDA_SUCCESS;
+}
+
+CUresult rgpu_rpc_ensure(void)
+{
+    rgpu_rpc_lock();
+    if (rgpu_g.init_state == 0) {
+        char err[512] = "";
+        rgpu_g.lost = CUDA_SUCCESS;
+        rgpu_g.pid = getpid();
+        rgpu_g.fd = open_socket(err, sizeof(err));
+        CUresult rc = CUDA_ERROR_NO_DEVICE;
+        if (rgpu_g.fd < 0) rgpu_trace("%s", err);
+        else rc = hello_locked();
+        if (rc) {
+            if (rgpu_g.fd >= 0) close(rgpu_g.fd);
+            rgpu_g.fd = -1;
+            rgpu_g.init_state = -1;
+            rgpu_g.init_error = rc;
+        } else {
+            rgpu_g.init_state = 1;
+            if (!rgpu_g.next_stream) { rgpu_g.next_stream = 2; rgpu_g.next_event = 1; rgpu_g.next_module = 1; }
+        }
+    }
+    CUresult rc = rgpu_g.init_state == 1 ? CUDA_SUCCESS : rgpu_g.init_error;
+    rgpu_rpc_unlock();
+    return rc;
+}
+
+CUresult rgpu_rpc_ready(void)
+{
+    if (rgpu_g.init_state == 1) return rgpu_g.lost;
+    return rgpu_g.init_state == 0 ? CUDA_ERROR_NOT_INITIALIZED : rgpu_g.init_error;
+}
+
+void rgpu_rpc_goodbye(void)
+{
+    rgpu_rpc_lock();
+    if (rgpu_g.fd >= 0 && !rgpu_g.lost && rgpu_g.pid == getpid()) {
+        post(RGPU_OP_GOODBYE, RGPU_FLAG_NO_REPLY, 0, NULL, 0, NULL, 0, NULL);
+        rgpu_rpc_flush_locked();
+        shutdown(rgpu_g.fd, SHUT_WR);
+    }
+    if (rgpu_g.fd >= 0) close(rgpu_g.fd);
+    rgpu_g.fd = -1;
+    rgpu_g.lost = RGPU_ERR_TRANSPORT;
+    rgpu_rpc_unlock();
+}
+
+/* The child of a fork must not talk on the parent's connection: drop it and start clean. */
+void rgpu_rpc_after_fork_child(void)
+{
+    pthread_mutex_init(&rgpu_g.lock, NULL);
+    if (rgpu_g.fd >= 0) close(rgpu_g.fd);
+    rgpu_g.fd = -1;
+    rgpu_g.init_state = 0;
+    rgpu_g.lost = CUDA_SUCCESS;
+    rgpu_g.wlen = 0;
+    rgpu_g.npending = 0;
+    rgpu_g.next_stream = 2; rgpu_g.next_event = 1; rgpu_g.next_module = 1;
+    deferred_async_error = CUDA_SUCCESS;
+}
