@@ -1,0 +1,462 @@
+// PtxModule -> one JavaScript factory per kernel. The factory takes the launch environment (memory views,
+// params, dimensions) and returns the per-thread function `K(S)`: registers are JS locals, control flow is a
+// `for(;;) switch(pc)` over labels, and every sync point (barrier or warp collective) spills the live
+// registers into S.v, records what it waits for and returns; the CTA scheduler resumes it later.
+
+import { FuncDecl, Instr, Operand, PtxModule, Stmt, VarDecl, isLabel, typeSize } from './ir';
+import { Cls, UnsupportedError, clsOf, conv, literal, wrapInt } from './values';
+import { emitAlu } from './alu';
+import { emitMem } from './memops';
+import { SYNC_OPS, emitSync, isSyncInstr } from './syncops';
+import { liveAtSync } from './liveness';
+import { paramLayout } from './parser';
+
+/** Generic address windows: shared and local memory seen through generic pointers. */
+export const SHARED_WINDOW = 0x1000_0000_0000;
+export const LOCAL_WINDOW = 0x2000_0000_0000;
+/** Per-thread stack bytes when a kernel calls non-inlined functions (recursion depth is unknown). */
+export const CALL_STACK_BYTES = 8192;
+
+export interface SymbolAddrs {
+  /** Module .global/.const variables: device address. */
+  global: Map<string, number>;
+}
+
+export interface KernelCode {
+  name: string;
+  /** `new Function('E','R', src)` returns K. */
+  src: string;
+  hasSync: boolean;
+  /** Distinct kernel-param reads to decode per launch: P[i] = value at (off, type). */
+  paramReads: { off: number; type: string }[];
+  sharedStatic: number;
+  localBytes: number;
+}
+
+interface CallInfo {
+  /** Arguments the callee reads: (param index, byte offset, class). */
+  args: { idx: number; off: number; cls: Cls; type: string }[];
+  rets: { off: number; cls: Cls; type: string }[];
+}
+
+export class FnGen {
+  readonly regCls = new Map<string, Cls>();
+  readonly regType = new Map<string, string>();
+  readonly extraLocals = new Set<string>();
+  readonly labels = new Map<string, number>();
+  readonly restore: string[] = [];
+  nextCase = 1;
+  /** Index of the instruction being compiled (sync sites, back-edge detection). */
+  pos = 0;
+  labelPos = new Map<string, number>();
+  live: Map<number, string[]> = new Map();
+  /** Call-sequence param slots stored in this function: slot name -> class. */
+  readonly slotCls = new Map<string, Cls>();
+
+  constructor(
+    readonly mod: ModuleGen,
+    readonly fn: FuncDecl,
+    readonly isKernel: boolean,
+  ) {
+    for (const r of fn.regs) {
+      this.regCls.set(r.name, clsOf(r.type));
+      this.regType.set(r.name, r.type);
+    }
+  }
+
+  reg(name: string): string {
+    if (!this.regCls.has(name)) throw new UnsupportedError(`${this.fn.name}: undeclared register ${name}`);
+    return jsName(name);
+  }
+
+  /** Expression of operand `o` read as instruction type `type`. */
+  rd(o: Operand, type: string): string {
+    const to = clsOf(type);
+    switch (o.k) {
+      case 'reg': {
+        const sp = this.special(o.name);
+        if (sp !== null) return conv(sp, 'i', to, 'u32');
+        const from = this.regCls.get(o.name);
+        if (!from) throw new UnsupportedError(`${this.fn.name}: undeclared register ${o.name}`);
+        let e = conv(jsName(o.name), from, to, type);
+        if (to === 'i' && from === 'i' && typeSize(type) < 4) e = wrapInt(type, e);
+        return e;
+      }
+      case 'imm': return literal(o.text, type);
+      case 'not': return `!${this.rd(o.inner, type)}`;
+      case 'sym': return conv(String(this.symAddr(o.name)), 'l', to, 'u64');
+      default: throw new UnsupportedError(`operand kind ${o.k} not allowed here`);
+    }
+  }
+
+  /** Statement storing `e` (class of `type`) into operand `o`. */
+  wr(o: Operand, type: string, e: string): string {
+    if (o.k === 'sink') return `${e};`;
+    if (o.k !== 'reg') throw new UnsupportedError(`destination must be a register`);
+    const to = this.regCls.get(o.name);
+    if (!to) throw new UnsupportedError(`${this.fn.name}: undeclared register ${o.name}`);
+    let v = conv(e, clsOf(type), to, type);
+    const rt = this.regType.get(o.name)!;
+    if (to === 'i' && typeSize(rt) < 4 && typeSize(type) >= 4) v = wrapInt(rt, v);
+    return `${jsName(o.name)} = ${v};`;
+  }
+
+  special(name: string): string | null {
+    switch (name) {
+      case '%tid.x': return 'tx';
+      case '%tid.y': return 'ty';
+      case '%tid.z': return 'tz';
+      case '%ntid.x': return 'NTX';
+      case '%ntid.y': return 'NTY';
+      case '%ntid.z': return 'NTZ';
+      case '%ctaid.x': return 'E.cx';
+      case '%ctaid.y': return 'E.cy';
+      case '%ctaid.z': return 'E.cz';
+      case '%nctaid.x': return 'NCX';
+      case '%nctaid.y': return 'NCY';
+      case '%nctaid.z': return 'NCZ';
+      case '%laneid': return 'S.lane';
+      case '%warpid': return '(S.lin >>> 5)';
+      case '%nwarpid': return 'NWARP';
+      case '%lanemask_eq': return '(1 << S.lane)';
+      case '%lanemask_lt': return '((1 << S.lane) - 1)';
+      case '%lanemask_le': return '((2 << S.lane) - 1)';
+      case '%lanemask_gt': return '(~((2 << S.lane) - 1))';
+      case '%lanemask_ge': return '(~((1 << S.lane) - 1))';
+      case '%clock': return 'E.clock()';
+      case '%clock_hi': return '0';
+      case '%smid': return '0';
+      case '%nsmid': return 'E.nsm';
+      case '%gridid': return '0';
+      case '%dynamic_smem_size': return 'E.dynsm';
+      case '%total_smem_size': return 'SL';
+      case '%warpsz': case 'WARP_SZ': return '32';
+    }
+    if (name === '%clock64' || name === '%globaltimer') return null;
+    if (/^%envreg\d+$/.test(name)) return '0';
+    if (/^%pm\d/.test(name)) return '0';
+    return null;
+  }
+
+  /** Address of a symbol used as a value (mov %rd, sym / sym+off). */
+  symAddr(name: string): number {
+    let base = name;
+    let off = 0;
+    const plus = name.indexOf('+');
+    if (plus > 0) { base = name.slice(0, plus); off = parseInt(name.slice(plus + 1), 10); }
+    const g = this.mod.addrs.global.get(base);
+    if (g !== undefined) return g + off;
+    const s = this.mod.sharedOff.get(base);
+    if (s !== undefined) return s + off;
+    const d = this.fn.vars.find((v) => v.name === base && v.space === 'local');
+    if (d) return off; // frame-relative; callers add FB via symExpr
+    const fnIdx = this.mod.funcIndex.get(base);
+    if (fnIdx !== undefined) throw new UnsupportedError(`taking the address of function ${base} (indirect calls) is not supported`);
+    throw new UnsupportedError(`${this.fn.name}: unknown symbol ${base}`);
+  }
+
+  /** Symbol as an expression: local depots are relative to this frame's base. */
+  symExpr(name: string): string {
+    const base = name.split('+')[0];
+    if (this.fn.vars.some((v) => v.name === base && v.space === 'local')) return `(FB + ${this.localVarOff(base) + this.symAddr(name)})`;
+    return String(this.symAddr(name));
+  }
+
+  localVarOff(name: string): number {
+    let off = 0;
+    for (const v of this.fn.vars) {
+      if (v.space !== 'local') continue;
+      off = Math.ceil(off / v.align) * v.align;
+      if (v.name === name) return off;
+      off += typeSize(v.type) * v.vec * v.count;
+    }
+    return 0;
+  }
+
+  localFrameBytes(): number {
+    let off = 0;
+    for (const v of this.fn.vars) {
+      if (v.space !== 'local') continue;
+      off = Math.ceil(off / v.align) * v.align + typeSize(v.type) * v.vec * v.count;
+    }
+    return Math.ceil(off / 16) * 16;
+  }
+
+  local(name: string): string {
+    this.extraLocals.add(name);
+    return name;
+  }
+
+  caseFor(label: string): number {
+    let c = this.labels.get(label);
+    if (c === undefined) { c = this.nextCase++; this.labels.set(label, c); }
+    return c;
+  }
+
+  jump(label: string): string {
+    const target = this.labelPos.get(label);
+    if (target === undefined) throw new UnsupportedError(`${this.fn.name}: branch to unknown label ${label}`);
+    const back = target <= this.pos ? 'if (--E.wd < 0) E.tick(); ' : '';
+    return `{ ${back}pc = ${this.caseFor(label)}; continue L; }`;
+  }
+
+  callInfo(name: string): CallInfo {
+    return this.mod.callInfo(name);
+  }
+
+  compile(): string {
+    const body = this.fn.body;
+    body.forEach((s, i) => { if (isLabel(s)) this.labelPos.set(s.label, i); });
+    const syncIdx = new Set<number>();
+    body.forEach((s, i) => { if (!isLabel(s) && isSyncInstr(s)) syncIdx.add(i); });
+    if (syncIdx.size && !this.isKernel) {
+      throw new UnsupportedError(`${this.fn.name}: barrier or warp collective inside a non-inlined function is not supported`);
+    }
+    if (syncIdx.size) this.live = liveAtSync(this.fn, syncIdx, this.regCls);
+    const lines: string[] = [];
+    for (let i = 0; i < body.length; i++) {
+      this.pos = i;
+      const s: Stmt = body[i];
+      if (isLabel(s)) { lines.push(`case ${this.caseFor(s.label)}:`); continue; }
+      try {
+        lines.push(this.instr(s));
+      } catch (e) {
+        if (e instanceof UnsupportedError) throw new UnsupportedError(`${e.message} (PTX line ${s.line}: ${s.op})`);
+        throw e;
+      }
+    }
+    const decl: string[] = [];
+    for (const [name, c] of this.regCls) decl.push(`${jsName(name)} = ${c === 'p' ? 'false' : '0'}`);
+    for (const n of this.extraLocals) decl.push(`${n} = 0`);
+    const frame = this.localFrameBytes();
+    const head = [
+      'const tx = S.tx, ty = S.ty, tz = S.tz, LB = S.lb;',
+      `let t = 0, g = 0, q = 0, nv = 0, CF = 0${decl.length ? ', ' + decl.join(', ') : ''};`,
+    ];
+    if (this.isKernel) {
+      head.push(`const FB = 0;`, `let pc = S.pc;`);
+      if (this.restore.length) head.push(`if (pc !== 0) switch (pc) { ${this.restore.join(' ')} }`, `else S.sp = ${frame};`);
+      else head.push(`S.sp = ${frame};`);
+    } else {
+      head.push(`const FB = S.sp; S.sp = FB + ${frame}; if (S.sp > LS) E.stackOverflow();`, 'let pc = 0;');
+    }
+    const tail = this.isKernel ? 'return 0;' : `S.sp = FB; return ${this.retExpr()};`;
+    return `${head.join('\n')}\nL: for (;;) switch (pc) {\ncase 0:\n${lines.join('\n')}\n${tail}\n}`;
+  }
+
+  retExpr(): string {
+    const info = this.callInfo(this.fn.name);
+    if (info.rets.length === 0) return 'undefined';
+    if (info.rets.length === 1) return `fr_${info.rets[0].off}`;
+    return `[${info.rets.map((r) => `fr_${r.off}`).join(', ')}]`;
+  }
+
+  instr(ins: Instr): string {
+    let code: string | null;
+    const base = ins.parts[0];
+    if (isSyncInstr(ins)) {
+      code = emitSync(this, ins);
+      // A guarded sync point: skip to its resume case when the guard is false.
+      return code;
+    }
+    switch (base) {
+      case 'bra': code = this.jump(symName(ins.args[0])); break;
+      case 'ret': code = this.isKernel ? 'return 0;' : `{ S.sp = FB; return ${this.retExpr()}; }`; break;
+      case 'exit': code = this.isKernel ? 'return 0;' : 'throw R.EXIT;'; break;
+      case 'trap': code = 'E.trap();'; break;
+      case 'call': code = this.call(ins); break;
+      default:
+        code = emitAlu(this, ins) ?? emitMem(this, ins);
+    }
+    if (code === null) throw new UnsupportedError(`instruction '${ins.op}' is not supported by the emulator`);
+    if (ins.guard) code = `if (${ins.guard.neg ? '!' : ''}${this.reg(ins.guard.reg)}) { ${code} }`;
+    return code;
+  }
+
+  call(ins: Instr): string {
+    // call{.uni} (rets), fname, (args) | call fname, (args) | call (rets), fname
+    let i = 0;
+    let rets: Operand[] = [];
+    if (ins.args[0]?.k === 'list') { rets = (ins.args[0] as { elems: Operand[] }).elems; i = 1; }
+    const target = ins.args[i];
+    if (!target || target.k !== 'sym') throw new UnsupportedError('indirect calls are not supported');
+    const argOps = ins.args[i + 1]?.k === 'list' ? (ins.args[i + 1] as { elems: Operand[] }).elems : [];
+    if (ins.args.length > i + 2) throw new UnsupportedError('calls through a prototype (indirect) are not supported');
+    const name = target.name;
+    const argSlot = (a: Operand, off: number, cls: Cls, type: string): string => {
+      if (a.k === 'reg') return this.rd(a, type);
+      if (a.k === 'imm') return literal(a.text, type);
+      if (a.k !== 'sym') throw new UnsupportedError('bad call argument');
+      const slot = `cp_${sanitize(a.name)}_${off}`;
+      const have = this.slotCls.get(slot);
+      if (!have) return cls === 'p' ? 'false' : '0';
+      return conv(slot, have, cls, type);
+    };
+    if (name === 'vprintf') {
+      const a0 = argSlot(argOps[0], 0, 'l', 'u64');
+      const a1 = argSlot(argOps[1], 0, 'l', 'u64');
+      const r = rets[0] && rets[0].k === 'sym' ? `${this.local(`cr_${sanitize(rets[0].name)}_0`)} = ` : '';
+      if (rets[0]?.k === 'sym') this.slotCls.set(`cr_${sanitize(rets[0].name)}_0`, 'i');
+      return `${r}E.vprintf(S, ${a0}, ${a1});`;
+    }
+    if (name === '__assertfail') {
+      const a = [0, 1, 2, 3].map((k) => argSlot(argOps[k], 0, k === 2 ? 'i' : 'l', k === 2 ? 'u32' : 'u64'));
+      return `E.assertfail(S, ${a.join(', ')});`;
+    }
+    const idx = this.mod.funcIndex.get(name);
+    if (idx === undefined || this.mod.ptx.funcs[idx].external) {
+      throw new UnsupportedError(`call to external function '${name}' is not supported`);
+    }
+    const info = this.callInfo(name);
+    const args = info.args.map((a) => argSlot(argOps[a.idx], a.off, a.cls, a.type));
+    this.mod.reach(name);
+    const callExpr = `F_${idx}(S, ${args.join(', ')})`;
+    if (info.rets.length === 0) return `${callExpr};`;
+    const retName = rets[0] && rets[0].k === 'sym' ? sanitize(rets[0].name) : 'ret';
+    if (info.rets.length === 1) {
+      const slot = this.local(`cr_${retName}_${info.rets[0].off}`);
+      this.slotCls.set(slot, info.rets[0].cls);
+      return `${slot} = ${callExpr};`;
+    }
+    const parts = [`q = ${callExpr};`];
+    info.rets.forEach((r, k) => {
+      const slot = this.local(`cr_${retName}_${r.off}`);
+      this.slotCls.set(slot, r.cls);
+      parts.push(`${slot} = q[${k}];`);
+    });
+    return parts.join(' ');
+  }
+}
+
+export function jsName(reg: string): string {
+  return 'r_' + sanitize(reg.replace(/^%/, ''));
+}
+export function sanitize(s: string): string {
+  return s.replace(/[^A-Za-z0-9_]/g, (c) => '$' + c.charCodeAt(0).toString(16));
+}
+function symName(o: Operand | undefined): string {
+  if (!o || o.k !== 'sym') throw new UnsupportedError('branch target must be a label');
+  return o.name;
+}
+
+export class ModuleGen {
+  readonly funcIndex = new Map<string, number>();
+  readonly sharedOff = new Map<string, number>();
+  private readonly infos = new Map<string, CallInfo>();
+  private reached = new Set<string>();
+
+  constructor(readonly ptx: PtxModule, readonly addrs: SymbolAddrs) {
+    ptx.funcs.forEach((f, i) => { if (!f.external || !this.funcIndex.has(f.name)) this.funcIndex.set(f.name, i); });
+  }
+
+  reach(name: string): void { this.reached.add(name); }
+
+  callInfo(name: string): CallInfo {
+    let info = this.infos.get(name);
+    if (info) return info;
+    const f = this.ptx.funcs[this.funcIndex.get(name)!];
+    const args = new Map<string, CallInfo['args'][number]>();
+    const rets = new Map<number, CallInfo['rets'][number]>();
+    for (const s of f.body) {
+      if (isLabel(s) || s.parts[0] !== 'ld' && s.parts[0] !== 'st') continue;
+      if (s.parts[1] !== 'param') continue;
+      const addrOp = s.parts[0] === 'ld' ? s.args[1] : s.args[0];
+      if (!addrOp || addrOp.k !== 'addr' || !addrOp.base) continue;
+      const type = s.parts[s.parts.length - 1];
+      const vec = s.parts.includes('v4') ? 4 : s.parts.includes('v2') ? 2 : 1;
+      for (let e = 0; e < vec; e++) {
+        const off = addrOp.off + e * typeSize(type);
+        const pIdx = f.params.findIndex((p) => p.name === addrOp.base);
+        if (s.parts[0] === 'ld' && pIdx >= 0) args.set(`${pIdx}:${off}`, { idx: pIdx, off, cls: clsOf(type), type });
+        if (s.parts[0] === 'st' && f.rets.some((r) => r.name === addrOp.base)) rets.set(off, { off, cls: clsOf(type), type });
+      }
+    }
+    info = { args: [...args.values()], rets: [...rets.values()].sort((a, b) => a.off - b.off) };
+    this.infos.set(name, info);
+    return info;
+  }
+
+  /** Shared layout for one kernel: module-level .shared first, then the kernel's own, extern at the end. */
+  sharedLayout(k: FuncDecl): number {
+    this.sharedOff.clear();
+    let off = 0;
+    const externs: VarDecl[] = [];
+    const place = (v: VarDecl): void => {
+      if (v.space !== 'shared') return;
+      if (v.unsized || v.extern) { externs.push(v); return; }
+      off = Math.ceil(off / v.align) * v.align;
+      this.sharedOff.set(v.name, off);
+      off += typeSize(v.type) * v.vec * v.count;
+    };
+    this.ptx.vars.forEach(place);
+    k.vars.forEach(place);
+    for (const f of this.ptx.funcs) if (f !== k) f.vars.forEach(place);
+    const dyn = Math.ceil(off / 16) * 16;
+    for (const v of externs) this.sharedOff.set(v.name, dyn);
+    return dyn;
+  }
+
+  kernel(k: FuncDecl): KernelCode {
+    const sharedStatic = this.sharedLayout(k);
+    this.reached = new Set();
+    const kg = new FnGen(this, k, true);
+    const kbody = kg.compile();
+    const hasSync = kg.restore.length > 0 || kg.live.size > 0;
+    // Compile every function the kernel reaches (transitively).
+    const funcs: string[] = [];
+    const done = new Set<string>();
+    for (;;) {
+      const next = [...this.reached].find((n) => !done.has(n));
+      if (next === undefined) break;
+      done.add(next);
+      const idx = this.funcIndex.get(next)!;
+      const f = this.ptx.funcs[idx];
+      const g = new FnGen(this, f, false);
+      const info = this.callInfo(next);
+      const params = info.args.map((a) => `fa_${a.idx}_${a.off}`);
+      funcs.push(`function F_${idx}(S${params.map((p) => ', ' + p).join('')}) {\n${g.compile()}\n}`);
+    }
+    let frame = kg.localFrameBytes();
+    if (done.size) frame += CALL_STACK_BYTES;
+    const src = [
+      '"use strict";',
+      'const HB = E.hb, PG = E.pg, SL = E.sl, LS = E.ls, NTX = E.ntx, NTY = E.nty, NTZ = E.ntz, NCX = E.ncx, NCY = E.ncy, NCZ = E.ncz, NWARP = E.nwarp;',
+      ...['U8', 'I8', 'U16', 'I16', 'I32', 'F32', 'F64'].flatMap((v) => [
+        `const G_${v} = E.g.${v.toLowerCase()}, SH_${v} = E.sh.${v.toLowerCase()}, LC_${v} = E.lc.${v.toLowerCase()};`,
+      ]),
+      `const HLEN = E.hl, SHW = ${SHARED_WINDOW}, LCW = ${LOCAL_WINDOW};`,
+      ...kg.mod.paramDecls(),
+      ...funcs,
+      `return function K(S) {\n${kbody}\n};`,
+      `//# sourceURL=kernel_${sanitize(k.name)}.js`,
+    ].join('\n');
+    return { name: k.name, src, hasSync, paramReads: this.takeParamReads(), sharedStatic, localBytes: frame };
+  }
+
+  kernelParamOffset(k: FuncDecl, idx: number): number {
+    return paramLayout(k.params).offsets[idx];
+  }
+
+  // Kernel-param reads collected while compiling the kernel body.
+  private paramReads: { off: number; type: string }[] = [];
+  paramSlot(off: number, type: string): string {
+    let i = this.paramReads.findIndex((p) => p.off === off && p.type === type);
+    if (i < 0) { i = this.paramReads.length; this.paramReads.push({ off, type }); }
+    return `P${i}`;
+  }
+  paramDecls(): string[] {
+    return this.paramReads.map((_, i) => `const P${i} = E.P[${i}];`);
+  }
+  private takeParamReads(): { off: number; type: string }[] {
+    const r = this.paramReads;
+    this.paramReads = [];
+    return r;
+  }
+}
+
+export function compileModule(ptx: PtxModule, addrs: SymbolAddrs): KernelCode[] {
+  const mg = new ModuleGen(ptx, addrs);
+  return ptx.funcs.filter((f) => f.kind === 'entry' && !f.external).map((k) => mg.kernel(k));
+}
+
+export { SYNC_OPS };

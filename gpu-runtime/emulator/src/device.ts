@@ -1,0 +1,289 @@
+// The emulated device and its per-session contexts (the Device/DeviceContext interface of the server).
+// Stream model: every stream-ordered operation executes when it is enqueued, in call order, on the server
+// thread. That is one FIFO per context; streams and events keep their CUDA meaning (events are timestamped
+// when reached, queries are always idle) without a second thread.
+
+import {
+  BackendEvent, BackendStream, CudaError, CUresult, Device, DeviceContext, DeviceInfo, LaunchConfig, ModuleInfo,
+} from '../../server/src/backend';
+import { DeviceHeap, GLOBAL_WINDOW } from './memory';
+import { DEFAULT_DYNAMIC_SHARED, LoadedModule, loadPtx } from './module';
+import { runGrid } from './scheduler';
+import { choosePtx, extractImages } from './fatbin';
+
+export interface EmulatorOptions {
+  /** A kernel running longer than this ends with CUDA_ERROR_LAUNCH_TIMEOUT. */
+  watchdogMs: number;
+  /** Printf text kept per launch (the driver's FIFO default is 1 MiB). */
+  printfLimit: number;
+}
+
+const VA_ROOT = 0x7f00_0000_0000;
+const VA_STRIDE = 2 ** 36;
+const MAX_SLOTS = 100_000;
+/** CUfunction_attribute values we honour. */
+const FUNC_ATTR_MAX_DYNAMIC_SHARED = 8;
+const STICKY = new Set<number>([
+  CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, CUresult.CUDA_ERROR_ASSERT,
+  CUresult.CUDA_ERROR_LAUNCH_FAILED, CUresult.CUDA_ERROR_LAUNCH_TIMEOUT, CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION,
+]);
+
+const freeSlots: number[] = [];
+let nextSlot = 0;
+function takeSlot(): number {
+  const s = freeSlots.pop() ?? nextSlot++;
+  if (s >= MAX_SLOTS) throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, 'too many emulator contexts');
+  return s;
+}
+
+class EmuStream {
+  destroyed = false;
+}
+class EmuEvent {
+  time: number | null = null;
+  destroyed = false;
+  constructor(readonly flags: number) {}
+}
+
+export class EmulatedDevice implements Device {
+  private used = 0;
+  constructor(readonly info: DeviceInfo, private readonly opts: EmulatorOptions) {}
+
+  createContext(opts: { vaSize: number }): DeviceContext {
+    if (!Number.isSafeInteger(opts.vaSize) || opts.vaSize <= 0) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'vaSize must be positive');
+    return new EmulatedContext(this, takeSlot(), opts.vaSize, this.opts, (d) => { this.used += d; });
+  }
+
+  memUsed(): number { return this.used; }
+
+  attr(i: number, fallback: number): number { return this.info.attributes[i] || fallback; }
+}
+
+export class EmulatedContext implements DeviceContext {
+  readonly va: { base: number; size: number };
+  private heap: DeviceHeap | null;
+  private sticky = 0;
+  private modules = new Set<LoadedModule>();
+  private streams = new Set<EmuStream>();
+
+  constructor(private readonly dev: EmulatedDevice, private readonly slot: number, vaSize: number,
+    private readonly opts: EmulatorOptions, onUsage: (d: number) => void) {
+    const base = VA_ROOT + slot * VA_STRIDE + GLOBAL_WINDOW;
+    this.heap = new DeviceHeap(base, Math.min(vaSize, VA_STRIDE - GLOBAL_WINDOW), onUsage);
+    this.va = { base, size: this.heap.vaSize };
+  }
+
+  get stickyError(): number { return this.sticky; }
+
+  private live(): DeviceHeap {
+    if (!this.heap) throw new CudaError(CUresult.CUDA_ERROR_CONTEXT_IS_DESTROYED, 'context destroyed');
+    if (this.sticky) throw new CudaError(this.sticky, 'the context is broken by an earlier fault');
+    return this.heap;
+  }
+
+  /** Host copies with a bad device range fail like the driver's (INVALID_VALUE), synchronously. */
+  private hostOp(f: (h: DeviceHeap) => void): void {
+    const h = this.live();
+    try {
+      f(h);
+    } catch (e) {
+      if (e instanceof CudaError && e.code === CUresult.CUDA_ERROR_ILLEGAL_ADDRESS) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, e.message);
+      throw e;
+    }
+  }
+
+  private checkStream(s: BackendStream | null): void {
+    if (s !== null && s !== undefined && (!(s instanceof EmuStream) || s.destroyed || !this.streams.has(s))) {
+      throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, 'unknown stream');
+    }
+  }
+
+  alloc(addr: number, size: number): void { this.live().alloc(addr, size); }
+  free(addr: number): void { this.live().free(addr); }
+
+  enqueueWrite(stream: BackendStream, dst: number, src: Uint8Array): void {
+    this.checkStream(stream);
+    this.hostOp((h) => h.write(dst, src));
+  }
+  enqueueRead(stream: BackendStream, src: number, dst: Uint8Array): Promise<void> {
+    try {
+      this.checkStream(stream);
+      this.hostOp((h) => h.read(src, dst));
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  enqueueCopy(stream: BackendStream, dst: number, src: number, size: number): void {
+    this.checkStream(stream);
+    this.hostOp((h) => h.copy(dst, src, size));
+  }
+  enqueueWrite2D(stream: BackendStream, dst: number, dpitch: number, src: Uint8Array, width: number, height: number): void {
+    this.checkStream(stream);
+    if (src.length < width * height) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'host buffer smaller than width*height');
+    this.hostOp((h) => { for (let y = 0; y < height; y++) h.write(dst + y * dpitch, src.subarray(y * width, (y + 1) * width)); });
+  }
+  enqueueRead2D(stream: BackendStream, src: number, spitch: number, dst: Uint8Array, width: number, height: number): Promise<void> {
+    try {
+      this.checkStream(stream);
+      if (dst.length < width * height) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'host buffer smaller than width*height');
+      this.hostOp((h) => { for (let y = 0; y < height; y++) h.read(src + y * spitch, dst.subarray(y * width, (y + 1) * width)); });
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  enqueueCopy2D(stream: BackendStream, dst: number, dpitch: number, src: number, spitch: number, width: number, height: number): void {
+    this.checkStream(stream);
+    this.hostOp((h) => { for (let y = 0; y < height; y++) h.copy(dst + y * dpitch, src + y * spitch, width); });
+  }
+  enqueueMemset(stream: BackendStream, dst: number, value: number, elemSize: 1 | 2 | 4, width: number, height: number, pitch: number): void {
+    this.checkStream(stream);
+    this.hostOp((h) => h.memset(dst, value, elemSize, width, height, pitch));
+  }
+
+  loadModule(image: Uint8Array, kind: 'fatbin' | 'ptx' | 'cubin', name: string): { handle: unknown; info: ModuleInfo } {
+    const heap = this.live();
+    let text: string;
+    if (kind === 'cubin') {
+      throw new CudaError(CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU, `${name}: the emulated device runs PTX; rebuild with PTX (e.g. -gencode arch=compute_75,code=compute_75)`);
+    } else if (kind === 'fatbin') {
+      let images;
+      try {
+        images = extractImages(image);
+      } catch (e) {
+        throw new CudaError(CUresult.CUDA_ERROR_INVALID_IMAGE, `${name}: ${(e as Error).message}`, { cause: e });
+      }
+      const sm = this.dev.info.ccMajor * 10 + this.dev.info.ccMinor;
+      const ptx = choosePtx(images, sm);
+      if (!ptx) {
+        throw new CudaError(CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU, `${name}: the fatbin has no PTX for sm_${sm} or lower; the emulated device needs PTX (compile with -gencode arch=compute_XX,code=compute_XX)`);
+      }
+      text = Buffer.from(ptx.data.buffer, ptx.data.byteOffset, ptx.data.byteLength).toString('latin1');
+    } else {
+      let end = image.length;
+      while (end > 0 && image[end - 1] === 0) end--;
+      text = Buffer.from(image.buffer, image.byteOffset, end).toString('latin1');
+    }
+    const mod = loadPtx(text, heap);
+    this.modules.add(mod);
+    return { handle: mod, info: mod.info };
+  }
+
+  private module(handle: unknown): LoadedModule {
+    const m = handle as LoadedModule;
+    if (!this.modules.has(m)) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, 'unknown module');
+    return m;
+  }
+
+  unloadModule(handle: unknown): void {
+    const m = this.module(handle);
+    this.modules.delete(m);
+    for (const g of m.globals) this.heap?.releaseGlobal(g.addr, g.size);
+  }
+
+  setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void {
+    const k = this.module(module).kernels[kernel];
+    if (!k) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, `kernel index ${kernel}`);
+    if (attr === FUNC_ATTR_MAX_DYNAMIC_SHARED) {
+      const optin = this.dev.attr(97, DEFAULT_DYNAMIC_SHARED);
+      if (value < 0 || value + k.sharedStatic > optin) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `max dynamic shared memory ${value} exceeds the device's ${optin}`);
+      k.maxDynamicShared = value;
+      k.info.attrs.maxDynamicSharedSizeBytes = value;
+    }
+  }
+
+  launch(stream: BackendStream, module: unknown, kernel: number, cfg: LaunchConfig, onPrintf: (text: string) => void): void {
+    const heap = this.live();
+    this.checkStream(stream);
+    const k = this.module(module).kernels[kernel];
+    if (!k) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, `kernel index ${kernel}`);
+    this.validate(k.maxThreads, k.sharedStatic, k.maxDynamicShared, k.info.paramSize, cfg);
+    try {
+      const text = runGrid(k, heap, {
+        grid: cfg.grid, block: cfg.block, sharedMem: cfg.sharedMem, params: cfg.params,
+        smCount: this.dev.attr(16, 1), watchdogMs: this.opts.watchdogMs, printfLimit: this.opts.printfLimit,
+      });
+      if (text) onPrintf(text);
+    } catch (e) {
+      const printed = (e as { printf?: string }).printf;
+      if (printed) onPrintf(printed);
+      if (e instanceof CudaError && STICKY.has(e.code)) { this.sticky = e.code; return; }
+      throw e;
+    }
+  }
+
+  private validate(maxThreads: number, staticShared: number, maxDyn: number, paramSize: number, cfg: LaunchConfig): void {
+    const bad = (msg: string): never => { throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, msg); };
+    const [bx, by, bz] = cfg.block;
+    const [gx, gy, gz] = cfg.grid;
+    const d = this.dev;
+    for (const v of [bx, by, bz, gx, gy, gz]) if (!Number.isInteger(v) || v < 1) bad('grid and block dimensions must be positive integers');
+    if (bx > d.attr(2, 1024) || by > d.attr(3, 1024) || bz > d.attr(4, 64)) bad(`block (${bx},${by},${bz}) exceeds the device's block dimensions`);
+    if (bx * by * bz > Math.min(d.attr(1, 1024), maxThreads)) bad(`block of ${bx * by * bz} threads exceeds the limit of ${Math.min(d.attr(1, 1024), maxThreads)}`);
+    if (gx > d.attr(5, 2147483647) || gy > d.attr(6, 65535) || gz > d.attr(7, 65535)) bad(`grid (${gx},${gy},${gz}) exceeds the device's grid dimensions`);
+    if (!Number.isInteger(cfg.sharedMem) || cfg.sharedMem < 0 || cfg.sharedMem > maxDyn) bad(`dynamic shared memory ${cfg.sharedMem} exceeds the kernel's limit of ${maxDyn}`);
+    if (staticShared + cfg.sharedMem > d.attr(97, DEFAULT_DYNAMIC_SHARED)) bad('shared memory exceeds the device limit');
+    if (cfg.params.length < paramSize) bad(`parameter buffer is ${cfg.params.length} bytes; the kernel takes ${paramSize}`);
+  }
+
+  createStream(): BackendStream {
+    this.live();
+    const s = new EmuStream();
+    this.streams.add(s);
+    return s;
+  }
+  destroyStream(s: BackendStream): void {
+    this.checkStream(s);
+    (s as EmuStream).destroyed = true;
+    this.streams.delete(s as EmuStream);
+  }
+
+  synchronize(stream: BackendStream | null): Promise<void> {
+    try {
+      this.checkStream(stream);
+      this.live();
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  query(stream: BackendStream | null): boolean {
+    this.checkStream(stream);
+    this.live();
+    return true;
+  }
+
+  createEvent(flags: number): BackendEvent { this.live(); return new EmuEvent(flags); }
+  private event(e: BackendEvent): EmuEvent {
+    if (!(e instanceof EmuEvent) || e.destroyed) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, 'unknown event');
+    return e;
+  }
+  destroyEvent(e: BackendEvent): void { this.event(e).destroyed = true; }
+  recordEvent(e: BackendEvent, stream: BackendStream): void {
+    this.checkStream(stream);
+    this.live();
+    this.event(e).time = performance.now();
+  }
+  streamWaitEvent(stream: BackendStream, e: BackendEvent): void { this.checkStream(stream); this.event(e); }
+  synchronizeEvent(e: BackendEvent): Promise<void> {
+    try { this.event(e); this.live(); return Promise.resolve(); } catch (err) { return Promise.reject(err); }
+  }
+  queryEvent(e: BackendEvent): boolean { this.event(e); this.live(); return true; }
+  elapsed(start: BackendEvent, end: BackendEvent): number {
+    const a = this.event(start), b = this.event(end);
+    if (a.time === null || b.time === null) throw new CudaError(CUresult.CUDA_ERROR_NOT_READY, 'event not recorded');
+    if (a.flags & 2 || b.flags & 2) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, 'event created with CU_EVENT_DISABLE_TIMING');
+    return b.time - a.time;
+  }
+
+  destroy(): void {
+    if (!this.heap) return;
+    for (const m of this.modules) for (const g of m.globals) this.heap.releaseGlobal(g.addr, g.size);
+    this.modules.clear();
+    const heap = this.heap;
+    this.heap = null;
+    heap.releaseAll();
+    freeSlots.push(this.slot);
+  }
+}

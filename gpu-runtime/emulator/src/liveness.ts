@@ -1,0 +1,87 @@
+// Which registers are live right after each sync point, so a thread that parks there spills only those
+// (standard backward dataflow over the instruction list; bitsets keep it linear in practice).
+
+import { FuncDecl, Instr, Operand, isLabel } from './ir';
+import type { Cls } from './values';
+
+const NO_DEF = new Set(['st', 'red', 'bra', 'ret', 'exit', 'trap', 'call', 'bar', 'barrier', 'membar', 'fence', 'prefetch',
+  'prefetchu', 'pmevent', 'nanosleep', 'discard', 'applypriority']);
+
+function regsOf(o: Operand | undefined, out: string[]): void {
+  if (!o) return;
+  switch (o.k) {
+    case 'reg': out.push(o.name); break;
+    case 'addr': if (o.base && o.base.startsWith('%')) out.push(o.base); break;
+    case 'vec': case 'list': o.elems.forEach((e) => regsOf(e, out)); break;
+    case 'pair': regsOf(o.a, out); regsOf(o.b, out); break;
+    case 'not': regsOf(o.inner, out); break;
+  }
+}
+
+export function defsUses(ins: Instr): { defs: string[]; uses: string[] } {
+  const defs: string[] = [];
+  const uses: string[] = [];
+  const writes = !NO_DEF.has(ins.parts[0]) && !(ins.parts[0] === 'bar' && ins.parts[1] !== 'red');
+  ins.args.forEach((a, i) => {
+    if (i === 0 && writes && a.k !== 'addr') regsOf(a, defs);
+    else regsOf(a, uses);
+  });
+  if (ins.guard) { uses.push(ins.guard.reg); uses.push(...defs); }
+  return { defs: ins.guard ? [] : defs, uses };
+}
+
+export function liveAtSync(fn: FuncDecl, syncIdx: Set<number>, regCls: Map<string, Cls>): Map<number, string[]> {
+  const names = [...regCls.keys()];
+  const index = new Map(names.map((n, i) => [n, i]));
+  const W = Math.max(1, Math.ceil(names.length / 32));
+  const body = fn.body;
+  const n = body.length;
+  const labelAt = new Map<string, number>();
+  body.forEach((s, i) => { if (isLabel(s)) labelAt.set(s.label, i); });
+  const use: Uint32Array[] = [];
+  const def: Uint32Array[] = [];
+  const succ: number[][] = [];
+  const set = (bs: Uint32Array, r: string): void => {
+    const k = index.get(r);
+    if (k !== undefined) bs[k >>> 5] |= 1 << (k & 31);
+  };
+  for (let i = 0; i < n; i++) {
+    const s = body[i];
+    const u = new Uint32Array(W), d = new Uint32Array(W);
+    const next = i + 1 < n ? [i + 1] : [];
+    if (isLabel(s)) { succ.push(next); use.push(u); def.push(d); continue; }
+    const du = defsUses(s);
+    du.uses.forEach((r) => set(u, r));
+    du.defs.forEach((r) => set(d, r));
+    const op = s.parts[0];
+    if (op === 'bra') {
+      const t = s.args[0]?.k === 'sym' ? labelAt.get(s.args[0].name) : undefined;
+      const targets = t === undefined ? [] : [t];
+      succ.push(s.guard ? [...next, ...targets] : targets);
+    } else if ((op === 'ret' || op === 'exit' || op === 'trap') && !s.guard) succ.push([]);
+    else succ.push(next);
+    use.push(u); def.push(d);
+  }
+  const liveIn: Uint32Array[] = Array.from({ length: n }, () => new Uint32Array(W));
+  const liveOut: Uint32Array[] = Array.from({ length: n }, () => new Uint32Array(W));
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (let i = n - 1; i >= 0; i--) {
+      const o = liveOut[i];
+      for (const sIdx of succ[i]) { const li = liveIn[sIdx]; for (let w = 0; w < W; w++) o[w] |= li[w]; }
+      const inn = liveIn[i];
+      for (let w = 0; w < W; w++) {
+        const v = use[i][w] | (o[w] & ~def[i][w]);
+        if (v !== inn[w]) { inn[w] = v; changed = true; }
+      }
+    }
+  }
+  const out = new Map<number, string[]>();
+  for (const i of syncIdx) {
+    const regs: string[] = [];
+    names.forEach((nm, k) => { if (liveOut[i][k >>> 5] & (1 << (k & 31))) regs.push(nm); });
+    out.set(i, regs);
+  }
+  return out;
+}

@@ -1,0 +1,180 @@
+// One context's device memory: a single growable ArrayBuffer spanning [globals window | client va window],
+// with typed-array views the compiled kernels index directly. Validity is tracked per 256-byte page (the
+// client's allocation granularity), so a kernel's bounds check is two compares and one byte load, and no
+// access can ever reach another context's buffer.
+
+import { CudaError, CUresult } from '../../server/src/backend';
+
+/** Bytes below va.base reserved for module globals and constants. */
+export const GLOBAL_WINDOW = 64 * 1024 * 1024;
+export const PAGE_SHIFT = 8;
+const PAGE = 1 << PAGE_SHIFT;
+/** Offsets must stay below 2^32 so kernels can index with `>>>`. */
+const MAX_HEAP = 0xffff0000;
+
+export interface HeapViews {
+  buf: ArrayBuffer;
+  u8: Uint8Array; i8: Int8Array; u16: Uint16Array; i16: Int16Array; i32: Int32Array; u32: Uint32Array;
+  f32: Float32Array; f64: Float64Array; i64: BigInt64Array;
+}
+
+export function makeViews(buf: ArrayBuffer): HeapViews {
+  return {
+    buf, u8: new Uint8Array(buf), i8: new Int8Array(buf), u16: new Uint16Array(buf), i16: new Int16Array(buf),
+    i32: new Int32Array(buf), u32: new Uint32Array(buf), f32: new Float32Array(buf), f64: new Float64Array(buf),
+    i64: new BigInt64Array(buf),
+  };
+}
+
+export class DeviceHeap {
+  /** Device address of heap offset 0. */
+  readonly base: number;
+  readonly vaBase: number;
+  readonly vaSize: number;
+  views: HeapViews;
+  /** 1 where the 256-byte page belongs to a live allocation or global. */
+  pages: Uint8Array;
+  private allocs = new Map<number, number>();
+  private globalsTop = 0;
+  private used = 0;
+
+  constructor(vaBase: number, vaSize: number, private readonly onUsage: (delta: number) => void) {
+    this.vaBase = vaBase;
+    this.vaSize = Math.min(vaSize, MAX_HEAP - GLOBAL_WINDOW);
+    this.base = vaBase - GLOBAL_WINDOW;
+    this.views = makeViews(new ArrayBuffer(1 << 20));
+    this.pages = new Uint8Array((1 << 20) >>> PAGE_SHIFT);
+  }
+
+  get length(): number { return this.views.buf.byteLength; }
+  get bytesUsed(): number { return this.used; }
+
+  private ensure(end: number): void {
+    if (end <= this.length) return;
+    if (end > MAX_HEAP) throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, 'emulated device memory window exhausted');
+    let len = Math.max(end, Math.min(this.length * 2, MAX_HEAP));
+    len = Math.min(Math.ceil(len / (1 << 20)) * (1 << 20), MAX_HEAP);
+    let buf: ArrayBuffer;
+    try { buf = new ArrayBuffer(len); } catch (e) {
+      throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, `cannot grow emulated device memory to ${len} bytes`, { cause: e });
+    }
+    new Uint8Array(buf).set(this.views.u8);
+    this.views = makeViews(buf);
+    const pages = new Uint8Array(len >>> PAGE_SHIFT);
+    pages.set(this.pages);
+    this.pages = pages;
+  }
+
+  private mark(off: number, size: number, v: number): void {
+    this.pages.fill(v, off >>> PAGE_SHIFT, (off + size + PAGE - 1) >>> PAGE_SHIFT);
+  }
+
+  alloc(addr: number, size: number): void {
+    if (!Number.isSafeInteger(addr) || !Number.isSafeInteger(size) || size <= 0 || addr % PAGE !== 0) {
+      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `alloc(${addr}, ${size}): address must be 256-byte aligned and size positive`);
+    }
+    if (addr < this.vaBase || addr + size > this.vaBase + this.vaSize) {
+      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `alloc(0x${addr.toString(16)}, ${size}) lies outside the context's va window`);
+    }
+    const off = addr - this.base;
+    const pages = this.pages;
+    for (let p = off >>> PAGE_SHIFT, e = (off + size + PAGE - 1) >>> PAGE_SHIFT; p < e && p < pages.length; p++) {
+      if (pages[p]) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `alloc(0x${addr.toString(16)}, ${size}) overlaps a live allocation`);
+    }
+    this.ensure(off + size);
+    this.views.u8.fill(0, off, off + size);
+    this.mark(off, size, 1);
+    this.allocs.set(addr, size);
+    this.used += size;
+    this.onUsage(size);
+  }
+
+  free(addr: number): void {
+    const size = this.allocs.get(addr);
+    if (size === undefined) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `free(0x${addr.toString(16)}): not an allocation`);
+    this.allocs.delete(addr);
+    this.mark(addr - this.base, size, 0);
+    this.used -= size;
+    this.onUsage(-size);
+  }
+
+  /** Drops every allocation (context teardown) and gives the memory back. */
+  releaseAll(): void {
+    this.onUsage(-this.used);
+    this.used = 0;
+    this.allocs.clear();
+    this.views = makeViews(new ArrayBuffer(0));
+    this.pages = new Uint8Array(0);
+  }
+
+  /** Places a module variable in the globals window; returns its device address. */
+  allocGlobal(size: number, align: number): number {
+    const a = Math.max(align, PAGE);
+    const off = Math.ceil(this.globalsTop / a) * a;
+    const sz = Math.max(size, 1);
+    if (off + sz > GLOBAL_WINDOW) throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, 'module globals exceed the emulator globals window');
+    this.ensure(off + sz);
+    this.views.u8.fill(0, off, off + sz);
+    this.mark(off, sz, 1);
+    this.globalsTop = off + sz;
+    return this.base + off;
+  }
+
+  releaseGlobal(addr: number, size: number): void {
+    this.mark(addr - this.base, Math.max(size, 1), 0);
+  }
+
+  /** Heap offset of [addr, addr+size) or throws ILLEGAL_ADDRESS; used by host copies and slow paths. */
+  check(addr: number, size: number): number {
+    const off = addr - this.base;
+    if (!(off >= 0) || off + size > this.length || !Number.isSafeInteger(off)) this.fault(addr, size);
+    if (size > 0) {
+      const pages = this.pages;
+      for (let p = off >>> PAGE_SHIFT, e = (off + size - 1) >>> PAGE_SHIFT; p <= e; p++) if (!pages[p]) this.fault(addr, size);
+    }
+    return off;
+  }
+
+  fault(addr: number, size: number): never {
+    throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `access of ${size} bytes at 0x${addr.toString(16)} is outside every allocation`);
+  }
+
+  write(addr: number, src: Uint8Array): void {
+    const off = this.check(addr, src.length);
+    this.views.u8.set(src, off);
+  }
+  read(addr: number, dst: Uint8Array): void {
+    const off = this.check(addr, dst.length);
+    dst.set(this.views.u8.subarray(off, off + dst.length));
+  }
+  copy(dst: number, src: number, size: number): void {
+    const d = this.check(dst, size);
+    const s = this.check(src, size);
+    this.views.u8.copyWithin(d, s, s + size);
+  }
+  memset(dst: number, value: number, elemSize: 1 | 2 | 4, width: number, height: number, pitch: number): void {
+    const rowBytes = width * elemSize;
+    for (let y = 0; y < height; y++) {
+      const a = dst + y * pitch;
+      const off = this.check(a, rowBytes);
+      if (elemSize === 1) this.views.u8.fill(value & 0xff, off, off + rowBytes);
+      else {
+        if (off % elemSize) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'memset destination is misaligned');
+        if (elemSize === 2) this.views.u16.fill(value & 0xffff, off >>> 1, (off + rowBytes) >>> 1);
+        else this.views.u32.fill(value >>> 0, off >>> 2, (off + rowBytes) >>> 2);
+      }
+    }
+  }
+
+  /** Reads a NUL-terminated string (printf formats and %s arguments), capped. */
+  readCString(addr: number, max = 4096): string {
+    let s = '';
+    for (let i = 0; i < max; i++) {
+      const off = this.check(addr + i, 1);
+      const b = this.views.u8[off];
+      if (b === 0) break;
+      s += String.fromCharCode(b);
+    }
+    return s;
+  }
+}

@@ -1,0 +1,335 @@
+// Helpers the generated kernel code calls for operations JS has no single operator for. Hand-written because
+// they sit on the hot path (V8 inlines these small functions into the compiled kernels).
+//
+// 64-bit integers: a JS number while the value is a safe integer, else a BigInt; always the *signed*
+// two's-complement value (u64 0xffff...ff is -1). Every helper returns that canonical form, so `===` on two
+// numbers is value equality and addresses (< 2^53) stay plain numbers.
+
+export type I64 = number | bigint;
+
+const MAXS = Number.MAX_SAFE_INTEGER;
+const MAXB = BigInt(MAXS);
+const TWO32 = 4294967296;
+
+const f32 = new Float32Array(1);
+const i32 = new Int32Array(f32.buffer);
+const f64 = new Float64Array(1);
+const i32x2 = new Int32Array(f64.buffer);
+const u32x2 = new Uint32Array(f64.buffer);
+const b64 = new BigInt64Array(f64.buffer);
+
+export function norm(v: bigint): I64 {
+  v = BigInt.asIntN(64, v);
+  return v >= -MAXB && v <= MAXB ? Number(v) : v;
+}
+function big(a: I64): bigint { return typeof a === 'bigint' ? a : BigInt(a); }
+function ubig(a: I64): bigint { return BigInt.asUintN(64, big(a)); }
+
+export function add64(a: I64, b: I64): I64 {
+  if (typeof a === 'number' && typeof b === 'number') { const r = a + b; if (r <= MAXS && r >= -MAXS) return r; }
+  return norm(big(a) + big(b));
+}
+export function sub64(a: I64, b: I64): I64 {
+  if (typeof a === 'number' && typeof b === 'number') { const r = a - b; if (r <= MAXS && r >= -MAXS) return r; }
+  return norm(big(a) - big(b));
+}
+export function mul64(a: I64, b: I64): I64 {
+  if (typeof a === 'number' && typeof b === 'number') { const r = a * b; if (r <= MAXS && r >= -MAXS) return r; }
+  return norm(big(a) * big(b));
+}
+export function mulhi64(a: I64, b: I64, signed: boolean): I64 {
+  return signed ? norm((big(a) * big(b)) >> 64n) : norm((ubig(a) * ubig(b)) >> 64n);
+}
+/** mul.wide.s32 / u32: a, b are int32 values already sign- or zero-extended by the caller. */
+export function mulwide(a: number, b: number): I64 {
+  const r = a * b;
+  if (r <= MAXS && r >= -MAXS) return r;
+  return norm(BigInt(a) * BigInt(b));
+}
+export function div64(a: I64, b: I64, signed: boolean): I64 {
+  if (typeof a === 'number' && typeof b === 'number' && b !== 0 && (signed || (a >= 0 && b > 0)) && Math.abs(a) < 2 ** 31 * 2 ** 20) {
+    return Math.trunc(a / b) + 0;
+  }
+  if (big(b) === 0n) return -1;
+  return signed ? norm(big(a) / big(b)) : norm(ubig(a) / ubig(b));
+}
+export function rem64(a: I64, b: I64, signed: boolean): I64 {
+  if (typeof a === 'number' && typeof b === 'number' && b !== 0 && (signed || (a >= 0 && b > 0))) return (a % b) + 0;
+  if (big(b) === 0n) return a;
+  return signed ? norm(big(a) % big(b)) : norm(ubig(a) % ubig(b));
+}
+export function and64(a: I64, b: I64): I64 {
+  if (typeof a === 'number' && typeof b === 'number') {
+    if ((a | 0) === a && (b | 0) === b) return a & b;
+    if (b >= 0 && b <= 0x7fffffff) return (a | 0) & b;
+    if (a >= 0 && a <= 0x7fffffff) return (b | 0) & a;
+  }
+  return norm(big(a) & big(b));
+}
+export function or64(a: I64, b: I64): I64 {
+  if (typeof a === 'number' && typeof b === 'number' && (a | 0) === a && (b | 0) === b) return a | b;
+  return norm(big(a) | big(b));
+}
+export function xor64(a: I64, b: I64): I64 {
+  if (typeof a === 'number' && typeof b === 'number' && (a | 0) === a && (b | 0) === b) return a ^ b;
+  return norm(big(a) ^ big(b));
+}
+export function not64(a: I64): I64 {
+  return typeof a === 'number' ? -a - 1 : norm(~a);
+}
+export function neg64(a: I64): I64 {
+  return typeof a === 'number' ? 0 - a : norm(-a);
+}
+export function shl64(a: I64, n: number): I64 {
+  n >>>= 0;
+  if (n >= 64) return 0;
+  if (typeof a === 'number') { const r = a * 2 ** n; if (r <= MAXS && r >= -MAXS) return r; }
+  return norm(big(a) << BigInt(n));
+}
+export function shr64(a: I64, n: number, signed: boolean): I64 {
+  n >>>= 0;
+  if (n > 63) n = 64;
+  if (typeof a === 'number' && (signed || a >= 0)) return n >= 64 ? (a < 0 ? -1 : 0) : Math.floor(a / 2 ** n);
+  if (n >= 64) return signed && big(a) < 0n ? -1 : 0;
+  return signed ? norm(big(a) >> BigInt(n)) : norm(ubig(a) >> BigInt(n));
+}
+export function lt64(a: I64, b: I64, signed: boolean): boolean {
+  if (typeof a === 'number' && typeof b === 'number' && (signed || (a >= 0 && b >= 0))) return a < b;
+  return signed ? big(a) < big(b) : ubig(a) < ubig(b);
+}
+export function eq64(a: I64, b: I64): boolean {
+  return typeof a === typeof b ? a === b : big(a) === big(b);
+}
+export function min64(a: I64, b: I64, signed: boolean): I64 { return lt64(a, b, signed) ? a : b; }
+export function max64(a: I64, b: I64, signed: boolean): I64 { return lt64(a, b, signed) ? b : a; }
+export function abs64(a: I64): I64 { return typeof a === 'number' ? Math.abs(a) : norm(a < 0n ? -a : a); }
+
+/** Low 32 bits as int32. ToInt32 is exact modulo 2^32 for any safe integer. */
+export function lo32(a: I64): number { return typeof a === 'number' ? a | 0 : Number(BigInt.asIntN(32, a)); }
+export function hi32(a: I64): number { return typeof a === 'number' ? Math.floor(a / TWO32) | 0 : Number(BigInt.asIntN(32, a >> 32n)); }
+export function pack64(lo: number, hi: number): I64 {
+  if (hi >= -0x200000 && hi < 0x200000) return hi * TWO32 + (lo >>> 0);
+  return norm((BigInt(hi) << 32n) | BigInt(lo >>> 0));
+}
+/** Zero-extended u32 -> i64. */
+export function u32to64(a: number): number { return a >>> 0; }
+/** u64 as a (possibly rounded) JS number, for cvt to float. */
+export function u64num(a: I64): number { return typeof a === 'number' && a >= 0 ? a : Number(ubig(a)); }
+export function s64num(a: I64): number { return typeof a === 'number' ? a : Number(a); }
+
+// --- bit views ---------------------------------------------------------------------------------------
+export function f2b(x: number): number { f32[0] = x; return i32[0]; }
+export function b2f(x: number): number { i32[0] = x; return f32[0]; }
+export function d2b(x: number): I64 { f64[0] = x; return pack64(i32x2[0], i32x2[1]); }
+export function b2d(x: I64): number {
+  if (typeof x === 'number' && (x | 0) === x) { i32x2[0] = x; i32x2[1] = x < 0 ? -1 : 0; return f64[0]; }
+  b64[0] = big(x); return f64[0];
+}
+export function dhi(x: number): number { f64[0] = x; return i32x2[1]; }
+export function dlo(x: number): number { f64[0] = x; return i32x2[0]; }
+export function dpack(lo: number, hi: number): number { i32x2[0] = lo; i32x2[1] = hi; return f64[0]; }
+
+// --- 32-bit integer helpers --------------------------------------------------------------------------
+export function mulhiu(a: number, b: number): number {
+  a >>>= 0; b >>>= 0;
+  const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
+  const ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  return (hh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) | 0;
+}
+export function mulhis(a: number, b: number): number {
+  return (mulhiu(a, b) - (a < 0 ? b : 0) - (b < 0 ? a : 0)) | 0;
+}
+export function divs(a: number, b: number): number { return b === 0 ? -1 : (a / b) | 0; }
+export function divu(a: number, b: number): number { return b === 0 ? -1 : ((a >>> 0) / (b >>> 0)) | 0; }
+export function rems(a: number, b: number): number { return b === 0 ? a : (a % b) | 0; }
+export function remu(a: number, b: number): number { return b === 0 ? a : ((a >>> 0) % (b >>> 0)) | 0; }
+export function popc(a: number): number {
+  a = a - ((a >>> 1) & 0x55555555);
+  a = (a & 0x33333333) + ((a >>> 2) & 0x33333333);
+  return (Math.imul((a + (a >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+}
+export function popc64(a: I64): number { return popc(lo32(a)) + popc(hi32(a)); }
+export function clz64(a: I64): number { const h = hi32(a); return h !== 0 ? Math.clz32(h) : 32 + Math.clz32(lo32(a)); }
+export function brev(a: number): number {
+  a = ((a >>> 1) & 0x55555555) | ((a & 0x55555555) << 1);
+  a = ((a >>> 2) & 0x33333333) | ((a & 0x33333333) << 2);
+  a = ((a >>> 4) & 0x0f0f0f0f) | ((a & 0x0f0f0f0f) << 4);
+  a = ((a >>> 8) & 0x00ff00ff) | ((a & 0x00ff00ff) << 8);
+  return ((a >>> 16) | (a << 16)) | 0;
+}
+export function brev64(a: I64): I64 { return pack64(brev(hi32(a)), brev(lo32(a))); }
+/** bfind: position of the most significant non-sign bit; -1 (0xffffffff) if none. */
+export function bfind(a: number, signed: boolean, shiftamt: boolean): number {
+  const v = signed && a < 0 ? ~a : a;
+  if (v === 0) return -1;
+  const pos = 31 - Math.clz32(v);
+  return shiftamt ? 31 - pos : pos;
+}
+export function bfind64(a: I64, signed: boolean, shiftamt: boolean): number {
+  let v = a;
+  if (signed && lt64(a, 0, true)) v = not64(a);
+  if (eq64(v, 0)) return -1;
+  const pos = 63 - clz64(v);
+  return shiftamt ? 63 - pos : pos;
+}
+export function bfe(a: number, pos: number, len: number, signed: boolean): number {
+  pos &= 0xff; len &= 0xff;
+  if (len === 0) return 0;
+  const msb = pos + len - 1;
+  const sbit = signed ? (pos >= 32 ? a >> 31 : (a >> Math.min(msb, 31)) & 1) : 0;
+  let r = pos >= 32 ? 0 : a >>> pos;
+  if (len < 32) r &= (1 << len) - 1;
+  if (sbit && (signed)) {
+    const width = Math.min(len, 32 - Math.min(pos, 32));
+    if (width < 32) r |= ~((1 << width) - 1);
+  }
+  return r | 0;
+}
+export function bfe64(a: I64, pos: number, len: number, signed: boolean): I64 {
+  pos &= 0xff; len &= 0xff;
+  if (len === 0) return 0;
+  const v = signed ? big(a) : ubig(a);
+  if (pos > 63) return signed && v < 0n ? -1 : 0;
+  const width = Math.min(len, 64 - pos);
+  const r = BigInt.asUintN(width, v >> BigInt(pos));
+  return signed ? norm(BigInt.asIntN(width, r)) : norm(r);
+}
+export function bfi(a: number, b: number, pos: number, len: number): number {
+  pos &= 0xff; len &= 0xff;
+  if (len === 0 || pos > 31) return b;
+  const m = (len >= 32 ? -1 : (1 << len) - 1) << pos;
+  return ((b & ~m) | ((a << pos) & m)) | 0;
+}
+export function bfi64(a: I64, b: I64, pos: number, len: number): I64 {
+  pos &= 0xff; len &= 0xff;
+  if (len === 0 || pos > 63) return b;
+  const m = ((1n << BigInt(Math.min(len, 64))) - 1n) << BigInt(pos);
+  return norm((ubig(b) & ~m) | ((ubig(a) << BigInt(pos)) & m));
+}
+export function prmt(a: number, b: number, c: number, mode: string): number {
+  const bytes = [a & 0xff, (a >>> 8) & 0xff, (a >>> 16) & 0xff, (a >>> 24) & 0xff, b & 0xff, (b >>> 8) & 0xff, (b >>> 16) & 0xff, (b >>> 24) & 0xff];
+  let r = 0;
+  if (mode === '') {
+    for (let i = 0; i < 4; i++) {
+      const sel = (c >>> (i * 4)) & 0xf;
+      let v = bytes[sel & 7];
+      if (sel & 8) v = v & 0x80 ? 0xff : 0;
+      r |= v << (i * 8);
+    }
+    return r | 0;
+  }
+  const s = c & 3;
+  const idx: Record<string, number[]> = {
+    f4e: [[0, 1, 2, 3], [1, 2, 3, 4], [2, 3, 4, 5], [3, 4, 5, 6]][s],
+    b4e: [[0, 7, 6, 5], [1, 0, 7, 6], [2, 1, 0, 7], [3, 2, 1, 0]][s],
+    rc8: [[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]][s],
+    ecl: [[0, 1, 2, 3], [1, 1, 2, 3], [2, 2, 2, 3], [3, 3, 3, 3]][s],
+    ecr: [[0, 0, 0, 0], [0, 1, 1, 1], [0, 1, 2, 2], [0, 1, 2, 3]][s],
+    rc16: [[0, 1, 0, 1], [2, 3, 2, 3], [0, 1, 0, 1], [2, 3, 2, 3]][s],
+  };
+  const sel = idx[mode];
+  for (let i = 0; i < 4; i++) r |= bytes[sel[i]] << (i * 8);
+  return r | 0;
+}
+
+// --- float helpers -----------------------------------------------------------------------------------
+/** NaN-ignoring min/max as PTX defines them (one NaN operand: the other is returned). */
+export function fmin(a: number, b: number): number { return a !== a ? b : b !== b ? a : (a === 0 && b === 0 ? (Object.is(a, -0) ? a : b) : a < b ? a : b); }
+export function fmax(a: number, b: number): number { return a !== a ? b : b !== b ? a : (a === 0 && b === 0 ? (Object.is(a, -0) ? b : a) : a > b ? a : b); }
+export function sat(x: number): number { return x !== x ? 0 : x < 0 ? 0 : x > 1 ? 1 : x; }
+
+const SPLIT = 134217729; // 2^27 + 1, Veltkamp split for Dekker's TwoProduct
+/** fma for f64: a*b+c with the product's rounding error folded back in (exact except in rare double-rounding cases). */
+export function fma64(a: number, b: number, c: number): number {
+  const p = a * b;
+  if (!Number.isFinite(p) || p === 0) return p + c;
+  const ta = SPLIT * a, ah = ta - (ta - a), al = a - ah;
+  const tb = SPLIT * b, bh = tb - (tb - b), bl = b - bh;
+  const e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+  const s = p + c;
+  const z = s - p;
+  const t = (p - (s - z)) + (c - z);
+  return s + (t + e);
+}
+
+/** Round half to even (cvt.rni). */
+export function rint(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+/** Float -> int32 with saturation; NaN -> 0. */
+export function f2s32(x: number): number { return x !== x ? 0 : x >= 2147483647 ? 2147483647 : x <= -2147483648 ? -2147483648 : x | 0; }
+export function f2u32(x: number): number { return x !== x ? 0 : x >= 4294967295 ? -1 : x <= 0 ? 0 : (x >>> 0) | 0; }
+export function f2s64(x: number): I64 {
+  if (x !== x) return 0;
+  if (x >= 9223372036854775807) return 2n ** 63n - 1n;
+  if (x <= -9223372036854775808) return -(2n ** 63n);
+  return Math.abs(x) <= MAXS ? x + 0 : norm(BigInt(x));
+}
+export function f2u64(x: number): I64 {
+  if (x !== x || x <= 0) return 0;
+  if (x >= 18446744073709551615) return -1;
+  return x <= MAXS ? x : norm(BigInt(x));
+}
+/** Directed rounding of a double to f32: rz/rm/rp from the round-to-nearest result. */
+export function frnd32(x: number, mode: number): number {
+  const r = Math.fround(x);
+  if (r === x || x !== x || mode === 0) return r;
+  // mode 1 = toward zero, 2 = down, 3 = up
+  const down = mode === 2 || (mode === 1 && x > 0);
+  if (down && r > x) return nextf32(r, -1);
+  if (!down && r < x) return nextf32(r, 1);
+  return r;
+}
+function nextf32(r: number, dir: number): number {
+  if (r === 0) return dir > 0 ? 1.401298464324817e-45 : -1.401298464324817e-45;
+  f32[0] = r;
+  i32[0] += (r > 0) === (dir > 0) ? 1 : -1;
+  return f32[0];
+}
+/** Directed rounding of an f64 result computed from exact inputs; used for .rm/.rp/.rz f64 ops via TwoSum. */
+export function nextd(r: number, dir: number): number {
+  if (r === 0) return dir > 0 ? 5e-324 : -5e-324;
+  f64[0] = r;
+  const up = (r > 0) === (dir > 0);
+  b64[0] += up ? 1n : -1n;
+  return f64[0];
+}
+
+// --- f16 ------------------------------------------------------------------------------------------
+export function f16tof32(h: number): number {
+  h &= 0xffff;
+  const s = h & 0x8000 ? -1 : 1, e = (h >>> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+export function f32tof16(x: number): number {
+  f32[0] = x;
+  const b = i32[0];
+  const s = (b >>> 16) & 0x8000;
+  const e = (b >>> 23) & 0xff;
+  let m = b & 0x7fffff;
+  if (e === 255) return s | 0x7c00 | (m ? 0x200 : 0);
+  let ee = e - 127 + 15;
+  if (ee >= 31) return s | 0x7c00;
+  if (ee <= 0) {
+    if (ee < -10) return s;
+    m |= 0x800000;
+    const shift = 14 - ee;
+    const half = 1 << (shift - 1);
+    let r = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    if (rem > half || (rem === half && (r & 1))) r++;
+    return s | r;
+  }
+  let r = m >>> 13;
+  const rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (r & 1))) { r++; if (r === 0x400) { r = 0; ee++; if (ee >= 31) return s | 0x7c00; } }
+  return s | (ee << 10) | r;
+}
+export function sats32(x: number): number { return x > 2147483647 ? 2147483647 : x < -2147483648 ? -2147483648 : x; }
+/** Thrown by `exit` inside a non-inlined function; the scheduler treats it as the thread ending. */
+export const EXIT = { exit: true };

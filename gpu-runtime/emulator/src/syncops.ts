@@ -1,0 +1,96 @@
+// Sync points: barriers and warp collectives. The thread stores its inputs and live registers in its state
+// S, returns, and is resumed by the scheduler at a `case` that reloads them and picks up the result (S.r /
+// S.rp). The scheduler (scheduler.ts) completes the operation across lanes in two phases.
+
+import { Instr, Operand } from './ir';
+import type { FnGen } from './codegen';
+import { jsName } from './codegen';
+import { UnsupportedError } from './values';
+
+export const SYNC_OPS = {
+  BAR: 1, BAR_POPC: 2, BAR_AND: 3, BAR_OR: 4,
+  SHFL: 10, VOTE: 11, ACTIVEMASK: 12, MATCH_ANY: 13, MATCH_ALL: 14, REDUX: 15, WARPSYNC: 16,
+} as const;
+
+export const SHFL_MODES = ['up', 'down', 'bfly', 'idx'];
+export const VOTE_MODES = ['all', 'any', 'uni', 'ballot'];
+export const REDUX_OPS = ['add', 'min', 'max', 'and', 'or', 'xor'];
+
+export function isSyncInstr(ins: Instr): boolean {
+  const p = ins.parts;
+  switch (p[0]) {
+    case 'bar': case 'barrier': return true;
+    case 'shfl': case 'vote': case 'activemask': case 'match': case 'redux': return true;
+    default: return false;
+  }
+}
+
+export function emitSync(g: FnGen, ins: Instr): string {
+  const p = ins.parts;
+  const a = ins.args;
+  const set: string[] = [];
+  let resume = '';
+  const u32 = (o: Operand | undefined): string => (o ? g.rd(o, 'u32') : '-1');
+  switch (p[0]) {
+    case 'bar': case 'barrier': {
+      if (p[1] === 'warp') { set.push(`S.op = ${SYNC_OPS.WARPSYNC}; S.m = ${u32(a[0])};`); break; }
+      if (p.includes('arrive')) throw new UnsupportedError(`'${ins.op}' (barrier arrive without wait) is not supported`);
+      if (p.includes('red')) {
+        // bar.red.popc.u32 d, a{, b}, {!}c
+        const kind = p.includes('popc') ? SYNC_OPS.BAR_POPC : p.includes('and') ? SYNC_OPS.BAR_AND : SYNC_OPS.BAR_OR;
+        const cnt = a.length === 4 ? u32(a[2]) : '0';
+        set.push(`S.op = ${kind}; S.a = ${u32(a[1])}; S.b = ${cnt}; S.c = ${g.rd(a[a.length - 1], 'pred')};`);
+        resume = g.wr(a[0], kind === SYNC_OPS.BAR_POPC ? 'u32' : 'pred', 'S.r');
+        break;
+      }
+      set.push(`S.op = ${SYNC_OPS.BAR}; S.a = ${a[0] ? u32(a[0]) : '0'}; S.b = ${a[1] ? u32(a[1]) : '0'};`);
+      break;
+    }
+    case 'shfl': {
+      if (!p.includes('sync')) throw new UnsupportedError('shfl without .sync (pre-Volta) is not supported');
+      const mode = SHFL_MODES.indexOf(p[2]);
+      if (mode < 0 || p[3] !== 'b32') throw new UnsupportedError(`'${ins.op}' is not supported`);
+      const d = a[0];
+      set.push(`S.op = ${SYNC_OPS.SHFL}; S.k = ${mode}; S.a = ${g.rd(a[1], 'b32')}; S.b = ${u32(a[2])}; S.c = ${u32(a[3])}; S.m = ${u32(a[4])};`);
+      resume = d.k === 'pair' ? `${g.wr(d.a, 'b32', 'S.r')} ${g.wr(d.b, 'pred', 'S.rp')}` : g.wr(d, 'b32', 'S.r');
+      break;
+    }
+    case 'vote': {
+      const sync = p.includes('sync');
+      const mode = VOTE_MODES.indexOf(p[sync ? 2 : 1]);
+      if (mode < 0) throw new UnsupportedError(`'${ins.op}' is not supported`);
+      set.push(`S.op = ${SYNC_OPS.VOTE}; S.k = ${mode}; S.a = ${g.rd(a[1], 'pred')}; S.m = ${sync ? u32(a[2]) : '-1'};`);
+      resume = g.wr(a[0], mode === 3 ? 'b32' : 'pred', 'S.r');
+      break;
+    }
+    case 'activemask':
+      set.push(`S.op = ${SYNC_OPS.ACTIVEMASK}; S.m = -1;`);
+      resume = g.wr(a[0], 'b32', 'S.r');
+      break;
+    case 'match': {
+      const all = p[1] === 'all';
+      const type = p[p.length - 1];
+      set.push(`S.op = ${all ? SYNC_OPS.MATCH_ALL : SYNC_OPS.MATCH_ANY}; S.a = ${g.rd(a[1], type)}; S.m = ${u32(a[2])};`);
+      const d = a[0];
+      resume = d.k === 'pair' ? `${g.wr(d.a, 'b32', 'S.r')} ${g.wr(d.b, 'pred', 'S.rp')}` : g.wr(d, 'b32', 'S.r');
+      break;
+    }
+    case 'redux': {
+      const op = REDUX_OPS.indexOf(p[2]);
+      const type = p[p.length - 1];
+      if (op < 0 || (type !== 'u32' && type !== 's32' && type !== 'b32')) throw new UnsupportedError(`'${ins.op}' is not supported`);
+      set.push(`S.op = ${SYNC_OPS.REDUX}; S.k = ${op}; S.c = ${type === 's32'}; S.a = ${g.rd(a[1], type)}; S.m = ${u32(a[2])};`);
+      resume = g.wr(a[0], type, 'S.r');
+      break;
+    }
+    default:
+      throw new UnsupportedError(`'${ins.op}' is not supported`);
+  }
+  const id = g.nextCase++;
+  const live = g.live.get(g.pos) ?? [];
+  const spill = live.map((r, i) => `S.v[${i}] = ${jsName(r)};`).join(' ');
+  const reload = live.map((r, i) => `${jsName(r)} = S.v[${i}];`).join(' ');
+  g.restore.push(`case ${id}: ${reload} ${resume} break;`);
+  const guard = ins.guard ? `if (${ins.guard.neg ? '' : '!'}${g.reg(ins.guard.reg)}) { pc = ${id}; continue L; } ` : '';
+  return `${guard}${set.join(' ')} ${spill} S.site = ${g.pos}; S.pc = ${id}; return 1;\ncase ${id}:`;
+}
