@@ -128,7 +128,7 @@ describe('server session', () => {
     const bad = Buffer.alloc(40);
     bad.writeUInt32LE(module, 0);
     bad.writeUInt32LE(0, 4);
-    bad.fill(1, 8, 32);
+    for (let o = 8; o < 32; o += 4) bad.writeUInt32LE(1, o);
     bad.writeUInt32LE(2048, 20);
     await fails(c.request(Op.LAUNCH, { body: bad, bulk: Buffer.alloc(16) }), CUresult.CUDA_ERROR_INVALID_VALUE, /threads per block/);
     bad.writeUInt32LE(1, 20);
