@@ -43,6 +43,7 @@ export class KernelProxy implements ProxyApi {
   readonly traffic = new ProxyStats();
   readonly sessions = new SessionRegistry();
   private readonly forwarders = new Set<Forwarder>();
+  private readonly ctlSockets = new Set<net.Socket>();
   private readonly hub: RpcHub;
   private readonly dataServer: net.Server;
   private readonly ctlServer: net.Server;
@@ -54,13 +55,19 @@ export class KernelProxy implements ProxyApi {
   private embedded: EmbeddedServer | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  /** Socket files this instance created (a failed start must not unlink another proxy's socket). */
+  private readonly ownedPaths: string[] = [];
 
   private constructor(private readonly opts: ProxyOptions) {
     this.log = opts.log ?? ((s) => process.stderr.write(`rgpu-proxy: ${s}\n`));
     this.gpuType = opts.gpuType ?? '';
     this.hub = new RpcHub(this, this.log);
     this.dataServer = net.createServer((sock) => this.accept(sock));
-    this.ctlServer = net.createServer((sock) => this.hub.attachSocket(sock));
+    this.ctlServer = net.createServer((sock) => {
+      this.ctlSockets.add(sock);
+      sock.once('close', () => this.ctlSockets.delete(sock));
+      this.hub.attachSocket(sock);
+    });
   }
 
   static async start(opts: ProxyOptions): Promise<KernelProxy> {
@@ -90,7 +97,9 @@ export class KernelProxy implements ProxyApi {
     if (!this.poolUrl) await this.startEmbedded();
     this.connectControl();
     await listenUnix(this.dataServer, this.opts.socket);
+    this.ownedPaths.push(this.opts.socket);
     await listenUnix(this.ctlServer, this.ctlPath);
+    this.ownedPaths.push(this.ctlPath);
     if (this.opts.stdio) this.hub.attachStdio(() => void this.stop().then(() => this.opts.onStopped?.()));
     const every = this.opts.statsIntervalMs ?? 1000;
     this.statsTimer = setInterval(() => {
@@ -191,10 +200,12 @@ export class KernelProxy implements ProxyApi {
   private async doStop(): Promise<void> {
     if (this.statsTimer) clearInterval(this.statsTimer);
     const closing = [this.dataServer, this.ctlServer].filter((s) => s.listening).map((s) => new Promise<void>((r) => s.close(() => r())));
-    for (const p of [this.opts.socket, this.ctlPath]) fs.rmSync(p, { force: true });
+    for (const p of this.ownedPaths) fs.rmSync(p, { force: true });
     for (const f of this.forwarders) f.close();
     this.control?.stop();
     this.hub.close();
+    // server.close() waits for every connection, so the JSON-RPC clients are cut off too.
+    for (const s of this.ctlSockets) s.destroy();
     await Promise.all(closing);
     if (this.embedded) {
       try {

@@ -21,6 +21,8 @@ export interface ProxyApi {
   shutdown(): void;
 }
 
+const SHUTDOWN_REPLY_GRACE_MS = 100;
+
 /** JSON-RPC server error code for failures carrying an RGPU_ERR_* code in `data.code`. */
 export const RPC_PROXY_ERROR = -32000;
 
@@ -64,7 +66,8 @@ export class RpcHub {
     c.onRequest('rgpu/stats', () => api.stats());
     c.onRequest('rgpu/ping', () => guard(() => api.ping()));
     c.onRequest('rgpu/shutdown', () => {
-      setImmediate(() => api.shutdown());
+      // The writer queues asynchronously: give the reply time to leave before the process goes.
+      setTimeout(() => api.shutdown(), SHUTDOWN_REPLY_GRACE_MS);
       return {};
     });
     c.onError(([e]) => this.log(`json-rpc: ${errorMessage(e)}`));

@@ -96,7 +96,7 @@ export class FakePool {
           return;
         }
         const accept = (): void =>
-          this.reply(conn, f, { body: packValue({ session: `s-${++this.sessions}`, device: { type: conn.hello!.gpuType || 'T4', name: 'Tesla T4' }, va: { base: 1 << 30, size: 1 << 30 } }) });
+          this.reply(conn, f, { body: packValue({ session: conn.hello!.purpose === 'session' ? `s-${++this.sessions}` : 'control', device: { type: conn.hello!.gpuType || 'T4', name: 'Tesla T4' }, va: { base: 1 << 30, size: 1 << 30 } }) });
         if (conn.hello.purpose === 'session' && this.queueFirst > 0) {
           let pos = this.queueFirst;
           const step = (): void => {
