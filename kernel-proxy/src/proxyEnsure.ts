@@ -89,15 +89,15 @@ export async function ensureProxy(opts: ProxyOptions, log: (s: string) => void =
   return { spawned: false };
 }
 
-async function waitForProxy(socket: string, timeoutMs: number, failure: () => string | undefined): Promise<void> {
+async function waitForProxy(socket: string, timeoutMs: number, failure: () => string | undefined, logHint = `; see ${socket}.log`): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await proxyAnswers(socket, 500)) return;
     const f = failure();
-    if (f) throw new ProxyStartError(`kernel-proxy ${f} before its socket ${socket}.ctl answered; see ${socket}.log`);
+    if (f) throw new ProxyStartError(`kernel-proxy ${f} before its socket ${socket}.ctl answered${logHint}`);
     await sleep(100);
   }
-  throw new ProxyStartError(`kernel-proxy socket ${socket}.ctl did not answer within ${timeoutMs} ms; see ${socket}.log`);
+  throw new ProxyStartError(`kernel-proxy socket ${socket}.ctl did not answer within ${timeoutMs} ms${logHint}`);
 }
 
 export interface OwnedProxy {
@@ -132,7 +132,7 @@ export async function startOwnedProxy(opts: ProxyOptions): Promise<OwnedProxy> {
     clearTimeout(t);
   };
   try {
-    await waitForProxy(opts.socket, opts.timeoutMs ?? 20000, () => (exited ? `${exited}:\n${log}` : undefined));
+    await waitForProxy(opts.socket, opts.timeoutMs ?? 20000, () => (exited ? `${exited}:\n${log}` : undefined), '');
   } catch (e) {
     await stop();
     throw e;

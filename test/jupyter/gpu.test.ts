@@ -1,0 +1,134 @@
+// The whole notebook path on the GPU: jupyter-server → remote-gpu kernel → intercept libcuda.so.1 →
+// `rgpu proxy` → embedded emulated GPU server. These fail (loudly) until every piece is built.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { installKernelSpec } from '../../kernel-proxy/src/kernelspec';
+import { rgpuCommand, startOwnedProxy, type OwnedProxy } from '../../kernel-proxy/src/proxyEnsure';
+import { startJupyterServer, type RunningJupyter } from '../../kernel-proxy/src/jupyterServer';
+import { NotebookKernel, streamText, type CellOutput } from '../../kernel-proxy/src/notebookKernel';
+import { findKernelPython } from '../../kernel-proxy/src/pythonLocator';
+import { quietJupyterClientLogs } from '../../kernel-proxy/src/quietLogs';
+import { interceptDir, repoRoot } from '../../kernel-proxy/src/repoPaths';
+import { proxyRequest } from '../../gpu-runtime/cli/src/proxyRequest';
+import { processAlive, tempDir, waitFor } from './helpers';
+
+const NOTEBOOK = path.join(repoRoot(), 'examples', 'remote-gpu-demo.ipynb');
+
+function demoCells(): string[] {
+  const nb = JSON.parse(fs.readFileSync(NOTEBOOK, 'utf8')) as { cells: { cell_type: string; source: string | string[] }[] };
+  return nb.cells.filter((c) => c.cell_type === 'code').map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source));
+}
+
+interface StatusReply { sessions: { id: string; pid: number; state: string }[] }
+interface StatsReply { bytesToDevice: number; bytesFromDevice: number; ops: Record<string, { count: number }> }
+
+function requireBuilt(): void {
+  const lib = path.join(interceptDir(), 'libcuda.so.1');
+  assert.ok(fs.existsSync(lib), `intercept library not built: ${lib} (npm run build:c)`);
+  assert.ok(fs.existsSync(rgpuCommand()[1]), `rgpu CLI not built: ${rgpuCommand()[1]}`);
+}
+
+const errorsOf = (outs: CellOutput[]) => outs.filter((o) => o.output_type === 'error' || (o.output_type === 'stream' && o.name === 'stderr'));
+
+describe('jupyter: notebook on the remote GPU (end to end)', function () {
+  this.timeout(180000);
+  let dir: string;
+  let proxy: OwnedProxy;
+  let jupyter: RunningJupyter;
+  let k: NotebookKernel;
+  let restore: () => void;
+  const cells = demoCells();
+  const ctl = () => `${proxy.socket}.ctl`;
+  const run = (code: string) => k.execute(code, { timeoutMs: 150000 });
+  const kernelPid = async () => Number(streamText((await run('import os; print(os.getpid())')).outputs).trim());
+
+  before(async () => {
+    requireBuilt();
+    restore = quietJupyterClientLogs();
+    dir = tempDir('gpu');
+    proxy = await startOwnedProxy({ socket: path.join(dir, 'run', 'proxy.sock') });
+    installKernelSpec({ prefix: path.join(dir, 'prefix'), socket: proxy.socket });
+    jupyter = await startJupyterServer({ dataDir: path.join(dir, 'jupyter'), jupyterPath: [path.join(dir, 'prefix', 'share', 'jupyter')], kernelName: 'remote-gpu' });
+    const t0 = performance.now();
+    k = await NotebookKernel.start(jupyter.baseUrl, jupyter.token, 'remote-gpu', 'gpu-test.ipynb');
+    process.stderr.write(`      (kernel start: ${(performance.now() - t0).toFixed(0)} ms)\n`);
+  });
+
+  after(async () => {
+    await k?.shutdown().catch(() => {});
+    await jupyter?.stop();
+    await proxy?.stop();
+    restore?.();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ctypes: the kernel loads the intercept libcuda and sees the pool\'s GPU', async () => {
+    const t0 = performance.now();
+    const first = await run('import remote_gpu, time\nt = time.perf_counter(); remote_gpu.check("cuInit", 0); print((time.perf_counter() - t) * 1000)');
+    const wall = performance.now() - t0;
+    assert.equal(first.status, 'ok', JSON.stringify(first.outputs));
+    process.stderr.write(`      (first CUDA call cuInit: ${Number(streamText(first.outputs)).toFixed(1)} ms in the kernel, ${wall.toFixed(0)} ms cell wall)\n`);
+    const r = await run(cells[0]);
+    assert.equal(r.status, 'ok', JSON.stringify(r.outputs));
+    const out = streamText(r.outputs);
+    assert.match(out, new RegExp(`libcuda.so.1 loaded from ${interceptDir()}/libcuda`));
+    assert.match(out, /^name\s+\S+/m);
+    assert.match(out, /^totalMem\s+[1-9]\d*/m);
+    const st = await proxyRequest(ctl(), 'rgpu/status') as StatusReply;
+    const pid = await kernelPid();
+    assert.ok(st.sessions.some((s) => s.pid === pid && s.state === 'attached'), `no attached session for kernel ${pid}: ${JSON.stringify(st.sessions)}`);
+  });
+
+  it('%%cuda: vector add compiled with nvcc runs on the remote GPU', async () => {
+    const r = await run(cells[1]);
+    assert.equal(r.status, 'ok', JSON.stringify(errorsOf(r.outputs)));
+    assert.match(streamText(r.outputs), /vector add of 65536 floats on .+: max error 0\n/);
+  });
+
+  it('ctypes driver API: PTX module, copies and a launch; the proxy counted the bytes', async () => {
+    const before = await proxyRequest(ctl(), 'rgpu/stats') as StatsReply;
+    const r = await run(cells[2]);
+    assert.equal(r.status, 'ok', JSON.stringify(errorsOf(r.outputs)));
+    assert.match(streamText(r.outputs), /saxpy on 4096 floats: y\[1\]=4\.0, y\[4095\]=12286\.0, mismatches: 0/);
+    const after = await proxyRequest(ctl(), 'rgpu/stats') as StatsReply;
+    assert.ok(after.bytesToDevice - before.bytesToDevice >= 2 * 4 * 4096, `to device grew by ${after.bytesToDevice - before.bytesToDevice}`);
+    assert.ok(after.bytesFromDevice - before.bytesFromDevice >= 4 * 4096, `from device grew by ${after.bytesFromDevice - before.bytesFromDevice}`);
+    const g = await run(cells[3]);
+    assert.equal(g.status, 'ok', JSON.stringify(g.outputs));
+    assert.match(streamText(g.outputs), /session\s+\S+ \(attached/);
+  });
+
+  it('restart frees the old kernel\'s GPU session on the server', async () => {
+    const pid = await kernelPid();
+    await run('import remote_gpu; remote_gpu.device_info()');
+    const has = async (p: number) => ((await proxyRequest(ctl(), 'rgpu/status')) as StatusReply).sessions.some((s) => s.pid === p);
+    assert.ok(await has(pid), 'kernel has no session before restart');
+    await k.restart();
+    await waitFor(`session of kernel ${pid} to be freed`, async () => !processAlive(pid) && !(await has(pid)), 15000);
+    const inv = await proxyRequest(ctl(), 'rgpu/inventory') as { sessions?: number };
+    assert.ok(inv.sessions === undefined || inv.sessions <= 1, JSON.stringify(inv));
+  });
+
+  it('jupyter nbconvert --execute with `rgpu kernel install --prefix` (the launcher starts the proxy itself)', async () => {
+    const prefix = path.join(dir, 'nbc');
+    const socket = path.join(dir, 'auto', 'proxy.sock');   // nothing listens there yet
+    const [node, cli] = rgpuCommand();
+    const inst = spawnSync(node, [cli, 'kernel', 'install', '--prefix', prefix, '--socket', socket], { encoding: 'utf8' });
+    assert.equal(inst.status, 0, inst.stderr);
+    const out = path.join(dir, 'nbc-out.ipynb');
+    const r = spawnSync(findKernelPython(), ['-m', 'nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.kernel_name=remote-gpu',
+      '--ExecutePreprocessor.timeout=300', NOTEBOOK, '--output', out],
+    { encoding: 'utf8', env: { ...process.env, JUPYTER_PATH: path.join(prefix, 'share', 'jupyter'), JUPYTER_DATA_DIR: path.join(dir, 'nbc-data') }, timeout: 170000 });
+    try {
+      assert.equal(r.status, 0, r.stderr.slice(-4000));
+      const nb = JSON.parse(fs.readFileSync(out, 'utf8')) as { cells: { cell_type: string; outputs?: CellOutput[] }[] };
+      const text = nb.cells.flatMap((c) => c.outputs ?? []).map((o) => (o.output_type === 'stream' ? o.text : '')).join('');
+      assert.match(text, /max error 0/);
+      assert.match(text, /mismatches: 0/);
+    } finally {
+      await proxyRequest(`${socket}.ctl`, 'rgpu/shutdown').catch(() => {});
+    }
+  });
+});
