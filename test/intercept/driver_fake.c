@@ -327,6 +327,14 @@ static void procaddr(void)
     printf("procaddr ok\n");
 }
 
+static void no_server(void)
+{
+    int n = -1;
+    CUresult r = cuInit(0);
+    printf("cuInit: %d\n", (int)r);
+    ASSERT(cuDeviceGetCount(&n) == r, "later calls repeat the init error");
+}
+
 static void server_dies(void)
 {
     setup();
@@ -355,6 +363,7 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "fork")) forked();
     else if (!strcmp(what, "procaddr")) procaddr();
     else if (!strcmp(what, "serverdies")) server_dies();
+    else if (!strcmp(what, "noserver")) no_server();
     else { fprintf(stderr, "unknown scenario %s\n", what); return 2; }
     return 0;
 }

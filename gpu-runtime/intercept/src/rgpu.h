@@ -107,6 +107,7 @@ struct rgpu_state {
     pid_t pid;
     uint32_t seq;
     CUresult lost;             /* non-zero once the transport is gone */
+    CUresult sticky;           /* a device fault: every later call of the session fails with it */
 
     uint8_t *wbuf;             /* batched outgoing frames */
     size_t wlen;

@@ -25,6 +25,7 @@
 
 struct rgpu_state rgpu_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 static CUresult deferred_async_error; /* error of an async DtoH reply, returned by the next wait */
+static void note_sticky(CUresult rc);
 
 void rgpu_rpc_lock(void) { pthread_mutex_lock(&rgpu_g.lock); }
 void rgpu_rpc_unlock(void) { pthread_mutex_unlock(&rgpu_g.lock); }
@@ -208,9 +209,26 @@ static int handle_pending(const rgpu_header *h)
         rgpu_g.npending--;
         if (discard(h->body_len)) return -1;
         if (h->result && !deferred_async_error) deferred_async_error = (CUresult)h->result;
+        note_sticky((CUresult)h->result);
         return read_bulk_2d(&cur, h->length - h->body_len);
     }
     return discard(h->length); /* a reply nobody waits for any more */
+}
+
+/* Faults poison the context on a real GPU; remembering them here makes calls answered locally (allocations,
+ * launches) fail the same way as those the server answers. */
+static void note_sticky(CUresult rc)
+{
+    switch (rc) {
+    case CUDA_ERROR_ILLEGAL_ADDRESS: case CUDA_ERROR_LAUNCH_FAILED: case CUDA_ERROR_ASSERT:
+    case CUDA_ERROR_LAUNCH_TIMEOUT: case CUDA_ERROR_MISALIGNED_ADDRESS: case CUDA_ERROR_ILLEGAL_INSTRUCTION:
+    case CUDA_ERROR_HARDWARE_STACK_ERROR: case CUDA_ERROR_INVALID_PC: case CUDA_ERROR_INVALID_ADDRESS_SPACE:
+        if (!rgpu_g.sticky) rgpu_trace("sticky device error %d: the session's context is unusable", (int)rc);
+        rgpu_g.sticky = rc;
+        break;
+    default:
+        break;
+    }
 }
 
 static CUresult wait_reply(uint32_t seq, uint8_t **reply_body, uint32_t *reply_len, void *bulk_dst,
@@ -245,6 +263,7 @@ static CUresult wait_reply(uint32_t seq, uint8_t **reply_body, uint32_t *reply_l
         else free(body);
         CUresult rc = (CUresult)h.result;
         if (!rc && deferred_async_error) rc = deferred_async_error;
+        note_sticky(rc);
         deferred_async_error = CUDA_SUCCESS;
         return rc;
     }
@@ -478,7 +497,7 @@ CUresult rgpu_rpc_ensure(void)
 
 CUresult rgpu_rpc_ready(void)
 {
-    if (rgpu_g.init_state == 1) return rgpu_g.lost;
+    if (rgpu_g.init_state == 1) return rgpu_g.lost ? rgpu_g.lost : rgpu_g.sticky;
     return rgpu_g.init_state == 0 ? CUDA_ERROR_NOT_INITIALIZED : rgpu_g.init_error;
 }
 
@@ -504,6 +523,7 @@ void rgpu_rpc_after_fork_child(void)
     rgpu_g.fd = -1;
     rgpu_g.init_state = 0;
     rgpu_g.lost = CUDA_SUCCESS;
+    rgpu_g.sticky = CUDA_SUCCESS;
     rgpu_g.wlen = 0;
     rgpu_g.npending = 0;
     rgpu_g.next_stream = 2; rgpu_g.next_event = 1; rgpu_g.next_module = 1;

@@ -1,0 +1,62 @@
+// Error paths through the intercept: config | oom | badfree | illegal (illegal address and its stickiness).
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cuda_runtime.h>
+
+#define CHECK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+    fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
+#define ASSERT(c, ...) do { if (!(c)) { fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } } while (0)
+
+__global__ void touch(int *p, long long off) { p[off] = 1; }
+
+int main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "";
+    int *d;
+    CHECK(cudaMalloc(&d, 1024));
+    if (!strcmp(what, "config")) {
+        touch<<<1, 2048>>>(d, 0);
+        cudaError_t e = cudaGetLastError();
+        ASSERT(e != cudaSuccess, "2048 threads per block accepted");
+        touch<<<0, 32>>>(d, 0);
+        ASSERT(cudaGetLastError() != cudaSuccess, "empty grid accepted");
+        touch<<<1, 32>>>(d, 0); /* and the context still works */
+        CHECK(cudaDeviceSynchronize());
+        printf("config ok: %s\n", cudaGetErrorName(e));
+    } else if (!strcmp(what, "oom")) {
+        size_t freeb, total;
+        CHECK(cudaMemGetInfo(&freeb, &total));
+        void *big = nullptr;
+        cudaError_t e = cudaMalloc(&big, total + (1ull << 30));
+        ASSERT(e == cudaErrorMemoryAllocation, "oversized malloc gave %s", cudaGetErrorName(e));
+        cudaGetLastError();
+        void *ok = nullptr;
+        CHECK(cudaMalloc(&ok, 1 << 20)); /* not sticky */
+        printf("oom ok\n");
+    } else if (!strcmp(what, "badfree")) {
+        cudaError_t e = cudaFree((char *)d + 16);
+        ASSERT(e != cudaSuccess, "freeing an interior pointer succeeded");
+        cudaGetLastError();
+        CHECK(cudaFree(d));
+        e = cudaFree(d);
+        ASSERT(e != cudaSuccess, "double free succeeded");
+        cudaGetLastError();
+        printf("badfree ok: %s\n", cudaGetErrorName(e));
+    } else if (!strcmp(what, "illegal")) {
+        touch<<<1, 1>>>(d, 1ll << 36);
+        cudaError_t e = cudaDeviceSynchronize();
+        ASSERT(e == cudaErrorIllegalAddress, "out-of-bounds store gave %s", cudaGetErrorName(e));
+        int h;
+        cudaError_t e2 = cudaMemcpy(&h, d, 4, cudaMemcpyDeviceToHost);
+        ASSERT(e2 == cudaErrorIllegalAddress, "error not sticky: %s", cudaGetErrorName(e2));
+        void *p;
+        cudaError_t e3 = cudaMalloc(&p, 16);
+        ASSERT(e3 == cudaErrorIllegalAddress, "malloc after fault gave %s", cudaGetErrorName(e3));
+        printf("illegal ok\n");
+    } else {
+        fprintf(stderr, "unknown scenario %s\n", what);
+        return 2;
+    }
+    return 0;
+}

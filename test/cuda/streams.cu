@@ -1,0 +1,115 @@
+// Streams, pinned memory, events, host threads and large copies through the intercept.
+// Scenarios: streams | threads | large MiB
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+#include <cuda_runtime.h>
+
+#define CHECK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+    fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
+#define ASSERT(c, ...) do { if (!(c)) { fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } } while (0)
+
+__global__ void scale(float *p, float k, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) p[i] = p[i] * k + 1.0f;
+}
+
+static void run_streams()
+{
+    const int n = 4096, S = 3;
+    float *h;
+    CHECK(cudaMallocHost(&h, S * n * sizeof(float)));
+    for (int i = 0; i < S * n; i++) h[i] = (float)(i % 100);
+    cudaStream_t s[S];
+    float *d[S];
+    cudaEvent_t start, stop;
+    CHECK(cudaEventCreate(&start));
+    CHECK(cudaEventCreate(&stop));
+    for (int k = 0; k < S; k++) { CHECK(cudaStreamCreateWithFlags(&s[k], cudaStreamNonBlocking)); CHECK(cudaMalloc(&d[k], n * 4)); }
+    CHECK(cudaEventRecord(start, s[0]));
+    for (int k = 0; k < S; k++) {
+        CHECK(cudaMemcpyAsync(d[k], h + k * n, n * 4, cudaMemcpyHostToDevice, s[k]));
+        scale<<<(n + 255) / 256, 256, 0, s[k]>>>(d[k], (float)(k + 2), n);
+        CHECK(cudaMemcpyAsync(h + k * n, d[k], n * 4, cudaMemcpyDeviceToHost, s[k]));
+    }
+    for (int k = 1; k < S; k++) { cudaEvent_t e; CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+        CHECK(cudaEventRecord(e, s[k])); CHECK(cudaStreamWaitEvent(s[0], e, 0)); CHECK(cudaEventDestroy(e)); }
+    CHECK(cudaEventRecord(stop, s[0]));
+    CHECK(cudaEventSynchronize(stop));
+    for (int k = 0; k < S; k++) CHECK(cudaStreamSynchronize(s[k]));
+    float ms = -1;
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    ASSERT(ms > 0, "elapsed %f", ms);
+    for (int k = 0; k < S; k++)
+        for (int i = 0; i < n; i++) {
+            float want = (float)((k * n + i) % 100) * (k + 2) + 1.0f;
+            ASSERT(h[k * n + i] == want, "stream %d h[%d]=%f want %f", k, i, h[k * n + i], want);
+        }
+    ASSERT(cudaStreamQuery(s[0]) == cudaSuccess, "stream query");
+    for (int k = 0; k < S; k++) { CHECK(cudaStreamDestroy(s[k])); CHECK(cudaFree(d[k])); }
+    CHECK(cudaFreeHost(h));
+    printf("streams ok elapsed=%.3fms\n", ms);
+}
+
+static void run_threads()
+{
+    const int T = 4, n = 2048;
+    std::vector<std::thread> th;
+    std::vector<int> ok(T, 0);
+    for (int t = 0; t < T; t++)
+        th.emplace_back([t, &ok]() {
+            std::vector<float> h(n);
+            for (int i = 0; i < n; i++) h[i] = (float)(i + t);
+            float *d;
+            cudaStream_t s;
+            if (cudaStreamCreate(&s) != cudaSuccess || cudaMalloc(&d, n * 4) != cudaSuccess) return;
+            for (int it = 0; it < 5; it++) {
+                cudaMemcpyAsync(d, h.data(), n * 4, cudaMemcpyHostToDevice, s);
+                scale<<<(n + 255) / 256, 256, 0, s>>>(d, 2.0f, n);
+                cudaMemcpyAsync(h.data(), d, n * 4, cudaMemcpyDeviceToHost, s);
+                if (cudaStreamSynchronize(s) != cudaSuccess) return;
+            }
+            for (int i = 0; i < n; i++) {
+                float v = (float)(i + t);
+                for (int it = 0; it < 5; it++) v = v * 2.0f + 1.0f;
+                if (h[i] != v) return;
+            }
+            cudaFree(d);
+            cudaStreamDestroy(s);
+            ok[t] = 1;
+        });
+    for (auto &x : th) x.join();
+    for (int t = 0; t < T; t++) ASSERT(ok[t], "thread %d failed", t);
+    printf("threads ok\n");
+}
+
+static void run_large(size_t mib)
+{
+    size_t n = mib << 20;
+    uint8_t *a = (uint8_t *)malloc(n), *b = (uint8_t *)malloc(n);
+    uint64_t x = 88172645463325252ull, sum = 0, sum2 = 0;
+    for (size_t i = 0; i < n; i += 8) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; memcpy(a + i, &x, 8); sum += x; }
+    void *d;
+    CHECK(cudaMalloc(&d, n));
+    CHECK(cudaMemcpy(d, a, n, cudaMemcpyHostToDevice));
+    memset(b, 0, n);
+    CHECK(cudaMemcpy(b, d, n, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < n; i += 8) { uint64_t v; memcpy(&v, b + i, 8); sum2 += v; }
+    ASSERT(sum == sum2 && memcmp(a, b, n) == 0, "large copy checksum %llx != %llx", (unsigned long long)sum2, (unsigned long long)sum);
+    CHECK(cudaFree(d));
+    printf("large ok %zu MiB checksum=%016llx\n", mib, (unsigned long long)sum);
+}
+
+int main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "";
+    if (!strcmp(what, "streams")) run_streams();
+    else if (!strcmp(what, "threads")) run_threads();
+    else if (!strcmp(what, "large")) run_large(argc > 2 ? strtoul(argv[2], 0, 10) : 256);
+    else { fprintf(stderr, "unknown scenario %s\n", what); return 2; }
+    return 0;
+}

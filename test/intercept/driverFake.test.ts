@@ -1,0 +1,110 @@
+// The intercept library against the real server with its FakeBackend: driver-API scenarios from
+// driver_fake.c (no GPU, no nvcc), the Unix-socket path, and what happens when the server is absent or dies.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startFakeServer, type Fixture } from '../helpers/serverFixture';
+import { ensureIntercept, expectOk, gcc, interceptEnv, INTERCEPT_DIR, run } from '../cuda/programs';
+
+describe('intercept: driver API against the fake server', function () {
+  let fx: Fixture;
+  let bin: string;
+  let url: string;
+
+  before(async function () {
+    ensureIntercept();
+    bin = await gcc('test/intercept/driver_fake.c', [`-L${INTERCEPT_DIR}`, '-lcuda', '-lpthread', '-ldl']);
+    // Two devices: a forked child leases its own while the parent keeps the first.
+    fx = await startFakeServer([{ type: 'T4', count: 2, totalMem: 256 * 2 ** 20 }]);
+    url = `tcp://127.0.0.1:${fx.port}`;
+  });
+
+  after(async () => {
+    await fx?.server.close();
+  });
+
+  for (const scenario of ['device', 'memory', 'streams', 'threads', 'fork', 'procaddr', 'large']) {
+    it(`${scenario}`, async () => {
+      const r = await run(bin, [scenario], { env: interceptEnv(url) });
+      expectOk(r, scenario);
+      assert.match(r.stdout, scenario === 'device' ? /name=Fake T4 cc=7 bus=00000000:0[12]:00.0 total=268435456/ : new RegExp(`${scenario} ok`));
+      assert.equal(r.stderr, '', 'nothing on stderr without REMOTE_GPU_TRACE');
+    });
+  }
+
+  it('device printf reaches stdout at the sync point, and a fault is sticky', async () => {
+    const r = await run(bin, ['sticky'], { env: interceptEnv(url) });
+    expectOk(r, 'sticky');
+    assert.equal(r.stdout, 'before\nhello 5\nhello 5\nafter\nsticky ok\n');
+  });
+
+  it('traces unimplemented entry points to stderr with REMOTE_GPU_TRACE=1', async () => {
+    const r = await run(bin, ['procaddr'], { env: interceptEnv(url, { REMOTE_GPU_TRACE: '1' }) });
+    expectOk(r, 'procaddr');
+    assert.match(r.stderr, /unimplemented: cuGraphCreate/);
+    assert.doesNotMatch(r.stdout, /rgpu/);
+  });
+
+  it('connects through a Unix socket ($REMOTE_GPU_PROXY)', async () => {
+    const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-sock-')), 'proxy.sock');
+    let relayed = 0;
+    const relay = net.createServer((c) => {
+      relayed++;
+      const up = net.connect(fx.port, '127.0.0.1');
+      c.pipe(up).pipe(c);
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(sock, r));
+    try {
+      const r = await run(bin, ['streams'], { env: { ...interceptEnv('tcp://127.0.0.1:1'), REMOTE_GPU_PROXY: sock } });
+      expectOk(r, 'streams via unix socket');
+      assert.equal(relayed, 1);
+    } finally {
+      relay.close();
+    }
+  });
+});
+
+describe('intercept: transport failures', function () {
+  before(async function () {
+    ensureIntercept();
+  });
+
+  it('cuInit fails promptly with CUDA_ERROR_NO_DEVICE when nothing listens', async () => {
+    const bin = await gcc('test/intercept/driver_fake.c', [`-L${INTERCEPT_DIR}`, '-lcuda', '-lpthread', '-ldl']);
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const t0 = Date.now();
+    const r = await run(bin, ['noserver'], { env: interceptEnv(`tcp://127.0.0.1:${port}`), timeoutMs: 20000 });
+    expectOk(r, 'noserver');
+    assert.match(r.stdout, /cuInit: 100/);
+    assert.ok(Date.now() - t0 < 10000);
+  });
+
+  it('calls fail with CUDA_ERROR_DEVICE_UNAVAILABLE after the server goes away, and the program exits normally', async () => {
+    const bin = await gcc('test/intercept/driver_fake.c', [`-L${INTERCEPT_DIR}`, '-lcuda', '-lpthread', '-ldl']);
+    const fx = await startFakeServer([{ type: 'T4', count: 1 }]);
+    let closing: Promise<void> | undefined;
+    const r = await run(bin, ['serverdies'], {
+      env: interceptEnv(`tcp://127.0.0.1:${fx.port}`),
+      timeoutMs: 20000,
+      onSpawn: (child) => {
+        child.stdout!.on('data', (d: Buffer) => {
+          if (!closing && d.toString().includes('ready')) {
+            closing = fx.server.close().then(() => {
+              child.stdin!.end('go\n');
+            });
+          }
+        });
+      },
+    });
+    await closing;
+    expectOk(r, 'serverdies');
+    assert.match(r.stdout, /after loss: 46\nagain: 46/);
+  });
+});
