@@ -106,11 +106,14 @@ export function analyze(text: string): Finding[] {
     let iterations: number | undefined = 1;
     for (const l of loops) iterations = iterations !== undefined && l.iterations !== undefined ? iterations * l.iterations : undefined;
     const seen: [number, number][] = [];
+    // Patterns see string contents (`.to("cuda")`) but not comments; a match starting inside a string is skipped.
+    const visible = raw.slice(0, code.length);
     for (const rule of RULES) {
       rule.re.lastIndex = 0;
-      for (let m = rule.re.exec(code); m; m = rule.re.exec(code)) {
+      for (let m = rule.re.exec(visible); m; m = rule.re.exec(visible)) {
         const start = m.index;
         const end = start + m[0].length;
+        if (code[start] !== visible[start]) continue;
         // `.synchronize()` also matches `torch.cuda.synchronize(`: keep only the first, longer match per spot.
         if (seen.some(([s, e]) => start < e && end > s)) continue;
         seen.push([start, end]);
