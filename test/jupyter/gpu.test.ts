@@ -98,6 +98,29 @@ describe('jupyter: notebook on the remote GPU (end to end)', function () {
     const g = await run(cells[3]);
     assert.equal(g.status, 'ok', JSON.stringify(g.outputs));
     assert.match(streamText(g.outputs), /session\s+\S+ \(attached/);
+    assert.match(streamText(g.outputs), /GPU\s+.+ \(\S+\), [\d.]+ GiB/);
+  });
+
+  it('numba (Debian python3-numba 0.56): @cuda.jit kernel through remote_gpu.enable_numba()', async function () {
+    if (spawnSync(findKernelPython(), ['-c', 'import numba, numpy']).status !== 0) {
+      this.skip();   // python3-numba is optional (docs/jupyter.md); everything else here runs without it
+    }
+    const r = await run(`import remote_gpu
+remote_gpu.enable_numba()
+import numpy as np, warnings
+from numba import cuda
+warnings.simplefilter("ignore")
+@cuda.jit
+def axpb(x, out, a, b):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a * x[i] + b
+x = np.arange(2048, dtype=np.float32)
+out = cuda.device_array_like(x)
+axpb[16, 128](cuda.to_device(x), out, np.float32(2), np.float32(1))
+print("numba ok", np.array_equal(out.copy_to_host(), 2 * x + 1), cuda.get_current_device().name.decode())`);
+    assert.equal(r.status, 'ok', JSON.stringify(errorsOf(r.outputs)));
+    assert.match(streamText(r.outputs), /^numba ok True \S/);
   });
 
   it('restart frees the old kernel\'s GPU session on the server', async () => {

@@ -7,10 +7,11 @@ from .ctl import ProxyError, call as proxy_call
 from .cuda_cell import CudaCellError, compile_cuda, run_cuda_cell, last_run
 from .driver import CudaError, check, device_info, libcuda, loaded_libcuda_path
 from .gpu_magic import format_report, gpu_magic, gpu_report
+from .numba_support import enable_numba
 
 __all__ = ["ProxyError", "proxy_call", "CudaCellError", "compile_cuda", "run_cuda_cell", "last_run", "CudaError",
            "check", "device_info", "libcuda", "loaded_libcuda_path", "format_report", "gpu_magic", "gpu_report",
-           "load_ipython_extension"]
+           "enable_numba", "load_ipython_extension"]
 
 
 def _cuda(line, cell):

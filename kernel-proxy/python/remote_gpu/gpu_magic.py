@@ -16,13 +16,24 @@ def _size(n):
 
 
 def gpu_report():
-    """{'status': rgpu/status, 'stats': rgpu/stats} from the proxy."""
-    return {"status": ctl.call("rgpu/status"), "stats": ctl.call("rgpu/stats")}
+    """{'status': rgpu/status, 'stats': rgpu/stats, 'inventory': rgpu/inventory or None} from the proxy."""
+    rep = {"status": ctl.call("rgpu/status"), "stats": ctl.call("rgpu/stats"), "inventory": None}
+    try:
+        rep["inventory"] = ctl.call("rgpu/inventory", timeout=3.0)
+    except ctl.ProxyError:
+        pass  # only adds the memory size; the pool may not answer it
+    return rep
 
 
-def _device_line(dev):
+def _device_line(dev, gpu_type=None, inventory=None):
     if not isinstance(dev, dict):
-        return str(dev) if dev else "-"
+        # The proxy names the device; the pool's inventory knows its type and memory.
+        if not dev:
+            return "-"
+        for t in (inventory or {}).get("types") or []:
+            if t.get("name") == dev or (gpu_type and t.get("type") == gpu_type):
+                return "%s (%s), %s" % (dev, t.get("type", "?"), _size(t.get("memory")))
+        return str(dev)
     mem = dev.get("totalMem", dev.get("memory"))
     parts = ["%s (%s)" % (dev.get("name", "?"), dev.get("type", "?"))]
     if mem:
@@ -40,7 +51,8 @@ def format_report(rep, pid=None):
     sessions = st.get("sessions") or []
     mine = [s for s in sessions if s.get("pid") == pid]
     dev = (mine[0].get("device") if mine else None) or stats.get("device")
-    lines.append("GPU        %s" % _device_line(dev))
+    stype = (mine[0].get("gpuType") if mine else None) or st.get("gpuType")
+    lines.append("GPU        %s" % _device_line(dev, stype, rep.get("inventory")))
     lines.append("GPU type   %s" % (st.get("gpuType") or stats.get("gpuType") or "(server default)"))
     pool_state = "connected" if pool.get("connected") else "not connected"
     if pool.get("error"):
