@@ -143,7 +143,10 @@ export class KernelProxy implements ProxyApi {
         helloFields: () => ({ token: this.token, gpuType: this.gpuType }),
         log: this.log,
       },
-      (done) => this.forwarders.delete(done),
+      (done) => {
+        this.forwarders.delete(done);
+        this.retireEmbedded();
+      },
     );
     this.forwarders.add(f);
   }
@@ -167,12 +170,27 @@ export class KernelProxy implements ProxyApi {
     return { type };
   }
 
+  /** url "" (or "embedded") returns to the embedded server; its token is then irrelevant. */
   async setPool(url: string, token?: string): Promise<{ ok: boolean }> {
-    const next = parsePoolUrl(url);
-    this.poolUrl = next;
+    if (url === '' || url === 'embedded') {
+      if (!this.embedded?.running) await this.startEmbedded();
+      else this.poolUrl = parsePoolUrl(this.embedded.url);
+    } else {
+      this.poolUrl = parsePoolUrl(url);
+      this.retireEmbedded();
+    }
     if (token !== undefined) this.token = token;
     this.connectControl();
     return { ok: true };
+  }
+
+  /** Stops the embedded server once no session uses it any more (the editor moved to a real pool). */
+  private retireEmbedded(): void {
+    const e = this.embedded;
+    if (!e || this.poolUrl?.href === parsePoolUrl(e.url).href || this.forwarders.size > 0) return;
+    this.embedded = null;
+    void e.stop().catch((err) => this.log(`stopping the embedded server: ${errorMessage(err)}`));
+    this.log('embedded GPU server stopped (pool changed)');
   }
 
   stats(): Stats {

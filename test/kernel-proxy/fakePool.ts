@@ -43,9 +43,12 @@ export class FakePool {
     this.server = net.createServer((s) => this.accept(s));
   }
 
-  static async start(): Promise<FakePool> {
+  static async start(port = 0): Promise<FakePool> {
     const p = new FakePool();
-    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((resolve, reject) => {
+      p.server.once('error', reject);
+      p.server.listen(port, '127.0.0.1', () => resolve());
+    });
     return p;
   }
 

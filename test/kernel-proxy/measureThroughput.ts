@@ -1,0 +1,148 @@
+// Forwarding throughput of the kernel-proxy: small frames per second (batched writes) and bulk MB/s each
+// way, through the proxy and, for reference, straight to the pool. Client, proxy and sink are separate
+// processes. Run: node out/test/kernel-proxy/measureThroughput.js [--frames N] [--mib N]
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Flag, Op, PROTOCOL_VERSION } from '../../gpu-runtime/protocol/generated/ops';
+import { encodeFrame, packArgs } from '../../gpu-runtime/protocol/ts/codec';
+import { FrameScanner } from '../../kernel-proxy/src/frameScanner';
+
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const FRAMES = arg('frames', 1_000_000);
+const MIB = arg('mib', 512);
+const BATCH = 160; // 200-byte frames per client write, as in the transport facts (N9/N12)
+const CLI = path.resolve(__dirname, '..', '..', 'gpu-runtime', 'cli', 'src', 'main.js');
+
+function startChild(args: string[]): Promise<{ child: ChildProcess; line: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const onData = (s: Buffer): void => {
+      out += s.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve({ child, line: m[1] });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}: ${out}`)));
+  });
+}
+
+class Conn {
+  private waiting = new Map<number, () => void>();
+  private readonly scanner: FrameScanner;
+  bulkIn = 0;
+  constructor(readonly sock: net.Socket) {
+    this.scanner = new FrameScanner({
+      onHeader: (op, flags, seq, length, bodyLen) => {
+        if (op === Op.MEMCPY_DTOH) this.bulkIn += length - bodyLen;
+        if (flags & Flag.REPLY) this.waiting.get(seq)?.();
+        return false;
+      },
+      onBody: () => {},
+    });
+    sock.on('data', (c: Buffer) => this.scanner.scan(c));
+  }
+  reply(seq: number): Promise<void> {
+    return new Promise((r) => this.waiting.set(seq, r));
+  }
+  async write(b: Buffer | Buffer[]): Promise<void> {
+    let ok = true;
+    for (const x of Array.isArray(b) ? b : [b]) ok = this.sock.write(x);
+    if (!ok) await new Promise((r) => this.sock.once('drain', r));
+  }
+}
+
+async function connect(target: { path?: string; port?: number }): Promise<Conn> {
+  const sock = await new Promise<net.Socket>((resolve, reject) => {
+    const s = target.path ? net.connect(target.path) : net.connect(target.port!, '127.0.0.1');
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+  sock.setNoDelay(true);
+  const c = new Conn(sock);
+  const body = packArgs(Op.HELLO, { version: PROTOCOL_VERSION, token: '', gpuType: '', purpose: 'session', client: { pid: process.pid, argv0: 'bench' } });
+  const r = c.reply(1);
+  await c.write(encodeFrame(Op.HELLO, { seq: 1, body })[0]);
+  await r;
+  return c;
+}
+
+async function smallFrames(c: Conn): Promise<number> {
+  const one = Buffer.concat(encodeFrame(Op.LAUNCH, { flags: Flag.NO_REPLY, body: Buffer.alloc(40), bulk: Buffer.alloc(136) }));
+  const batch = Buffer.concat(Array.from({ length: BATCH }, () => one));
+  const t0 = performance.now();
+  for (let sent = 0; sent < FRAMES; sent += BATCH) await c.write(batch);
+  const done = c.reply(2);
+  await c.write(encodeFrame(Op.CTX_SYNC, { seq: 2 })[0]);
+  await done;
+  return (Math.ceil(FRAMES / BATCH) * BATCH) / ((performance.now() - t0) / 1000);
+}
+
+async function bulkUp(c: Conn): Promise<number> {
+  const chunk = 16 << 20;
+  const bulk = Buffer.alloc(chunk, 1);
+  const head = Buffer.alloc(8);
+  const t0 = performance.now();
+  for (let i = 0; i < MIB / 16; i++) await c.write(encodeFrame(Op.MEMCPY_HTOD, { flags: Flag.NO_REPLY, body: head, bulk }));
+  const done = c.reply(3);
+  await c.write(encodeFrame(Op.CTX_SYNC, { seq: 3 })[0]);
+  await done;
+  return (MIB * 1048576) / 1e6 / ((performance.now() - t0) / 1000);
+}
+
+async function bulkDown(c: Conn): Promise<number> {
+  const chunk = 16 << 20;
+  const body = Buffer.alloc(16);
+  body.writeUInt32LE(chunk, 8);
+  const t0 = performance.now();
+  // Four copies in flight, as a pipelining client would keep them.
+  let seq = 10;
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < MIB / 16; i++) {
+    const s = seq++;
+    inflight.push(c.reply(s));
+    await c.write(encodeFrame(Op.MEMCPY_DTOH, { seq: s, body })[0]);
+    if (inflight.length >= 4) await inflight.shift();
+  }
+  await Promise.all(inflight);
+  return (MIB * 1048576) / 1e6 / ((performance.now() - t0) / 1000);
+}
+
+async function main(): Promise<void> {
+  const sink = await startChild([path.join(__dirname, 'throughputSink.js')]);
+  const port = Number(sink.line.split(':')[1]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-tp-'));
+  const socket = path.join(dir, 'proxy.sock');
+  const proxy = await startChild([CLI, 'proxy', '--pool', `tcp://127.0.0.1:${port}`, '--socket', socket]);
+  const results: Record<string, Record<string, number>> = {};
+  try {
+    for (const [name, target] of [['through proxy', { path: socket }], ['direct to pool', { port }]] as const) {
+      const r: Record<string, number> = {};
+      let c = await connect(target);
+      r['200 B frames/s (160 per write)'] = Math.round(await smallFrames(c));
+      c.sock.destroy();
+      c = await connect(target);
+      r['bulk H2D MB/s (16 MiB frames)'] = Math.round(await bulkUp(c));
+      r['bulk D2H MB/s (16 MiB replies)'] = Math.round(await bulkDown(c));
+      c.sock.destroy();
+      results[name] = r;
+    }
+  } finally {
+    proxy.child.kill('SIGTERM');
+    sink.child.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(`frames=${FRAMES} bulk=${MIB} MiB load=${os.loadavg()[0].toFixed(1)}\n${JSON.stringify(results, null, 2)}\n`);
+}
+
+void main().then(() => process.exit(0), (e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});

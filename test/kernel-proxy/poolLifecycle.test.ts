@@ -1,0 +1,85 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KernelProxy } from '../../kernel-proxy/src/proxy';
+import { FakePool } from './fakePool';
+import { TestClient, until } from './testClient';
+
+function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => r(p));
+    });
+  });
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+describe('kernel-proxy pool lifecycle', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-life-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('reconnects the control connection when the pool comes up, and again after it restarts', async () => {
+    const port = await freePort();
+    const proxy = await KernelProxy.start({ socket: path.join(dir, 'p.sock'), pool: `tcp://127.0.0.1:${port}`, pingIntervalMs: 0, log: () => {} });
+    let pool: FakePool | null = null;
+    try {
+      await until(() => proxy.status().pool.error !== undefined, 3000, 'first failure recorded');
+      assert.equal(proxy.status().pool.connected, false);
+      pool = await FakePool.start(port);
+      await until(() => proxy.status().pool.connected, 5000, 'connected after the pool came up');
+      assert.equal(proxy.status().pool.error, undefined);
+      await pool.close();
+      await until(() => !proxy.status().pool.connected, 3000, 'loss noticed');
+      pool = await FakePool.start(port);
+      await until(() => proxy.status().pool.connected, 5000, 'reconnected after a restart');
+      const c = await TestClient.connect(proxy.socketPath);
+      assert.equal((await c.hello()).frame.result, 0, 'sessions work again');
+      c.sock.destroy();
+    } finally {
+      await proxy.stop();
+      await pool?.close();
+    }
+  });
+
+  it('runs the embedded server without a pool, serves its inventory, and retires it when moved to a pool', async function () {
+    this.timeout(60000);
+    const proxy = await KernelProxy.start({ socket: path.join(dir, 'p.sock'), embeddedDevices: 'emulated:T4x1', pingIntervalMs: 0, log: () => {} });
+    const pool = await FakePool.start();
+    try {
+      const st = proxy.status();
+      assert.equal(st.pool.embedded, true);
+      const embeddedPort = Number(st.pool.url.split(':')[2]);
+      await until(() => proxy.status().pool.connected, 10000, 'control connection to the embedded server');
+      const inv = (await proxy.inventory()) as { types: Array<{ type: string; total: number }> };
+      assert.deepEqual(inv.types.map((t) => [t.type, t.total]), [['T4', 1]]);
+      const c = await TestClient.connect(proxy.socketPath);
+      const { frame, value } = await c.hello();
+      assert.equal(frame.result, 0);
+      assert.equal((value.device as { type: string }).type, 'T4');
+      await proxy.setPool(pool.url);
+      assert.ok(await answers(embeddedPort), 'kept while a session uses it');
+      c.sock.destroy();
+      await until(() => proxy.status().sessions.length === 0, 3000, 'session gone');
+      for (let i = 0; i < 100 && (await answers(embeddedPort)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await answers(embeddedPort), false, 'embedded server stopped');
+      assert.equal(proxy.status().pool.url, pool.url);
+    } finally {
+      await proxy.stop();
+      await pool.close();
+    }
+  });
+});
