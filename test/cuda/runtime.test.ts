@@ -1,0 +1,118 @@
+// nvcc-built CUDA programs, unmodified, on the emulated GPU through the intercept library and the real
+// server. Every program checks its own results and exits non-zero on a mismatch.
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { startServer, type RunningServer } from '../../gpu-runtime/server/src/main';
+import { getProfile } from '../../gpu-runtime/emulator/src/profiles';
+import { ensureIntercept, expectOk, interceptEnv, nvcc, REPO, run } from './programs';
+
+describe('cuda programs on the emulated T4 through the intercept', function () {
+  let server: RunningServer;
+  let url: string;
+  const bins: Record<string, string> = {};
+
+  before(async function () {
+    this.timeout(300000);
+    ensureIntercept();
+    server = await startServer({ port: 0, devices: 'emulated:T4x2' });
+    url = `tcp://127.0.0.1:${server.address.port}`;
+    // Two at a time: the machine has two CPUs.
+    const jobs: [string, string, string[]][] = [
+      ['vadd', 'vector_add.cu', []],
+      ['vadd_shared', 'vector_add.cu', ['-cudart', 'shared']],
+      ['query', 'device_query.cu', []],
+      ['kernels', 'kernels.cu', []],
+      ['streams', 'streams.cu', []],
+      ['errors', 'errors.cu', []],
+    ];
+    for (let i = 0; i < jobs.length; i += 2)
+      await Promise.all(jobs.slice(i, i + 2).map(async ([name, src, flags]) => (bins[name] = await nvcc(src, flags))));
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  const exec = (name: string, args: string[] = [], timeoutMs = 60000) => run(bins[name], args, { env: interceptEnv(url), timeoutMs });
+
+  it('vector add, static cudart (the default build)', async () => {
+    const r = await exec('vadd', ['5000']);
+    expectOk(r, 'vadd');
+    assert.equal(r.stdout, 'vadd ok n=5000 c[10]=30 c[4999]=14997\n');
+    assert.equal(r.stderr, '');
+  });
+
+  it('vector add, -cudart shared', async () => {
+    const r = await exec('vadd_shared');
+    expectOk(r, 'vadd_shared');
+    assert.match(r.stdout, /vadd ok n=1000 c\[10\]=30 c\[999\]=2997/);
+  });
+
+  it('device query: cudaGetDeviceProperties matches the T4 profile', async () => {
+    const r = await exec('query');
+    expectOk(r, 'device_query');
+    const kv = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('=') as [string, string]));
+    const p = getProfile('T4');
+    assert.equal(kv.count, '1');
+    assert.ok(Number(kv.driver) >= 13000);
+    assert.equal(kv.name, p.name);
+    assert.equal(Number(kv.totalGlobalMem), p.totalMem);
+    assert.equal(Number(kv.major), p.ccMajor);
+    assert.equal(Number(kv.minor), p.ccMinor);
+    assert.equal(Number(kv.multiProcessorCount), p.attributes[16]);
+    assert.equal(Number(kv.warpSize), p.attributes[10]);
+    assert.equal(Number(kv.maxThreadsPerBlock), p.attributes[1]);
+    assert.equal(Number(kv.sharedMemPerBlock), p.attributes[8]);
+  });
+
+  for (const s of ['matmul', 'atomics', 'warp', 'params', 'symbols']) {
+    it(`kernels: ${s}`, async () => {
+      const r = await exec('kernels', [s]);
+      expectOk(r, s);
+      assert.equal(r.stdout, `${s} ok\n`);
+    });
+  }
+
+  it('device printf appears on the program stdout, in order with host output', async () => {
+    const r = await exec('kernels', ['printf']);
+    expectOk(r, 'printf');
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines[0], 'host before');
+    assert.equal(lines[lines.length - 1], 'host after');
+    assert.deepEqual(lines.slice(1, -1).sort(), [0, 1].flatMap((b) => [0, 1].map((t) => `device says 7 from block ${b} thread ${t}`)));
+  });
+
+  it('streams with pinned memory and events (elapsed > 0)', async () => {
+    const r = await exec('streams', ['streams']);
+    expectOk(r, 'streams');
+    assert.match(r.stdout, /streams ok elapsed=\d+\.\d+ms/);
+  });
+
+  it('several host threads, each with its own stream', async () => {
+    expectOk(await exec('streams', ['threads']), 'threads');
+  });
+
+  it('a 256 MiB copy each way, checksummed', async function () {
+    this.timeout(240000);
+    const r = await exec('streams', ['large', '256'], 230000);
+    expectOk(r, 'large');
+    assert.match(r.stdout, /large ok 256 MiB checksum=[0-9a-f]{16}/);
+  });
+
+  for (const s of ['config', 'oom', 'badfree', 'illegal']) {
+    it(`error path: ${s}`, async () => {
+      const r = await exec('errors', [s]);
+      expectOk(r, s);
+      assert.match(r.stdout, new RegExp(`^${s} ok`));
+    });
+  }
+
+  it('runs through `rgpu run` (private proxy, Unix socket)', async () => {
+    const cli = path.join(REPO, 'out/gpu-runtime/cli/src/main.js');
+    const env = interceptEnv(url);
+    delete env.REMOTE_GPU_SERVER;
+    const r = await run(process.execPath, [cli, 'run', '--pool', url, '--', bins.vadd, '777'], { env, timeoutMs: 60000 });
+    expectOk(r, 'rgpu run vadd');
+    assert.equal(r.stdout, 'vadd ok n=777 c[10]=30 c[776]=2328\n');
+  });
+});
