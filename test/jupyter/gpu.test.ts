@@ -39,6 +39,7 @@ describe('jupyter: notebook on the remote GPU (end to end)', function () {
   let jupyter: RunningJupyter;
   let k: NotebookKernel;
   let restore: () => void;
+  let savedCache: string | undefined;
   const cells = demoCells();
   const ctl = () => `${proxy.socket}.ctl`;
   const run = (code: string) => k.execute(code, { timeoutMs: 150000 });
@@ -48,6 +49,10 @@ describe('jupyter: notebook on the remote GPU (end to end)', function () {
     requireBuilt();
     restore = quietJupyterClientLogs();
     dir = tempDir('gpu');
+    // %%cuda caches binaries under XDG_CACHE_HOME; a private one keeps the test hermetic (and is shared
+    // by the kernels this file starts, as a user's cache would be).
+    savedCache = process.env.XDG_CACHE_HOME;
+    process.env.XDG_CACHE_HOME = path.join(dir, 'cache');
     proxy = await startOwnedProxy({ socket: path.join(dir, 'run', 'proxy.sock') });
     installKernelSpec({ prefix: path.join(dir, 'prefix'), socket: proxy.socket });
     jupyter = await startJupyterServer({ dataDir: path.join(dir, 'jupyter'), jupyterPath: [path.join(dir, 'prefix', 'share', 'jupyter')], kernelName: 'remote-gpu' });
@@ -61,6 +66,7 @@ describe('jupyter: notebook on the remote GPU (end to end)', function () {
     await jupyter?.stop();
     await proxy?.stop();
     restore?.();
+    if (savedCache === undefined) delete process.env.XDG_CACHE_HOME; else process.env.XDG_CACHE_HOME = savedCache;
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -121,6 +127,29 @@ axpb[16, 128](cuda.to_device(x), out, np.float32(2), np.float32(1))
 print("numba ok", np.array_equal(out.copy_to_host(), 2 * x + 1), cuda.get_current_device().name.decode())`);
     assert.equal(r.status, 'ok', JSON.stringify(errorsOf(r.outputs)));
     assert.match(streamText(r.outputs), /^numba ok True \S/);
+  });
+
+  it('interrupt stops a %%cuda program that keeps the GPU busy, and its session is freed', async () => {
+    const t0 = performance.now();
+    let pid = 0;
+    const long = k.execute(`%%cuda
+#include <cstdio>
+#include <unistd.h>
+__global__ void spin(int* x) { x[threadIdx.x] += 1; }
+int main() {
+  int* d; cudaMalloc(&d, 256 * sizeof(int));
+  printf("pid %d\\n", (int)getpid()); fflush(stdout);
+  for (long i = 0;; i++) { spin<<<1, 256>>>(d); cudaDeviceSynchronize(); }
+}`, { timeoutMs: 150000, onOutput: (o) => { const m = o.output_type === 'stream' ? /pid (\d+)/.exec(o.text) : null; if (m) pid = Number(m[1]); } });
+    await waitFor('the CUDA program to start', () => pid > 0, 120000);
+    const has = async (p: number) => ((await proxyRequest(ctl(), 'rgpu/status')) as StatusReply).sessions.some((s) => s.pid === p);
+    await waitFor(`a session for program ${pid}`, () => has(pid), 10000);
+    await k.interrupt();
+    const r = await long;
+    assert.equal(r.status, 'error');
+    assert.ok(r.outputs.some((o) => o.output_type === 'error' && o.ename === 'KeyboardInterrupt'), JSON.stringify(r.outputs));
+    await waitFor(`program ${pid} and its session to go`, async () => !processAlive(pid) && !(await has(pid)), 10000);
+    process.stderr.write(`      (%%cuda interrupt round: ${(performance.now() - t0).toFixed(0)} ms including nvcc)\n`);
   });
 
   it('restart frees the old kernel\'s GPU session on the server', async () => {

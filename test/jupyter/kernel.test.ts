@@ -20,12 +20,17 @@ describe('jupyter: remote-gpu kernel (launcher + extension, stand-in proxy)', fu
   let jupyter: RunningJupyter;
   let k: NotebookKernel;
   let restore: () => void;
+  let savedCache: string | undefined;
   const run = async (code: string, timeoutMs = 60000) => k.execute(code, { timeoutMs });
   const kernelPid = async () => Number(streamText((await run('import os; print(os.getpid())')).outputs).trim());
 
   before(async () => {
     restore = quietJupyterClientLogs();
     dir = tempDir('kernel');
+    // %%cuda caches binaries under XDG_CACHE_HOME; a private one keeps the test hermetic (and is shared
+    // by the kernels this file starts, as a user's cache would be).
+    savedCache = process.env.XDG_CACHE_HOME;
+    process.env.XDG_CACHE_HOME = path.join(dir, 'cache');
     const socket = path.join(dir, 'run', 'proxy.sock');
     fake = await FakeProxyControl.start(socket, { 'rgpu/status': STATUS, 'rgpu/stats': STATS });
     installKernelSpec({ prefix: path.join(dir, 'prefix'), socket });
@@ -40,6 +45,7 @@ describe('jupyter: remote-gpu kernel (launcher + extension, stand-in proxy)', fu
     await jupyter?.stop();
     await fake?.close();
     restore?.();
+    if (savedCache === undefined) delete process.env.XDG_CACHE_HOME; else process.env.XDG_CACHE_HOME = savedCache;
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,8 +1,8 @@
 """`%%cuda`: compile a cell of CUDA C++ with nvcc and run it in a child process.
 
 The child inherits the kernel's environment, so its cudart loads the intercept libcuda.so.1 and its
-kernels run on the remote GPU. Binaries are cached by (source, nvcc args): re-running an unchanged cell
-skips nvcc, which costs seconds.
+kernels run on the remote GPU. Binaries are cached per user by (nvcc, source, nvcc args): re-running an
+unchanged cell, or the same notebook in a new kernel, skips nvcc, which costs seconds.
 """
 import hashlib
 import os
@@ -35,29 +35,39 @@ def find_nvcc():
 def _cache_dir():
     global _workdir
     if _workdir is None:
-        _workdir = tempfile.mkdtemp(prefix="rgpu-cuda-")
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        _workdir = os.path.join(base, "remote-gpu", "cuda")
+        try:
+            os.makedirs(_workdir, mode=0o700, exist_ok=True)
+        except OSError:
+            _workdir = tempfile.mkdtemp(prefix="rgpu-cuda-")
     return _workdir
 
 
 def compile_cuda(source, nvcc_args=()):
     """Returns (binary path, seconds spent in nvcc; 0 when cached)."""
     nvcc = find_nvcc()
-    key = hashlib.sha256(("\0".join([nvcc, source, *nvcc_args])).encode()).hexdigest()[:16]
+    # nvcc's mtime is in the key so a toolkit upgrade recompiles.
+    stamp = str(os.stat(nvcc).st_mtime_ns)
+    key = hashlib.sha256(("\0".join([nvcc, stamp, source, *nvcc_args])).encode()).hexdigest()[:20]
     d = os.path.join(_cache_dir(), key)
     exe = os.path.join(d, "cell")
     if os.path.exists(exe):
         return exe, 0.0
     os.makedirs(d, exist_ok=True)
-    src = os.path.join(d, "cell.cu")
+    # Per-process names: two kernels compiling the same cell must not write into each other's files.
+    src = os.path.join(d, "cell.%d.cu" % os.getpid())
+    tmp_exe = "%s.%d.tmp" % (exe, os.getpid())
     with open(src, "w") as f:
         f.write(source)
     t0 = time.monotonic()
-    r = subprocess.run([nvcc, *nvcc_args, "-o", exe + ".tmp", src], capture_output=True, text=True)
+    r = subprocess.run([nvcc, *nvcc_args, "-o", tmp_exe, src], capture_output=True, text=True)
+    os.remove(src)
     if r.returncode != 0:
         raise CudaCellError("nvcc failed (exit %d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
     if r.stderr.strip():
         sys.stderr.write(r.stderr)  # warnings
-    os.replace(exe + ".tmp", exe)
+    os.replace(tmp_exe, exe)
     return exe, time.monotonic() - t0
 
 
