@@ -215,6 +215,70 @@ static void run_printf()
     printf("host after\n");
 }
 
+__global__ void coop(int *p) { p[blockIdx.x * blockDim.x + threadIdx.x] += 1; }
+
+// Runtime calls that map onto less common driver entry points.
+static void run_misc()
+{
+    // 2D copies and memsets on a pitched allocation
+    const int W = 40, H = 6;
+    int *d;
+    size_t pitch;
+    CHECK(cudaMallocPitch(&d, &pitch, W * 4, H));
+    ASSERT(pitch >= W * 4, "pitch %zu", pitch);
+    CHECK(cudaMemset2D(d, pitch, 0, W * 4, H));
+    int h[H][W], back[H][W];
+    for (int r = 0; r < H; r++) for (int c = 0; c < W; c++) h[r][c] = r * 100 + c;
+    CHECK(cudaMemcpy2D(d, pitch, h, W * 4, (W - 8) * 4, H, cudaMemcpyHostToDevice));
+    memset(back, 0xff, sizeof(back));
+    CHECK(cudaMemcpy2D(back, W * 4, d, pitch, W * 4, H, cudaMemcpyDeviceToHost));
+    for (int r = 0; r < H; r++) for (int c = 0; c < W; c++)
+        ASSERT(back[r][c] == (c < W - 8 ? h[r][c] : 0), "2D [%d][%d]=%d", r, c, back[r][c]);
+
+    // kernel attributes and occupancy, answered from the module's metadata
+    cudaFuncAttributes fa;
+    CHECK(cudaFuncGetAttributes(&fa, matmul));
+    ASSERT(fa.maxThreadsPerBlock > 0 && fa.sharedSizeBytes >= 2 * TILE * TILE * 4, "func attrs %d %zu", fa.maxThreadsPerBlock, fa.sharedSizeBytes);
+    int blocks = 0, minGrid = 0, block = 0;
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, matmul, 256, 0));
+    CHECK(cudaOccupancyMaxPotentialBlockSize(&minGrid, &block, coop, 0, 0));
+    ASSERT(blocks > 0 && block > 0 && minGrid > 0, "occupancy %d %d %d", blocks, block, minGrid);
+
+    // stream-ordered allocation and a launch through cudaLaunchKernelEx
+    cudaStream_t s;
+    CHECK(cudaStreamCreate(&s));
+    int *a;
+    CHECK(cudaMallocAsync(&a, 64 * 4, s));
+    CHECK(cudaMemsetAsync(a, 0, 64 * 4, s));
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(2);
+    cfg.blockDim = dim3(32);
+    cfg.stream = s;
+    CHECK(cudaLaunchKernelEx(&cfg, coop, a));
+    int out[64];
+    CHECK(cudaMemcpyAsync(out, a, sizeof(out), cudaMemcpyDeviceToHost, s));
+    CHECK(cudaFreeAsync(a, s));
+    CHECK(cudaStreamSynchronize(s));
+    for (int i = 0; i < 64; i++) ASSERT(out[i] == 1, "launchEx out[%d]=%d", i, out[i]);
+
+    // pointer attributes tell device memory from host memory
+    cudaPointerAttributes pa;
+    CHECK(cudaPointerGetAttributes(&pa, d));
+    ASSERT(pa.type == cudaMemoryTypeDevice, "device pointer type %d", (int)pa.type);
+    CHECK(cudaPointerGetAttributes(&pa, h));
+    ASSERT(pa.type == cudaMemoryTypeUnregistered, "host pointer type %d", (int)pa.type);
+
+    // memory the remote device cannot reach is refused cleanly, not faked
+    void *mapped = nullptr;
+    ASSERT(cudaHostAlloc(&mapped, 4096, cudaHostAllocMapped) != cudaSuccess, "mapped host memory accepted");
+    cudaGetLastError();
+    void *managed = nullptr;
+    ASSERT(cudaMallocManaged(&managed, 4096) != cudaSuccess, "managed memory accepted");
+    cudaGetLastError();
+    CHECK(cudaDeviceSynchronize());
+    printf("misc ok\n");
+}
+
 int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "";
@@ -224,6 +288,7 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "params")) run_params();
     else if (!strcmp(what, "symbols")) run_symbols();
     else if (!strcmp(what, "printf")) run_printf();
+    else if (!strcmp(what, "misc")) run_misc();
     else { fprintf(stderr, "unknown scenario %s\n", what); return 2; }
     return 0;
 }

@@ -20,6 +20,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     const jobs: [string, string, string[]][] = [
       ['vadd', 'vector_add.cu', []],
       ['vadd_shared', 'vector_add.cu', ['-cudart', 'shared']],
+      ['vadd_ptds', 'vector_add.cu', ['--default-stream', 'per-thread']],
       ['query', 'device_query.cu', []],
       ['kernels', 'kernels.cu', []],
       ['streams', 'streams.cu', []],
@@ -48,6 +49,12 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     assert.match(r.stdout, /vadd ok n=1000 c\[10\]=30 c\[999\]=2997/);
   });
 
+  it('vector add, --default-stream per-thread (the _ptsz/_ptds entry points)', async () => {
+    const r = await exec('vadd_ptds', ['2345']);
+    expectOk(r, 'vadd_ptds');
+    assert.equal(r.stdout, 'vadd ok n=2345 c[10]=30 c[2344]=7032\n');
+  });
+
   it('device query: cudaGetDeviceProperties matches the T4 profile', async () => {
     const r = await exec('query');
     expectOk(r, 'device_query');
@@ -65,7 +72,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     assert.equal(Number(kv.sharedMemPerBlock), p.attributes[8]);
   });
 
-  for (const s of ['matmul', 'atomics', 'warp', 'params', 'symbols']) {
+  for (const s of ['matmul', 'atomics', 'warp', 'params', 'symbols', 'misc']) {
     it(`kernels: ${s}`, async () => {
       const r = await exec('kernels', [s]);
       expectOk(r, s);

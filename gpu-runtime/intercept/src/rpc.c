@@ -503,7 +503,12 @@ CUresult rgpu_rpc_ready(void)
 
 void rgpu_rpc_goodbye(void)
 {
-    rgpu_rpc_lock();
+    /* Another thread may still be blocked in a call at exit: then there is no orderly goodbye, but the
+     * shutdown wakes that thread (its call fails) and the process still exits instead of hanging here. */
+    if (pthread_mutex_trylock(&rgpu_g.lock) != 0) {
+        if (rgpu_g.fd >= 0) shutdown(rgpu_g.fd, SHUT_RDWR);
+        return;
+    }
     if (rgpu_g.fd >= 0 && !rgpu_g.lost && rgpu_g.pid == getpid()) {
         post(RGPU_OP_GOODBYE, RGPU_FLAG_NO_REPLY, 0, NULL, 0, NULL, 0, NULL);
         rgpu_rpc_flush_locked();
