@@ -83,9 +83,10 @@
 
   const text = (/** @type {string} */ id, /** @type {string} */ v) => { const e = document.getElementById(id); if (e) e.textContent = v; };
 
+  let statusGpu = '';
   /** @param {any} st */
   function renderStats(st) {
-    text('gpu-type', st.gpuType || '–');
+    text('gpu-type', st.gpuType || statusGpu || '–');
     text('rtt-p50', fmtMs(st.rtt.p50Ms));
     text('rtt-p99', fmtMs(st.rtt.p99Ms));
     text('h2d-rate', `${fmtBytes(st.h2dBps)}/s`);
@@ -135,6 +136,8 @@
         break;
       case 'status': {
         const st = m.status;
+        statusGpu = m.gpuType || '';
+        if (statusGpu) text('gpu-type', statusGpu);
         details.status = [['proxy', m.proxy]];
         if (st) {
           details.status.push(['pool', `${st.pool.url || 'embedded'} (${st.pool.connected ? 'connected' : 'unreachable'}${st.pool.error ? `: ${st.pool.error}` : ''})`]);

@@ -77,7 +77,7 @@ async function start(ctx: vscode.ExtensionContext, log: (s: string) => void): Pr
   const hints = new HintsClient(serverModule, log);
 
   model.onChange(() => {
-    statusBar.set({ proxy: model.state, proxyError: proxy.lastError, status: model.status, stats: model.stats });
+    statusBar.set({ proxy: model.state, proxyError: proxy.lastError, status: model.status, stats: model.stats, gpuType: model.currentGpuType(), pingMs: model.pingMs });
     if (model.stats) {
       StatsPanel.post(model.stats);
       hints.live({ gpuType: model.currentGpuType(), rttP50Ms: model.stats.rtt.p50Ms, rttP99Ms: model.stats.rtt.p99Ms, h2dBps: model.stats.h2dBps });

@@ -47,7 +47,7 @@ describe('extension statistics webview', () => {
     const logs: string[] = [];
     const media = FakeUri.file('/ext/media');
     StatsPanel.post(stats(99)); // no panel yet: nothing happens
-    StatsPanel.show(f.vs, media as never, { history, latestStatus: () => ({ status: undefined, proxy: 'running' }) }, (s) => logs.push(s));
+    StatsPanel.show(f.vs, media as never, { history, latestStatus: () => ({ status: undefined, proxy: 'running', gpuType: 'T4' }) }, (s) => logs.push(s));
     const panel = f.panels[0];
     assert.equal(panel.options.enableScripts, true);
     assert.deepEqual(panel.options.localResourceRoots!.map(String), ['file:/ext/media']);
@@ -59,6 +59,7 @@ describe('extension statistics webview', () => {
     assert.equal(hist.type, 'history');
     assert.deepEqual(hist.samples!.map((s) => s.t), [2, 3, 4]);
     assert.equal(st.type, 'status');
+    assert.equal((st as { gpuType?: string }).gpuType, 'T4');
     StatsPanel.post(stats(101));
     const tick = panel.webview.posted[2] as { type: string; sample: { t: number; p99: number } };
     assert.equal(tick.type, 'stats');
@@ -70,7 +71,7 @@ describe('extension statistics webview', () => {
     assert.equal(f.executed.length, 1);
     assert.match(logs.join('\n'), /ignored webview message/);
     // Showing twice reveals the same panel.
-    StatsPanel.show(f.vs, media as never, { history, latestStatus: () => ({ status: undefined, proxy: 'running' }) }, () => {});
+    StatsPanel.show(f.vs, media as never, { history, latestStatus: () => ({ status: undefined, proxy: 'running', gpuType: 'T4' }) }, () => {});
     assert.equal(f.panels.length, 1);
     assert.equal(panel.revealed, 1);
     panel.dispose();

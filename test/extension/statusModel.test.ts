@@ -68,3 +68,15 @@ describe('extension status bar model', () => {
     assert.ok(item.disposed);
   });
 });
+
+describe('extension status bar model without samples', () => {
+  it('shows the ping and the pool default type instead of zeros', () => {
+    const st = parseStatus({ pool: { url: 'tcp://127.0.0.1:1', connected: true }, gpuType: '', sessions: [], rttMs: 0 });
+    const zero = parseStats({ t: 1, rtt: { lastMs: 0, p50Ms: 0, p99Ms: 0, samples: 0 }, gpuType: '' });
+    const v = statusView({ proxy: 'running', status: st, stats: zero, warnLatencyMs: 5, gpuType: 'T4', pingMs: 2.77 });
+    assert.equal(v.text, '$(server) T4 · 2.8 ms');
+    assert.equal(v.severity, 'ok');
+    assert.equal(statusView({ proxy: 'running', status: st, stats: zero, warnLatencyMs: 2, gpuType: 'T4', pingMs: 2.77 }).severity, 'warning');
+    assert.equal(statusView({ proxy: 'running', status: st, stats: zero, warnLatencyMs: 5 }).text, '$(server) GPU · –');
+  });
+});

@@ -74,7 +74,7 @@ export function registerCommands(vs: typeof vscode, d: CommandDeps): vscode.Disp
     vs.commands.registerCommand(Commands.switchGpuType, () => switchGpuType().catch(fail('switching GPU type'))),
     vs.commands.registerCommand(Commands.connectToPool, () => connectToPool().catch(fail('connecting to the pool'))),
     vs.commands.registerCommand(Commands.showStatistics, () => {
-      StatsPanel.show(vs, d.mediaUri, { history: d.model.history, latestStatus: () => ({ status: d.model.status, proxy: d.model.state }) }, d.log);
+      StatsPanel.show(vs, d.mediaUri, { history: d.model.history, latestStatus: () => ({ status: d.model.status, proxy: d.model.state, gpuType: d.model.currentGpuType() }) }, d.log);
     }),
     vs.commands.registerCommand(Commands.restartProxy, () => d.model.proxy.restart().catch(fail('restarting the proxy'))),
   ];

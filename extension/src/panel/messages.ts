@@ -8,7 +8,7 @@ export interface Sample { t: number; h2d: number; d2h: number; ops: number; p50:
 export type ToWebview =
   | { type: 'history'; samples: Sample[] }
   | { type: 'stats'; sample: Sample; stats: Stats }
-  | { type: 'status'; status: ProxyStatus | undefined; proxy: string };
+  | { type: 'status'; status: ProxyStatus | undefined; proxy: string; gpuType: string };
 
 export type FromWebview =
   | { type: 'ready' }

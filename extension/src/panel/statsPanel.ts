@@ -15,7 +15,7 @@ const WEBVIEW_COMMANDS: Record<Extract<FromWebview, { type: 'command' }>['comman
 
 export interface StatsSource {
   history: StatsHistory;
-  latestStatus: () => { status: ProxyStatus | undefined; proxy: string };
+  latestStatus: () => { status: ProxyStatus | undefined; proxy: string; gpuType: string };
 }
 
 /** The statistics panel: one at a time, revealed again when shown twice; owns its listeners. */
@@ -74,7 +74,7 @@ export class StatsPanel implements vscode.Disposable {
   }
 
   private sendStatus(): void {
-    if (this.ready) { const s = this.source.latestStatus(); this.send({ type: 'status', status: s.status, proxy: s.proxy }); }
+    if (this.ready) { const s = this.source.latestStatus(); this.send({ type: 'status', status: s.status, proxy: s.proxy, gpuType: s.gpuType }); }
   }
 
   private send(m: ToWebview): void { void this.panel.webview.postMessage(m); }

@@ -10,6 +10,10 @@ import type { ProxyState, ProxySupervisor } from './proxySupervisor';
 export class ProxyModel {
   status: ProxyStatus | undefined;
   stats: Stats | undefined;
+  /** Last rgpu/ping result (ms): latency before any session has produced round-trip samples. */
+  pingMs: number | undefined;
+  /** The pool's first GPU type: what an empty `gpuType` (the pool default) means. */
+  defaultType: string | undefined;
   readonly history: StatsHistory;
   private readonly _onChange = new Emitter<void>();
   readonly onChange = this._onChange.event;
@@ -24,8 +28,11 @@ export class ProxyModel {
       this._onChange.fire();
     });
     proxy.onState((st: ProxyState) => {
-      if (st !== 'running') this.status = undefined;
-      else void this.refreshStatus();
+      if (st !== 'running') { this.status = undefined; this.pingMs = undefined; }
+      else {
+        void this.refreshStatus();
+        this.inventory().then((inv) => { this.defaultType = inv.types[0]?.type; this._onChange.fire(); }, (e) => this.log(`rgpu/inventory: ${errorMessage(e)}`));
+      }
       this._onChange.fire();
     });
   }
@@ -45,6 +52,10 @@ export class ProxyModel {
     this.polling = true;
     try {
       this.status = parseStatus(await this.proxy.request(Methods.status));
+      if (!this.stats || this.stats.rtt.samples === 0) {
+        const p = (await this.proxy.request<{ rttMs?: unknown }>(Methods.ping)).rttMs;
+        this.pingMs = typeof p === 'number' ? p : undefined;
+      }
       this._onChange.fire();
     } catch (e) {
       this.log(`rgpu/status: ${errorMessage(e)}`);
@@ -66,7 +77,10 @@ export class ProxyModel {
     await this.refreshStatus();
   }
 
-  currentGpuType(): string { return this.status?.gpuType || this.stats?.gpuType || ''; }
+  currentGpuType(): string {
+    const attached = this.status?.sessions.find((x) => x.state === 'attached' && x.gpuType)?.gpuType;
+    return this.status?.gpuType || attached || this.stats?.gpuType || this.defaultType || '';
+  }
 
   dispose(): void { this.stopPolling(); this._onChange.dispose(); }
 }

@@ -17,13 +17,18 @@ export interface StatusInputs {
   stats?: Stats;
   /** p99 above this (or p50 above half of it) counts as degraded. */
   warnLatencyMs: number;
+  /** GPU type to show when the proxy's status names none (the pool default, from the inventory). */
+  gpuType?: string;
+  /** Last rgpu/ping round trip: the latency shown before any session produced samples. */
+  pingMs?: number;
 }
 
 /** Latency shown: the median of recent round trips; the last one when the proxy has no median yet. */
-export function shownLatency(stats: Stats | undefined, status: ProxyStatus | undefined): number | undefined {
+export function shownLatency(stats: Stats | undefined, status: ProxyStatus | undefined, pingMs?: number): number | undefined {
   if (stats && Number.isFinite(stats.rtt.p50Ms) && stats.rtt.samples > 0) return stats.rtt.p50Ms;
-  if (stats && Number.isFinite(stats.rtt.lastMs)) return stats.rtt.lastMs;
-  return status?.rttMs;
+  // Without samples the proxy reports zeros, which would read as a perfect link: use a measured ping instead.
+  if (status?.rttMs !== undefined && status.rttMs > 0) return status.rttMs;
+  return pingMs;
 }
 
 export function statusView(i: StatusInputs): StatusView {
@@ -34,14 +39,15 @@ export function statusView(i: StatusInputs): StatusView {
     return { text: '$(sync~spin) Remote GPU', severity: 'ok', tooltip: '**Remote GPU**: starting the kernel-proxy…' };
   }
   const st = i.status;
-  const gpu = st.gpuType || i.stats?.gpuType || 'GPU';
+  const attached = st.sessions.find((x) => x.state === 'attached' && x.gpuType)?.gpuType;
+  const gpu = st.gpuType || attached || i.stats?.gpuType || i.gpuType || 'GPU';
   const lines: string[] = [`**Remote GPU** — ${gpu}`, ''];
   lines.push(`Pool: \`${st.pool.url || 'embedded'}\` — ${st.pool.connected ? 'connected' : `**unreachable**${st.pool.error ? ` (${st.pool.error})` : ''}`}`);
   if (!st.pool.connected) {
     return { text: `$(server) ${gpu} · unreachable`, severity: 'error', tooltip: lines.concat('', 'Click for statistics.').join('\n') };
   }
   const queued = st.sessions.filter((s) => s.state === 'queued');
-  const lat = shownLatency(i.stats, st);
+  const lat = shownLatency(i.stats, st, i.pingMs);
   const s = i.stats;
   if (s) {
     lines.push(`Round trip: p50 ${formatMs(s.rtt.p50Ms)} · p99 ${formatMs(s.rtt.p99Ms)} · last ${formatMs(s.rtt.lastMs)}`);
@@ -60,7 +66,8 @@ export function statusView(i: StatusInputs): StatusView {
     const pos = Math.min(...queued.map((q) => q.queuePosition ?? Number.POSITIVE_INFINITY));
     return { text: `$(watch) ${gpu} · queued${Number.isFinite(pos) ? ` #${pos}` : ''}`, severity: 'warning', tooltip };
   }
-  const degraded = s !== undefined && ((Number.isFinite(s.rtt.p99Ms) && s.rtt.p99Ms > i.warnLatencyMs) ||
-    (Number.isFinite(s.rtt.p50Ms) && s.rtt.p50Ms > i.warnLatencyMs / 2));
+  const sampled = s !== undefined && s.rtt.samples > 0;
+  const degraded = (sampled && ((Number.isFinite(s.rtt.p99Ms) && s.rtt.p99Ms > i.warnLatencyMs) ||
+    (Number.isFinite(s.rtt.p50Ms) && s.rtt.p50Ms > i.warnLatencyMs / 2))) || (!sampled && lat !== undefined && lat > i.warnLatencyMs);
   return { text: `$(server) ${gpu} · ${formatMs(lat)}`, severity: degraded ? 'warning' : 'ok', tooltip };
 }
