@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { BenchBuild } from './build';
 import { CMatmul, EmulatorFigures, measureCMatmul, measureEmulator } from './emulatorBench';
 import { Measured, PathBench, PathFigures, StepCount } from './pathBench';
+import { killAll } from './proc';
 import { measureRawLimits, RawLimits } from './rawLimits';
 import { evaluate, renderTable, Row, Value } from './report';
 import { repoPaths, RunningServer, startServer } from './stack';
@@ -50,8 +51,14 @@ async function main(): Promise<void> {
     const cMatmulRun = await attempt<CMatmul>('C matmul reference', () => measureCMatmul(build));
     const srv = await attempt('GPU server (rgpu serve)', () => startServer(paths, DEVICES));
     if (srv.ok) server = srv.value;
-    const noServer = { ok: false as const, reason: srv.ok ? '' : srv.reason };
+    const noServer: { ok: false; reason: string } = { ok: false, reason: srv.ok ? '' : srv.reason };
     const bench = new PathBench(build, paths);
+    const probe = server ? await attempt('first session', () => bench.probe(server!)) : noServer;
+    if (!probe.ok) {
+      await server?.stop();
+      server = null;
+      noServer.reason = probe.reason;
+    }
     const proxy = server ? await attempt('path via proxy (rgpu run)', () => bench.figures('proxy', server!)) : noServer;
     const direct = server ? await attempt('path direct to server', () => bench.figures('direct', server!)) : noServer;
     const stepsProxy = server ? await attempt<StepCount>('round trips per step via proxy', () => bench.stepCount('proxy', server!)) : noServer;
@@ -112,7 +119,7 @@ async function main(): Promise<void> {
       ...flat,
       emu_matmul_vs_c_ratio: typeof flat.emu_matmul_vs_c_ratio === 'number' ? flat.emu_matmul_vs_c_ratio : null,
       rows: table,
-      details: { raw, cMatmul: cMatmulRun, proxy, direct, stepsProxy, stepsDirect, emu },
+      details: { raw, cMatmul: cMatmulRun, firstSessionFailures: probe, proxy, direct, stepsProxy, stepsDirect, emu },
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
       started: new Date(started).toISOString(),
       durationS: (Date.now() - started) / 1e3,
@@ -124,6 +131,14 @@ async function main(): Promise<void> {
     await server?.stop();
     build.dispose();
   }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    // The GPU server may be inside a long kernel and deaf to SIGTERM; leave nothing running.
+    killAll();
+    process.exit(130);
+  });
 }
 
 main().catch((e: unknown) => {

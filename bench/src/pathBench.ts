@@ -4,6 +4,7 @@
 import { BenchBuild } from './build';
 import { FrameCounter } from './frameCounter';
 import { runJson } from './proc';
+import { ProxyStatsSnapshot, startProxy } from './proxyStats';
 import { cudaEnv, Paths, requireCli, requireIntercept, RunningServer, Unavailable } from './stack';
 
 export type Route = 'proxy' | 'direct';
@@ -21,6 +22,8 @@ export interface PathFigures {
 
 export interface StepCount {
   steps: number;
+  /** The kernel-proxy's own view (rgpu/stats deltas per step), when the route is the proxy. */
+  proxyStats?: Measured<{ rttSamplesPerStep: number; opsPerStep: Record<string, number> }>;
   roundTripsPerStep: number;
   replyRequestsPerStep: number;
   framesPerStep: Record<string, number>;
@@ -44,6 +47,19 @@ async function measured<T>(f: () => Promise<T>): Promise<Measured<T>> {
   }
 }
 
+/** Per-step deltas of the proxy's counters: (after N steps − after 0 steps) − (after 0 steps − before). */
+function proxyDelta(s0: ProxyStatsSnapshot | null, s1: ProxyStatsSnapshot | null, s2: ProxyStatsSnapshot | null): StepCount['proxyStats'] {
+  if (!s0 || !s1 || !s2) return { ok: false, reason: 'rgpu/stats did not answer' };
+  const opsPerStep: Record<string, number> = {};
+  for (const op of Object.keys(s2.ops ?? {})) {
+    const c = (s: ProxyStatsSnapshot): number => s.ops?.[op]?.count ?? 0;
+    const d = (c(s2) - c(s1) - (c(s1) - c(s0))) / STEPS;
+    if (d !== 0) opsPerStep[op] = d;
+  }
+  const r = (s: ProxyStatsSnapshot): number => s.rtt?.samples ?? 0;
+  return { ok: true, value: { rttSamplesPerStep: (r(s2) - r(s1) - (r(s1) - r(s0))) / STEPS, opsPerStep } };
+}
+
 export class PathBench {
   private binary: Promise<string> | null = null;
 
@@ -54,10 +70,18 @@ export class PathBench {
     return this.binary;
   }
 
-  /** Runs path_bench with `args` on `route` against the server at `url`; returns its JSON line. */
-  async run(route: Route, url: string, args: string[], timeoutMs: number): Promise<Record<string, unknown>> {
+  /**
+   * Runs path_bench with `args` against the server at `url`: directly, through `rgpu run`, or through an
+   * already running kernel-proxy listening on `socket`. Returns its JSON line.
+   */
+  async run(route: Route | { socket: string }, url: string, args: string[], timeoutMs: number): Promise<Record<string, unknown>> {
     requireIntercept(this.paths);
     const bin = await this.bin();
+    if (typeof route === 'object') {
+      const env = cudaEnv(this.paths, { REMOTE_GPU_PROXY: route.socket });
+      delete env.REMOTE_GPU_SERVER;
+      return runJson(bin, args, 'path_bench (kernel-proxy)', { env, timeoutMs });
+    }
     if (route === 'direct') return runJson(bin, args, 'path_bench (direct)', { env: cudaEnv(this.paths, { REMOTE_GPU_SERVER: url }), timeoutMs });
     requireCli(this.paths);
     // `rgpu run` starts a private kernel-proxy for the command, pointed at the pool in RGPU_POOL.
@@ -65,6 +89,24 @@ export class PathBench {
     delete env.REMOTE_GPU_SERVER;
     delete env.REMOTE_GPU_PROXY;
     return runJson(process.execPath, [this.paths.cliMain, 'run', '--', bin, ...args], 'rgpu run path_bench', { env, timeoutMs });
+  }
+
+  /**
+   * A first session against a fresh server, retried: a freshly started server has been seen to answer
+   * the first HELLO with "no CUDA-capable device". Returns the failures seen before one succeeded.
+   */
+  async probe(server: RunningServer): Promise<string[]> {
+    const failures: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      try {
+        await this.run('direct', server.url, ['--rtt', '0'], 30_000);
+        return failures;
+      } catch (e) {
+        failures.push(reasonOf(e));
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    throw new Unavailable(`no session could be opened: ${failures[failures.length - 1]}`);
   }
 
   async figures(route: Route, server: RunningServer): Promise<PathFigures> {
@@ -84,7 +126,7 @@ export class PathBench {
       syncCall = pick[0];
       return { ...j, sync_rtt_us: j[`${pick[1]}_p50_us`], sync_rtt_p99_us: j[`${pick[1]}_p99_us`] };
     });
-    const copy = await measured(async () => num(await this.run(route, server.url, ['--copy', String(COPY_MIB)], 90_000)));
+    const copy = await measured(async () => num(await this.run(route, server.url, ['--copy', String(COPY_MIB)], 150_000)));
     const launch = await measured(async () => num(await this.run(route, server.url, ['--launches', String(LAUNCHES)], 90_000)));
     return { syncCall, sync, copy, launch };
   }
@@ -97,12 +139,20 @@ export class PathBench {
     const counter = new FrameCounter({ host: server.host, port: server.port });
     const addr = await counter.listen();
     const url = `tcp://${addr.host}:${addr.port}`;
+    // Through the proxy, a standalone `rgpu proxy` (the same KernelProxy `rgpu run` embeds) so its own
+    // statistics can be read between runs.
+    const proxy = route === 'proxy' ? await startProxy(this.paths, url) : null;
+    const via = proxy ? { socket: proxy.socket } : route;
     try {
+      const stats = async (): Promise<ProxyStatsSnapshot | null> => (proxy ? proxy.stats().catch(() => null) : null);
       counter.reset();
-      await this.run(route, url, ['--steps', '0'], 60_000);
+      const s0 = await stats();
+      await this.run(via, url, ['--steps', '0'], 60_000);
+      const s1 = await stats();
       const base = counter.sessionTotals();
       counter.reset();
-      const j = await this.run(route, url, ['--steps', String(STEPS)], 60_000);
+      const j = await this.run(via, url, ['--steps', String(STEPS)], 60_000);
+      const s2 = await stats();
       if (j.steps_ok !== true) throw new Unavailable('the step loop computed a wrong result');
       const withSteps = counter.sessionTotals();
       const framesPerStep: Record<string, number> = {};
@@ -116,8 +166,10 @@ export class PathBench {
         replyRequestsPerStep: (withSteps.replyRequests - base.replyRequests) / STEPS,
         framesPerStep,
         stepUs: Number(j.step_us),
+        proxyStats: proxy ? proxyDelta(s0, s1, s2) : undefined,
       };
     } finally {
+      await proxy?.stop();
       await counter.close();
     }
   }

@@ -11,6 +11,20 @@ export class BenchProcessError extends Error {
   }
 }
 
+/** Every child the bench started and that is still running, so an interrupted bench leaves none behind. */
+const live = new Set<ChildProcess>();
+
+function track<T extends ChildProcess>(child: T): T {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+/** SIGKILL every child still running (the bench is being interrupted). */
+export function killAll(): void {
+  for (const c of live) c.kill('SIGKILL');
+}
+
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
@@ -27,7 +41,7 @@ export interface RunResult {
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -84,7 +98,7 @@ export interface Helper {
  */
 export function startHelper(cmd: string, args: string[], opts: RunOptions & { ready?: RegExp; onLine?: (l: string) => void } = {}): Promise<Helper> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
     const tail: string[] = [];
     let done = false;
     const timeoutMs = opts.timeoutMs ?? 20_000;
@@ -136,4 +150,29 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
     }
     if (buf.length > 65536) buf = buf.slice(-4096);
   });
+}
+
+/** Starts a helper that signals readiness some other way (a socket file appearing); output is drained. */
+export function spawnHelper(cmd: string, args: string[], opts: RunOptions = {}): Helper & { output: string[] } {
+  const child = track(spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const output: string[] = [];
+  const keep = (l: string): void => {
+    output.push(l);
+    if (output.length > 20) output.shift();
+  };
+  lines(child.stdout, keep);
+  lines(child.stderr, keep);
+  child.on('error', (e) => keep(`spawn error: ${e.message}`));
+  return {
+    child,
+    firstLine: '',
+    output,
+    stop: () =>
+      new Promise<void>((res) => {
+        if (child.exitCode !== null || child.signalCode !== null) return res();
+        child.once('exit', () => res());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+      }),
+  };
 }
