@@ -1,0 +1,141 @@
+// A session's device address window on a real GPU: the client picks allocation addresses inside it (contract:
+// docs/contracts.md "Handles"), so we reserve the window with cuMemAddressReserve and back each allocation with
+// physical memory mapped exactly where the client put it (cuMemCreate + cuMemMap + cuMemSetAccess).
+//
+// Physical memory comes in granules (2 MiB on current GPUs) while client allocations are 256-byte aligned, so
+// neighbouring allocations can share a granule. Each allocation maps the granules it covers that are not mapped
+// yet, as ONE mapping (interior granules cannot belong to anyone else); a mapping is released when the last
+// allocation that touches it is freed.
+
+import { CudaError } from '../../server/src/backend';
+import { Driver } from './binding';
+
+const CU_MEM_ALLOCATION_TYPE_PINNED = 1;
+const CU_MEM_LOCATION_TYPE_DEVICE = 1;
+const CU_MEM_ALLOC_GRANULARITY_MINIMUM = 0;
+const CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 3;
+const CUDA_ERROR_INVALID_VALUE = 1;
+
+interface Mapping {
+  start: number;
+  size: number;
+  handle: bigint;
+  /** Allocations touching this mapping. */
+  users: number;
+}
+
+interface Allocation {
+  size: number;
+  mappings: Mapping[];
+}
+
+export class VaWindow {
+  readonly base: number;
+  readonly size: number;
+  readonly granule: number;
+  /** Bytes of physical memory currently mapped. */
+  mappedBytes = 0;
+  private readonly prop = Buffer.alloc(32); // CUmemAllocationProp
+  private readonly access = Buffer.alloc(12); // CUmemAccessDesc
+  private readonly allocs = new Map<number, Allocation>();
+  /** Mapping owning each mapped granule, by granule index within the window. */
+  private readonly granuleOwner = new Map<number, Mapping>();
+
+  constructor(private readonly drv: Driver, device: number, size: number) {
+    this.prop.writeUInt32LE(CU_MEM_ALLOCATION_TYPE_PINNED, 0);
+    this.prop.writeUInt32LE(CU_MEM_LOCATION_TYPE_DEVICE, 8);
+    this.prop.writeInt32LE(device, 12);
+    this.access.writeUInt32LE(CU_MEM_LOCATION_TYPE_DEVICE, 0);
+    this.access.writeInt32LE(device, 4);
+    this.access.writeUInt32LE(CU_MEM_ACCESS_FLAGS_PROT_READWRITE, 8);
+    const f = drv.fn;
+    drv.check(f.cuMemGetAllocationGranularity(drv.out, this.prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM), 'cuMemGetAllocationGranularity');
+    this.granule = drv.readNum() || 2 * 1024 * 1024;
+    this.size = Math.ceil(size / this.granule) * this.granule;
+    drv.check(f.cuMemAddressReserve(drv.out, this.size, this.granule, 0, 0), 'cuMemAddressReserve');
+    this.base = drv.readNum();
+  }
+
+  /** Backs [addr, addr+size) with device memory. The range must lie in the window and overlap no allocation. */
+  alloc(addr: number, size: number): void {
+    if (!(size > 0) || addr < this.base || addr + size > this.base + this.size || this.allocs.has(addr)) {
+      throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation [0x${addr.toString(16)}, +${size}) outside the window or taken`);
+    }
+    for (const [start, a] of this.allocs) {
+      if (addr < start + a.size && start < addr + size) {
+        throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation at 0x${addr.toString(16)} overlaps 0x${start.toString(16)}`);
+      }
+    }
+    const first = Math.floor((addr - this.base) / this.granule);
+    const last = Math.floor((addr + size - 1 - this.base) / this.granule);
+    const used = new Set<Mapping>();
+    // Granules already mapped can only be the first and last (shared with neighbours).
+    for (const g of [first, last]) {
+      const m = this.granuleOwner.get(g);
+      if (m) used.add(m);
+    }
+    let lo = first;
+    let hi = last;
+    if (this.granuleOwner.has(lo)) lo++;
+    if (hi >= lo && this.granuleOwner.has(hi)) hi--;
+    for (let g = lo; g <= hi; g++) {
+      if (this.granuleOwner.has(g)) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation at 0x${addr.toString(16)} overlaps another`);
+    }
+    if (hi >= lo) used.add(this.map(lo, hi));
+    for (const m of used) m.users++;
+    this.allocs.set(addr, { size, mappings: [...used] });
+  }
+
+  free(addr: number): void {
+    const a = this.allocs.get(addr);
+    if (!a) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `no allocation at 0x${addr.toString(16)}`);
+    this.allocs.delete(addr);
+    for (const m of a.mappings) if (--m.users === 0) this.unmap(m);
+  }
+
+  /** true when [addr, addr+size) lies inside one live allocation. */
+  contains(addr: number, size: number): boolean {
+    for (const [start, a] of this.allocs) if (addr >= start && addr + size <= start + a.size) return true;
+    return false;
+  }
+
+  /** Unmaps everything and gives the window back. Idempotent. */
+  destroy(): void {
+    const mappings = new Set(this.granuleOwner.values());
+    for (const m of mappings) this.unmap(m);
+    this.allocs.clear();
+    if (this.size > 0 && this.base !== 0) this.drv.fn.cuMemAddressFree(this.base, this.size);
+    (this as { base: number }).base = 0;
+  }
+
+  private map(lo: number, hi: number): Mapping {
+    const start = this.base + lo * this.granule;
+    const size = (hi - lo + 1) * this.granule;
+    const { drv } = this;
+    const f = drv.fn;
+    drv.check(f.cuMemCreate(drv.out, size, this.prop, 0), 'cuMemCreate');
+    const handle = drv.readU64();
+    let rc = f.cuMemMap(start, size, 0, handle, 0);
+    if (rc === 0) {
+      rc = f.cuMemSetAccess(start, size, this.access, 1);
+      if (rc !== 0) f.cuMemUnmap(start, size);
+    }
+    if (rc !== 0) {
+      f.cuMemRelease(handle);
+      drv.check(rc, 'cuMemMap/cuMemSetAccess');
+    }
+    const m: Mapping = { start, size, handle, users: 0 };
+    for (let g = lo; g <= hi; g++) this.granuleOwner.set(g, m);
+    this.mappedBytes += size;
+    return m;
+  }
+
+  private unmap(m: Mapping): void {
+    const f = this.drv.fn;
+    f.cuMemUnmap(m.start, m.size);
+    f.cuMemRelease(m.handle);
+    const lo = (m.start - this.base) / this.granule;
+    for (let g = lo; g < lo + m.size / this.granule; g++) this.granuleOwner.delete(g);
+    this.mappedBytes -= m.size;
+  }
+}
