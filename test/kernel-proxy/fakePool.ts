@@ -2,6 +2,7 @@
 // INVENTORY, sync ops answered empty, MEMCPY_DTOH answered with a patterned bulk split into odd pieces.
 // It records every byte it receives so tests can compare them with what the client sent.
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { Flag, HEADER_SIZE, Op } from '../../gpu-runtime/protocol/generated/ops';
 import { encodeFrame, FrameDecoder, packValue, unpackArgs, type Frame } from '../../gpu-runtime/protocol/ts/codec';
 
@@ -39,12 +40,13 @@ export class FakePool {
   private sessions = 0;
   private readonly server: net.Server;
 
-  private constructor() {
-    this.server = net.createServer((s) => this.accept(s));
+  private constructor(private readonly tlsOptions?: tls.TlsOptions) {
+    this.server = tlsOptions ? tls.createServer(tlsOptions, (s) => this.accept(s)) : net.createServer((s) => this.accept(s));
   }
 
-  static async start(port = 0): Promise<FakePool> {
-    const p = new FakePool();
+  /** tlsOptions: serve TLS (tls:// URLs) with this key and certificate. */
+  static async start(port = 0, tlsOptions?: tls.TlsOptions): Promise<FakePool> {
+    const p = new FakePool(tlsOptions);
     await new Promise<void>((resolve, reject) => {
       p.server.once('error', reject);
       p.server.listen(port, '127.0.0.1', () => resolve());
@@ -53,7 +55,8 @@ export class FakePool {
   }
 
   get url(): string {
-    return `tcp://127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
+    const port = (this.server.address() as net.AddressInfo).port;
+    return this.tlsOptions ? `tls://localhost:${port}` : `tcp://127.0.0.1:${port}`;
   }
 
   sessionConns(): FakeConn[] {

@@ -85,6 +85,21 @@ async function smallFrames(c: Conn): Promise<number> {
   return (Math.ceil(FRAMES / BATCH) * BATCH) / ((performance.now() - t0) / 1000);
 }
 
+/** p50 and p99 of sequential CTX_SYNC round trips, in microseconds. */
+async function roundTrips(c: Conn, n = 2000): Promise<[number, number]> {
+  const t: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const seq = 100000 + i;
+    const done = c.reply(seq);
+    const t0 = performance.now();
+    await c.write(encodeFrame(Op.CTX_SYNC, { seq })[0]);
+    await done;
+    t.push((performance.now() - t0) * 1000);
+  }
+  t.sort((a, b) => a - b);
+  return [Math.round(t[n >> 1]), Math.round(t[Math.floor(n * 0.99)])];
+}
+
 async function bulkUp(c: Conn): Promise<number> {
   const chunk = 16 << 20;
   const bulk = Buffer.alloc(chunk, 1);
@@ -142,6 +157,7 @@ async function main(): Promise<void> {
       const viaProxy = 'path' in target;
       const pid = proxy.child.pid;
       let c = await connect(target);
+      [r['sync RTT p50 us'], r['sync RTT p99 us']] = await roundTrips(c);
       let cpu0 = cpuSeconds(pid);
       r['200 B frames/s (160 per write)'] = Math.round(await smallFrames(c));
       if (viaProxy) r['proxy CPU ns per 200 B frame'] = Math.round(((cpuSeconds(pid) - cpu0) * 1e9) / FRAMES);
