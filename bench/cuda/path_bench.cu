@@ -38,19 +38,6 @@ static double percentile(std::vector<double> &v, double q) {
     return v[(size_t)((double)(v.size() - 1) * q)];
 }
 
-// p50 of `n` timed calls of `call`, after n/10 untimed warm-up calls.
-template <typename F> static void time_calls(int n, F call, double *p50, double *p99) {
-    std::vector<double> t((size_t)n);
-    for (int i = 0; i < n / 10 + 10; i++) call();
-    for (int i = 0; i < n; i++) {
-        double t0 = now_us();
-        call();
-        t[(size_t)i] = now_us() - t0;
-    }
-    *p50 = percentile(t, 0.5);
-    *p99 = percentile(t, 0.99);
-}
-
 int main(int argc, char **argv) {
     int rtt = 0, copy_mib = 0, launches = 0, steps = -1, pinned = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -73,19 +60,27 @@ int main(int argc, char **argv) {
     printf("{\"init_ms\":%.2f", init_ms);
 
     if (rtt > 0) {
-        double p50, p99;
-        time_calls(rtt, [&] { check(cudaStreamSynchronize(s), "cudaStreamSynchronize"); }, &p50, &p99);
-        printf(",\"stream_sync_p50_us\":%.2f,\"stream_sync_p99_us\":%.2f", p50, p99);
-        time_calls(rtt, [&] { check(cudaStreamQuery(s), "cudaStreamQuery"); }, &p50, &p99);
-        printf(",\"stream_query_p50_us\":%.2f,\"stream_query_p99_us\":%.2f", p50, p99);
-        time_calls(rtt, [&] { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }, &p50, &p99);
-        printf(",\"ctx_sync_p50_us\":%.2f,\"ctx_sync_p99_us\":%.2f", p50, p99);
-        // A 4-byte synchronous read can never be answered locally: the floor for any sync call.
+        // The four calls are timed round-robin, so a burst of load on this shared VM hits them alike.
         float *d4, h4 = 0;
         check(cudaMalloc(&d4, 4), "cudaMalloc(4)");
         check(cudaMemset(d4, 0, 4), "cudaMemset");
-        time_calls(rtt, [&] { check(cudaMemcpy(&h4, d4, 4, cudaMemcpyDeviceToHost), "cudaMemcpy D2H 4 B"); }, &p50, &p99);
-        printf(",\"dtoh4_p50_us\":%.2f,\"dtoh4_p99_us\":%.2f", p50, p99);
+        const char *names[4] = {"stream_query", "ctx_sync", "stream_sync", "dtoh4"};
+        std::vector<double> t[4];
+        for (int i = -(rtt / 10 + 10); i < rtt; i++) {
+            for (int k = 0; k < 4; k++) {
+                double t0 = now_us();
+                switch (k) {
+                case 0: check(cudaStreamQuery(s), "cudaStreamQuery"); break;
+                case 1: check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); break;
+                case 2: check(cudaStreamSynchronize(s), "cudaStreamSynchronize"); break;
+                // A 4-byte synchronous read can never be answered locally: the floor for any sync call.
+                default: check(cudaMemcpy(&h4, d4, 4, cudaMemcpyDeviceToHost), "cudaMemcpy D2H 4 B"); break;
+                }
+                if (i >= 0) t[k].push_back(now_us() - t0);  // negative i: untimed warm-up
+            }
+        }
+        for (int k = 0; k < 4; k++)
+            printf(",\"%s_p50_us\":%.2f,\"%s_p99_us\":%.2f", names[k], percentile(t[k], 0.5), names[k], percentile(t[k], 0.99));
         check(cudaFree(d4), "cudaFree");
     }
 

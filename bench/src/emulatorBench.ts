@@ -12,7 +12,7 @@ const TILE = 16;
 const REDUCE_BLOCKS = 64;
 const REDUCE_BLOCK = 256;
 const REDUCE_PER_THREAD = 256;
-const REPS = 3;
+const REPS = 5;
 
 export interface EmulatorFigures {
   emu_matmul_ms: number;

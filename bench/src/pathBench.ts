@@ -115,12 +115,12 @@ export class PathBench {
       for (const [k, v] of Object.entries(j)) if (typeof v === 'number') out[k] = v;
       return out;
     };
-    let syncCall = 'cudaStreamSynchronize';
+    let syncCall = 'cudaStreamQuery';
     const sync = await measured(async () => {
       const j = num(await this.run(route, server.url, ['--rtt', String(RTT_CALLS)], 60_000));
       // A sync call answered inside the intercept would measure nothing; take the first that is not.
       const floor = j.dtoh4_p50_us / 4;
-      const pick = ([['cudaStreamSynchronize', 'stream_sync'], ['cudaDeviceSynchronize', 'ctx_sync'], ['cudaStreamQuery', 'stream_query'], ['cudaMemcpy D2H 4 B', 'dtoh4']] as const).find(
+      const pick = ([['cudaStreamQuery', 'stream_query'], ['cudaDeviceSynchronize', 'ctx_sync'], ['cudaStreamSynchronize', 'stream_sync'], ['cudaMemcpy D2H 4 B', 'dtoh4']] as const).find(
         ([, k]) => j[`${k}_p50_us`] >= floor,
       ) ?? ['cudaMemcpy D2H 4 B', 'dtoh4'];
       syncCall = pick[0];
