@@ -120,6 +120,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       if (clsOf(type) === 'l') return W(`R.bfi64(${R(a[1])}, ${R(a[2])}, ${pos}, ${len})`);
       return W(`R.bfi(${R(a[1])}, ${R(a[2])}, ${pos}, ${len})`);
     }
+    case 'shf': return W(`R.shf(${R(a[1], 'b32')}, ${R(a[2], 'b32')}, ${g.rd(a[3], 'u32')}, ${p[1] === 'l'}, ${p[2] === 'wrap'})`, 'b32');
     case 'prmt': {
       const mode = p.length > 2 ? p[2] : '';
       return W(`R.prmt(${R(a[1], 'b32')}, ${R(a[2], 'b32')}, ${R(a[3], 'b32')}, '${mode}')`, 'b32');

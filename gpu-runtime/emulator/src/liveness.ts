@@ -72,7 +72,7 @@ export function liveAtSync(fn: FuncDecl, syncIdx: Set<number>, regCls: Map<strin
       for (const sIdx of succ[i]) { const li = liveIn[sIdx]; for (let w = 0; w < W; w++) o[w] |= li[w]; }
       const inn = liveIn[i];
       for (let w = 0; w < W; w++) {
-        const v = use[i][w] | (o[w] & ~def[i][w]);
+        const v = (use[i][w] | (o[w] & ~def[i][w])) >>> 0;
         if (v !== inn[w]) { inn[w] = v; changed = true; }
       }
     }

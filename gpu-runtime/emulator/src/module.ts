@@ -10,6 +10,8 @@ import { UnsupportedError, clsOf, literal } from './values';
 import { DeviceHeap } from './memory';
 import { KernelFactory, LaunchKernel } from './scheduler';
 import * as R from './rt';
+import * as fs from 'fs';
+import * as path from 'path';
 
 export interface LoadedKernel extends LaunchKernel {
   info: KernelInfo;
@@ -42,6 +44,8 @@ export function loadPtx(text: string, heap: DeviceHeap): LoadedModule {
     const kernels: LoadedKernel[] = codes.map((c) => {
       const decl = ptx.funcs.find((f) => f.name === c.name && f.kind === 'entry')!;
       let factory: KernelFactory;
+      // Debugging aid: RGPU_EMU_DUMP=<dir> writes each generated kernel for reading and stepping through.
+      if (process.env.RGPU_EMU_DUMP) fs.writeFileSync(path.join(process.env.RGPU_EMU_DUMP, `${c.name}.js`), c.src);
       try {
         factory = new Function('E', 'R', c.src) as KernelFactory;
       } catch (e) {

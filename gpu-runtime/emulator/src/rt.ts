@@ -333,3 +333,10 @@ export function f32tof16(x: number): number {
 export function sats32(x: number): number { return x > 2147483647 ? 2147483647 : x < -2147483648 ? -2147483648 : x; }
 /** Thrown by `exit` inside a non-inlined function; the scheduler treats it as the thread ending. */
 export const EXIT = { exit: true };
+/** shf.l / shf.r: funnel shift of the 64-bit value hi:lo. */
+export function shf(lo: number, hi: number, c: number, left: boolean, wrap: boolean): number {
+  const n = wrap ? c & 31 : Math.min(c >>> 0, 32);
+  if (n === 0) return left ? hi : lo;
+  if (n === 32) return left ? lo : hi;
+  return left ? ((hi << n) | (lo >>> (32 - n))) | 0 : ((lo >>> n) | (hi << (32 - n))) | 0;
+}
