@@ -70,7 +70,10 @@ export class RpcHub {
       setTimeout(() => api.shutdown(), SHUTDOWN_REPLY_GRACE_MS);
       return {};
     });
-    c.onError(([e]) => this.log(`json-rpc: ${errorMessage(e)}`));
+    c.onError(([e]) => {
+      // A client that hangs up mid-write is routine (rgpu smi, an editor reload), not worth a log line.
+      if (!/ended by the other party|EPIPE|ECONNRESET/.test(errorMessage(e))) this.log(`json-rpc: ${errorMessage(e)}`);
+    });
     c.onClose(() => {
       this.conns.delete(c);
       c.dispose();
