@@ -186,8 +186,8 @@ async function main(): Promise<number> {
       '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'] });
     page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
     const p = page;
-    await p.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`);
-    await p.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    await p.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`, { waitUntil: 'domcontentloaded', timeout: 120000 });
+    await p.waitForSelector('.monaco-workbench', { timeout: 120000 });
     log('workbench loaded');
 
     let firstStatus = '';
@@ -201,6 +201,7 @@ async function main(): Promise<number> {
       await shot('1-status-bar.png');
     });
 
+    let switchedTo = '';
     const notebookRan = await step('opens the notebook, picks the Remote GPU kernel and runs the cells on the remote GPU', async () => {
       await p.keyboard.press('Escape');
       await p.keyboard.press('Control+P');
@@ -236,6 +237,7 @@ async function main(): Promise<number> {
       const before = await statusText(p);
       const from = /(T4|A100-40GB)/.exec(before)?.[1] ?? 'T4';
       const to = from === 'T4' ? 'A100-40GB' : 'T4';
+      switchedTo = to;
       await runCommand(p, 'Remote GPU: Switch GPU Type…');
       await p.locator('.quick-input-widget input[placeholder="Select GPU type"]').waitFor({ state: 'visible', timeout: 20000 });
       const rows = await p.locator('.quick-input-list .monaco-list-row').allInnerTexts();
@@ -259,6 +261,12 @@ async function main(): Promise<number> {
     await step('statistics panel shows live numbers and charts', async () => {
       // Traffic for the charts: run the copy cell again on the new GPU.
       await runCommand(p, 'Notebook: Run All');
+      if (notebookRan) {
+        // The restarted kernel must be on the new GPU type (the pool names A100-40GB "NVIDIA A100-SXM4-40GB").
+        const out = await frameWith(p, `text=/GPU (NVIDIA A100|Tesla T4)/`, 90000);
+        log(`after the switch the notebook prints: ${(await out.locator('text=/^GPU /').first().innerText()).trim()}`);
+        if (!(await out.locator('text=/^GPU /').first().innerText()).includes(switchedTo === 'T4' ? 'T4' : 'A100')) throw new Error('the kernel did not move to the new GPU');
+      }
       await runCommand(p, 'Remote GPU: Show Transfer Statistics');
       const f = await frameWith(p, '#rtt-p50', 30000);
       const read = async () => Object.fromEntries(await Promise.all(['gpu-type', 'rtt-p50', 'h2d-rate', 'ops-rate', 'queue-depth'].map(async (id) => [id, (await f.locator(`#${id}`).innerText()).trim()])));
