@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHECK(call) do { CUresult r_ = (call); if (r_ != CUDA_SUCCESS) { const char *n_ = 0; cuGetErrorName(r_, &n_); \
@@ -95,6 +96,14 @@ static void memory(void)
     memset(fh, 0, n * 4);
     CHECK(cuMemcpyDtoH(fh, d2, n * 4));
     for (uint32_t i = 0; i < n; i++) ASSERT(fh[i] == (float)i + 1, "add_one: %u -> %f", i, fh[i]);
+
+    /* the same launch with the parameters packed by the caller (CU_LAUNCH_PARAM_BUFFER_POINTER) */
+    struct { uint64_t p; uint32_t v, n; } packed = { d, 99, 10 };
+    size_t packed_size = sizeof(packed);
+    void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE, &packed_size, CU_LAUNCH_PARAM_END };
+    CHECK(cuLaunchKernel(f_fill, 1, 1, 1, 32, 1, 1, 0, 0, NULL, extra));
+    CHECK(cuMemcpyDtoH(h, d, n * 4));
+    ASSERT(h[9] == 99 && h[10] == 7, "extra params: %u %u", h[9], h[10]);
 
     CHECK(cuMemsetD32(d, 0xdeadbeef, n));
     CHECK(cuMemsetD8(d, 0x11, 3));
@@ -327,6 +336,64 @@ static void procaddr(void)
     printf("procaddr ok\n");
 }
 
+/* An image above the size where the library first asks the server's cache by hash. */
+static void big_module(void)
+{
+    CHECK(cuInit(0));
+    CUcontext ctx;
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, 0));
+    CHECK(cuCtxSetCurrent(ctx));
+    size_t pad = 300 * 1024, len = strlen(image);
+    char *big = malloc(len + pad + 1);
+    memcpy(big, image, len);
+    for (size_t i = 0; i < pad; i++) big[len + i] = (i % 64 == 63) ? '\n' : (i % 64 < 2 ? '/' : 'x');
+    big[len + pad] = 0;
+    CUmodule m;
+    CUfunction f;
+    CHECK(cuModuleLoadData(&m, big));
+    CHECK(cuModuleGetFunction(&f, m, "fill_u32"));
+    CUdeviceptr d;
+    uint32_t v = 5, n = 16, h[16];
+    CHECK(cuMemAlloc(&d, 64));
+    void *args[] = { &d, &v, &n };
+    CHECK(cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, 0, args, NULL));
+    CHECK(cuMemcpyDtoH(h, d, 64));
+    ASSERT(h[15] == 5, "big module kernel");
+    CHECK(cuModuleUnload(m));
+    printf("bigmodule ok\n");
+}
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+/* Costs of the hot paths: launches are batched (no round trip), synchronising calls cost one. */
+static void bench(int launches)
+{
+    setup();
+    CUdeviceptr d;
+    CHECK(cuMemAlloc(&d, 64));
+    CHECK(cuCtxSynchronize());
+    uint32_t v = 1, n = 0;
+    void *args[] = { &d, &v, &n };
+    double t0 = now_us();
+    for (int i = 0; i < launches; i++) CHECK(cuLaunchKernel(f_fill, 1, 1, 1, 32, 1, 1, 0, 0, args, NULL));
+    double t1 = now_us();
+    CHECK(cuCtxSynchronize());
+    double t2 = now_us();
+    const int syncs = 500;
+    for (int i = 0; i < syncs; i++) CHECK(cuStreamQuery(0));
+    double t3 = now_us();
+    uint32_t h;
+    for (int i = 0; i < syncs; i++) CHECK(cuMemcpyDtoH(&h, d, 4));
+    double t4 = now_us();
+    printf("launch_enqueue_us=%.3f launches_per_s=%.0f sync_rtt_us=%.1f dtoh4_us=%.1f\n", (t1 - t0) / launches,
+           launches / ((t2 - t0) / 1e6), (t3 - t2) / syncs, (t4 - t3) / syncs);
+}
+
 static void no_server(void)
 {
     int n = -1;
@@ -364,6 +431,8 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "procaddr")) procaddr();
     else if (!strcmp(what, "serverdies")) server_dies();
     else if (!strcmp(what, "noserver")) no_server();
+    else if (!strcmp(what, "bigmodule")) big_module();
+    else if (!strcmp(what, "bench")) bench(argc > 2 ? atoi(argv[2]) : 20000);
     else { fprintf(stderr, "unknown scenario %s\n", what); return 2; }
     return 0;
 }

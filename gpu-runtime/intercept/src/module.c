@@ -114,13 +114,6 @@ static CUresult classify(const void *code, struct image *img)
     return CUDA_SUCCESS;
 }
 
-static void hash_hex(const uint8_t *p, uint64_t n, char out[17])
-{
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64: fast, and collisions only cost a wrong cache hit check on the server */
-    for (uint64_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
 static void free_module(struct rgpu_module *m)
 {
     if (!m) return;
@@ -250,8 +243,8 @@ static CUresult load(struct rgpu_module **out, const void *code, const char *nam
     rc = classify(code, &img);
     if (rc) return rc;
     if (img.size > RGPU_MAX_BULK) { free(img.owned); return CUDA_ERROR_INVALID_VALUE; }
-    char hash[17];
-    hash_hex(img.data, img.size, hash);
+    char hash[65];
+    rgpu_sha256_hex(img.data, img.size, hash);
     struct rgpu_module *m = calloc(1, sizeof(*m));
     if (!m) { free(img.owned); return CUDA_ERROR_OUT_OF_MEMORY; }
     m->magic = RGPU_MAGIC_MOD;

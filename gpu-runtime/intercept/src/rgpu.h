@@ -195,6 +195,9 @@ int rgpu_mp_map_find(const struct rgpu_mp_value *map, const char *key, struct rg
 int rgpu_mp_map_get(const struct rgpu_mp_value *map, const char *key, struct rgpu_mp_value *v);
 int rgpu_mp_get_int(const struct rgpu_mp_value *map, const char *key, int64_t *out);
 
+/* sha256.c: lowercase hex digest into out[65] */
+void rgpu_sha256_hex(const uint8_t *p, uint64_t n, char out[65]);
+
 /* md2.c */
 void rgpu_md2_hmac(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t out[16]);
 
