@@ -12,7 +12,7 @@ import { startOwnedProxy, type OwnedProxy } from '../../../kernel-proxy/src/prox
 import { startJupyterServer, type RunningJupyter } from '../../../kernel-proxy/src/jupyterServer';
 import { NotebookKernel, outputText, type CellOutput } from '../../../kernel-proxy/src/notebookKernel';
 import { quietJupyterClientLogs } from '../../../kernel-proxy/src/quietLogs';
-import { repoRoot } from '../../../kernel-proxy/src/repoPaths';
+import { interceptDir, repoRoot } from '../../../kernel-proxy/src/repoPaths';
 import { proxyRequest } from './proxyRequest';
 
 interface NotebookCell { cell_type: string; source: string | string[]; outputs?: CellOutput[]; execution_count?: number | null; metadata?: Record<string, unknown> }
@@ -69,6 +69,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   let failed = 0;
   try {
     const nb = JSON.parse(fs.readFileSync(nbPath, 'utf8')) as Notebook;
+    const lib = path.join(interceptDir(), 'libcuda.so.1');
+    if (!fs.existsSync(lib)) throw new Error(`the intercept library ${lib} is not built (npm run build:c)`);
     let t = performance.now();
     progress(v.pool ? `starting kernel-proxy for pool ${v.pool}` : 'starting kernel-proxy with the embedded emulated GPU pool');
     proxy = await startOwnedProxy({ socket, pool: v.pool, gpu: v.gpu, tokenFile: v['token-file'] });

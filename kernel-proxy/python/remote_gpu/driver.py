@@ -4,6 +4,7 @@ In a remote-gpu kernel that is the intercept library (LD_LIBRARY_PATH puts it fi
 travels to the remote GPU.
 """
 import ctypes
+import os
 
 __all__ = ["CudaError", "libcuda", "check", "device_info", "loaded_libcuda_path"]
 
@@ -21,7 +22,12 @@ def libcuda():
     """The process's libcuda.so.1 (loaded once)."""
     global _lib
     if _lib is None:
-        _lib = ctypes.CDLL("libcuda.so.1")
+        try:
+            _lib = ctypes.CDLL("libcuda.so.1")
+        except OSError as e:
+            where = (os.environ.get("LD_LIBRARY_PATH") or "").split(":")[0] or "(LD_LIBRARY_PATH is empty)"
+            raise OSError("%s. The Remote GPU intercept libcuda.so.1 should be in %s (build it with "
+                          "`npm run build:c`, then restart the kernel)" % (e, where)) from None
     return _lib
 
 
