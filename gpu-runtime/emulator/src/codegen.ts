@@ -24,7 +24,7 @@ export interface SymbolAddrs {
 
 export interface KernelCode {
   name: string;
-  /** `new Function('E','R', src)` returns K. */
+  /** `new Function('R', src)` returns { K, bind(E) }. */
   src: string;
   hasSync: boolean;
   /** Distinct kernel-param reads to decode per launch: P[i] = value at (off, type). */
@@ -418,16 +418,22 @@ export class ModuleGen {
     }
     let frame = kg.localFrameBytes();
     if (done.size) frame += CALL_STACK_BYTES;
+    // Module-level `let`s rebound per launch: one closure per loaded kernel, so V8 optimises K once.
+    const views = ['U8', 'I8', 'U16', 'I16', 'I32', 'F32', 'F64'];
+    const viewVars = views.flatMap((v) => [`G_${v}`, `SH_${v}`, `LC_${v}`]);
+    const params = this.paramReads.map((_, i) => `P${i}`);
     const src = [
       '"use strict";',
-      'const HB = E.hb, PG = E.pg, SL = E.sl, LS = E.ls, NTX = E.ntx, NTY = E.nty, NTZ = E.ntz, NCX = E.ncx, NCY = E.ncy, NCZ = E.ncz, NWARP = E.nwarp;',
-      ...['U8', 'I8', 'U16', 'I16', 'I32', 'F32', 'F64'].flatMap((v) => [
-        `const G_${v} = E.g.${v.toLowerCase()}, SH_${v} = E.sh.${v.toLowerCase()}, LC_${v} = E.lc.${v.toLowerCase()};`,
-      ]),
-      `const HLEN = E.hl, SHW = ${SHARED_WINDOW}, LCW = ${LOCAL_WINDOW};`,
-      ...kg.mod.paramDecls(),
+      `const SHW = ${SHARED_WINDOW}, LCW = ${LOCAL_WINDOW};`,
+      `let E, HB, PG, SL, LS, NTX, NTY, NTZ, NCX, NCY, NCZ, NWARP, HLEN, ${viewVars.join(', ')}${params.length ? ', ' + params.join(', ') : ''};`,
+      'function bind(E_) {',
+      'E = E_; HB = E.hb; PG = E.pg; SL = E.sl; LS = E.ls; NTX = E.ntx; NTY = E.nty; NTZ = E.ntz; NCX = E.ncx; NCY = E.ncy; NCZ = E.ncz; NWARP = E.nwarp; HLEN = E.hl;',
+      ...views.map((v) => `G_${v} = E.g.${v.toLowerCase()}; SH_${v} = E.sh.${v.toLowerCase()}; LC_${v} = E.lc.${v.toLowerCase()};`),
+      ...params.map((p, i) => `${p} = E.P[${i}];`),
+      '}',
       ...funcs,
-      `return function K(S) {\n${kbody}\n};`,
+      `function K(S) {\n${kbody}\n}`,
+      'return { K, bind };',
       `//# sourceURL=kernel_${sanitize(k.name)}.js`,
     ].join('\n');
     return { name: k.name, src, hasSync, paramReads: this.takeParamReads(), sharedStatic, localBytes: frame };
@@ -443,9 +449,6 @@ export class ModuleGen {
     let i = this.paramReads.findIndex((p) => p.off === off && p.type === type);
     if (i < 0) { i = this.paramReads.length; this.paramReads.push({ off, type }); }
     return `P${i}`;
-  }
-  paramDecls(): string[] {
-    return this.paramReads.map((_, i) => `const P${i} = E.P[${i}];`);
   }
   private takeParamReads(): { off: number; type: string }[] {
     const r = this.paramReads;

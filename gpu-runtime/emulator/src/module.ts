@@ -47,7 +47,7 @@ export function loadPtx(text: string, heap: DeviceHeap): LoadedModule {
       // Debugging aid: RGPU_EMU_DUMP=<dir> writes each generated kernel for reading and stepping through.
       if (process.env.RGPU_EMU_DUMP) fs.writeFileSync(path.join(process.env.RGPU_EMU_DUMP, `${c.name}.js`), c.src);
       try {
-        factory = new Function('E', 'R', c.src) as KernelFactory;
+        factory = new Function('R', c.src) as KernelFactory;
       } catch (e) {
         throw new CudaError(CUresult.CUDA_ERROR_INVALID_PTX, `kernel ${c.name}: emulator code generation failed: ${(e as Error).message}`, { cause: e });
       }

@@ -10,7 +10,11 @@ import { SYNC_OPS } from './syncops';
 import * as R from './rt';
 import { formatPrintf } from './printf';
 
-export type KernelFactory = (E: LaunchEnv, rt: typeof R) => (S: ThreadState) => number;
+export interface KernelInstance {
+  K: (S: ThreadState) => number;
+  bind(E: LaunchEnv): void;
+}
+export type KernelFactory = (rt: typeof R) => KernelInstance;
 
 export interface LaunchKernel {
   name: string;
@@ -19,6 +23,8 @@ export interface LaunchKernel {
   paramReads: { off: number; type: string }[];
   sharedStatic: number;
   localBytes: number;
+  /** Created on first launch and kept, so the optimised code survives across launches. */
+  instance?: KernelInstance;
 }
 
 export interface ThreadState {
@@ -146,7 +152,9 @@ export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): str
     clock64() { return Number(process.hrtime.bigint() - t0); },
     gtimer() { return Number(process.hrtime.bigint() & 0xfffffffffffffn); },
   };
-  const K = k.factory(E, R);
+  const inst = k.instance ?? (k.instance = k.factory(R));
+  inst.bind(E);
+  const K = inst.K;
   try {
     if (k.hasSync) runSync(K, E, nthreads);
     else runFast(K, E);
@@ -218,8 +226,19 @@ function runSync(K: (S: ThreadState) => number, E: LaunchEnv, n: number): void {
 
 function resolveBarriers(threads: ThreadState[], status: Uint8Array, n: number, live: number): boolean {
   let waiting = 0;
-  for (let i = 0; i < n; i++) if (status[i] === WAIT && threads[i].op < 10) waiting++;
+  let plain = true;
+  for (let i = 0; i < n; i++) {
+    if (status[i] !== WAIT || threads[i].op >= 10) continue;
+    waiting++;
+    const S = threads[i];
+    if (S.op !== SYNC_OPS.BAR || S.b !== 0 || S.a !== 0) plain = false;
+  }
   if (waiting === 0) return false;
+  // The common case, __syncthreads(): everyone alive waits at barrier 0.
+  if (plain && waiting === live) {
+    for (let i = 0; i < n; i++) if (status[i] === WAIT) status[i] = RUN;
+    return true;
+  }
   // A counted barrier (bar.sync id, count) may release a subset; otherwise every live thread must wait.
   const byId = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
