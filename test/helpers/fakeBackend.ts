@@ -4,7 +4,7 @@
 //   fill_u32(u64 ptr, u32 value, u32 n)   writes value into n u32s at ptr
 //   add_one_f32(u64 ptr, u32 n)           adds 1 to n floats at ptr
 //   fault()                               breaks the context with CUDA_ERROR_ILLEGAL_ADDRESS
-//   say(u32 k)                            printf("hello k\n") once per block
+//   say(u32 k)                            printf("hello k\n") once per block (at most 64)
 // Images are PTX-like text: `.entry NAME(.param .u64 a, .param .u32 b)` and `.global .u32 NAME[N];`.
 import { randomBytes } from 'node:crypto';
 import {
@@ -183,7 +183,8 @@ class FakeContext implements DeviceContext {
         case 'fault':
           throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, 'fault() kernel');
         case 'say': {
-          const blocks = cfg.grid[0] * cfg.grid[1] * cfg.grid[2];
+          // Capped: fuzzed grids can be 2^64 blocks.
+          const blocks = Math.min(cfg.grid[0] * cfg.grid[1] * cfg.grid[2], 64);
           for (let b = 0; b < blocks; b++) onPrintf(`hello ${arg(0)}\n`);
           break;
         }

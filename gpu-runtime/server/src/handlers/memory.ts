@@ -59,6 +59,7 @@ export const memoryHandlers: HandlerTable = {
       throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `MEMSET element size ${a.elemSize} (must be 1, 2 or 4)`);
     }
     s.checkRange2D(a.dst, a.pitch, a.width * a.elemSize, a.height, 'MEMSET destination');
+    if (a.width === 0 || a.height === 0) return; // an empty 2D op must not walk 2^48 empty rows
     s.ctx.enqueueMemset(s.stream(f.stream), a.dst, a.value, a.elemSize, a.width, a.height, a.pitch);
   },
 
@@ -68,6 +69,7 @@ export const memoryHandlers: HandlerTable = {
       throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `MEMCPY_HTOD_2D: ${f.bulk.length} bytes sent for ${a.height} rows of ${a.width}`);
     }
     s.checkRange2D(a.dst, a.dpitch, a.width, a.height, 'MEMCPY_HTOD_2D destination');
+    if (a.width === 0 || a.height === 0) return;
     s.ctx.enqueueWrite2D(s.stream(f.stream), a.dst, a.dpitch, f.bulk, a.width, a.height);
   },
 
@@ -76,6 +78,7 @@ export const memoryHandlers: HandlerTable = {
     const size = a.width * a.height;
     checkReadSize(size);
     s.checkRange2D(a.src, a.spitch, a.width, a.height, 'MEMCPY_DTOH_2D source');
+    if (size === 0) return syncReply(s, Promise.resolve());
     const out = Buffer.allocUnsafe(size);
     return syncReply(s, s.ctx.enqueueRead2D(s.stream(f.stream), a.src, a.spitch, out, a.width, a.height), { bulk: out });
   },
@@ -84,6 +87,7 @@ export const memoryHandlers: HandlerTable = {
     const a = decodeMemcpyDtod2dArgs(f.body);
     s.checkRange2D(a.dst, a.dpitch, a.width, a.height, 'MEMCPY_DTOD_2D destination');
     s.checkRange2D(a.src, a.spitch, a.width, a.height, 'MEMCPY_DTOD_2D source');
+    if (a.width === 0 || a.height === 0) return;
     s.ctx.enqueueCopy2D(s.stream(f.stream), a.dst, a.dpitch, a.src, a.spitch, a.width, a.height);
   },
 };

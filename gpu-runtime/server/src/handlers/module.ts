@@ -68,6 +68,9 @@ export const moduleHandlers: HandlerTable = {
     if (!a.gridX || !a.gridY || !a.gridZ || !a.blockX || !a.blockY || !a.blockZ) {
       throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.info.name}: a grid or block dimension is 0`);
     }
+    if (a.gridX > 0x7fffffff || a.gridY > 65535 || a.gridZ > 65535 || a.blockZ > 64) {
+      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.info.name}: grid (${a.gridX}, ${a.gridY}, ${a.gridZ}) or block z ${a.blockZ} beyond the device limits`);
+    }
     const threads = a.blockX * a.blockY * a.blockZ;
     const maxThreads = k.info.attrs.maxThreadsPerBlock || MAX_BLOCK_THREADS;
     if (threads > maxThreads) {
