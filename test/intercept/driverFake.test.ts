@@ -103,6 +103,39 @@ describe('intercept: driver API against the fake server', function () {
   });
 });
 
+describe('intercept: session options', function () {
+  let bin: string;
+  let fx: Fixture;
+  let tokenFile: string;
+
+  before(async function () {
+    ensureIntercept();
+    bin = await gcc('test/intercept/driver_fake.c', [`-L${INTERCEPT_DIR}`, '-lcuda', '-lpthread', '-ldl']);
+    fx = await startFakeServer([{ type: 'T4', count: 1 }, { type: 'A100-40GB', count: 1 }], { token: 's3cret-token' });
+    tokenFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-token-')), 'token');
+    fs.writeFileSync(tokenFile, 's3cret-token\n', { mode: 0o600 });
+  });
+
+  after(async () => {
+    await fx?.server.close();
+  });
+
+  it('sends the token from $REMOTE_GPU_TOKEN_FILE and the type from $REMOTE_GPU_GPU', async () => {
+    const env = interceptEnv(`tcp://127.0.0.1:${fx.port}`, { REMOTE_GPU_TOKEN_FILE: tokenFile, REMOTE_GPU_GPU: 'A100-40GB' });
+    const r = await run(bin, ['device'], { env });
+    expectOk(r, 'device with token');
+    assert.match(r.stdout, /name=Fake A100-40GB /);
+  });
+
+  it('a wrong token makes cuInit fail with the server\'s CUDA_ERROR_NOT_PERMITTED', async () => {
+    const bad = tokenFile + '.bad';
+    fs.writeFileSync(bad, 'wrong\n');
+    const r = await run(bin, ['noserver'], { env: interceptEnv(`tcp://127.0.0.1:${fx.port}`, { REMOTE_GPU_TOKEN_FILE: bad }) });
+    expectOk(r, 'bad token');
+    assert.match(r.stdout, /cuInit: 800/);
+  });
+});
+
 describe('intercept: the library itself', function () {
   before(() => ensureIntercept());
 

@@ -267,7 +267,11 @@ static CUresult load(struct rgpu_module **out, const void *code, const char *nam
     rgpu_rpc_unlock();
     free(reply);
     free(img.owned);
-    if (rc) { free_module(m); return rc; }
+    if (rc) {
+        rgpu_trace("module load (%s, %llu bytes) failed: CUresult %d", img.kind, (unsigned long long)img.size, (int)rc);
+        free_module(m);
+        return rc;
+    }
     rgpu_trace("module %u loaded (%s, %llu bytes, %u kernels, %u globals)", m->id, img.kind,
                (unsigned long long)img.size, m->nfuncs, m->nglobals);
     *out = m;
