@@ -10,6 +10,9 @@ export const DEFAULT_EMBEDDED_DEVICES = 'emulated:T4x2,emulated:A100-40GB';
 /** The CLI entry: this file compiles to <root>/out/kernel-proxy/src, the CLI to <root>/out/gpu-runtime/cli/src. */
 export const cliMain = (): string => path.resolve(__dirname, '..', '..', 'gpu-runtime', 'cli', 'src', 'main.js');
 
+/** Environment flag asking the `rgpu` CLI to stop (SIGTERM itself) when its stdin closes. */
+export const EXIT_WITH_STDIN = 'RGPU_EXIT_WITH_STDIN';
+
 /** The line the server prints once it listens, e.g. "listening on tcp://127.0.0.1:40123". */
 const LISTEN_LINE = /listen\w*\b.*?(?:tcp:\/\/)?(?:\[[^\]]+\]|[\w.-]+):(\d{1,5})\b/i;
 /** Output kept for the error message when the server fails to start. */
@@ -46,7 +49,9 @@ export class EmbeddedServer {
     const main = cliMain();
     if (!fs.existsSync(main)) return Promise.reject(new ProxyError('RGPU_ERR_EMBEDDED_SERVER', `cannot start the embedded GPU server: ${main} is missing (run npm run build)`));
     const args = [main, 'serve', '--listen', '127.0.0.1:0', '--devices', opts.devices ?? DEFAULT_EMBEDDED_DEVICES];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdin is a pipe the server never reads: when the proxy dies, even by SIGKILL, the pipe closes and the
+    // CLI (RGPU_EXIT_WITH_STDIN) stops the server instead of leaving it orphaned.
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, [EXIT_WITH_STDIN]: '1' } });
     const tail: string[] = [];
     return new Promise<EmbeddedServer>((resolve, reject) => {
       let done = false;

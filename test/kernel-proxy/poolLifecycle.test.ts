@@ -3,9 +3,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { KernelProxy } from '../../kernel-proxy/src/proxy';
+import { proxyRequest } from '../../gpu-runtime/cli/src/proxyRequest';
 import { FakePool } from './fakePool';
 import { TestClient, until } from './testClient';
+
+const CLI = path.resolve(__dirname, '..', '..', 'gpu-runtime', 'cli', 'src', 'main.js');
 
 function freePort(): Promise<number> {
   return new Promise((r) => {
@@ -77,9 +81,32 @@ describe('kernel-proxy pool lifecycle', () => {
       for (let i = 0; i < 100 && (await answers(embeddedPort)); i++) await new Promise((r) => setTimeout(r, 50));
       assert.equal(await answers(embeddedPort), false, 'embedded server stopped');
       assert.equal(proxy.status().pool.url, pool.url);
+      await proxy.setPool('');
+      const again = Number(proxy.status().pool.url.split(':')[2]);
+      assert.equal(proxy.status().pool.embedded, true);
+      assert.ok(await answers(again), 'back on a fresh embedded server');
+      await proxy.stop();
+      assert.equal(await answers(again), false, 'stop() stops the embedded server');
     } finally {
       await proxy.stop();
       await pool.close();
+    }
+  });
+
+  it('does not leave the embedded server behind when the proxy is killed outright', async function () {
+    this.timeout(60000);
+    const socket = path.join(dir, 'p.sock');
+    const child = spawn(process.execPath, [CLI, 'proxy', '--socket', socket, '--embedded-devices', 'emulated:T4x1'], { stdio: 'ignore' });
+    try {
+      await until(() => fs.existsSync(`${socket}.ctl`), 30000, 'proxy up');
+      const st = (await proxyRequest(`${socket}.ctl`, 'rgpu/status')) as { pool: { url: string } };
+      const port = Number(st.pool.url.split(':')[2]);
+      assert.ok(await answers(port));
+      child.kill('SIGKILL');
+      for (let i = 0; i < 200 && (await answers(port)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await answers(port), false, 'server gone with its proxy');
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 });

@@ -61,9 +61,28 @@ export async function main(argv: string[]): Promise<number | null> {
   }
 }
 
+/**
+ * A process started by the kernel-proxy (its embedded server) stops when the proxy goes away, which closes
+ * its stdin: SIGTERM to itself runs the command's own orderly stop.
+ */
+function exitWithStdin(): () => void {
+  if (process.env.RGPU_EXIT_WITH_STDIN !== '1') return () => {};
+  delete process.env.RGPU_EXIT_WITH_STDIN;
+  const stop = (): void => void process.kill(process.pid, 'SIGTERM');
+  process.stdin.once('end', stop);
+  process.stdin.once('error', stop);
+  process.stdin.resume();
+  return () => {
+    process.stdin.off('end', stop);
+    process.stdin.destroy();
+  };
+}
+
 /** Process entry (bin/rgpu, or `node out/gpu-runtime/cli/src/main.js`). */
 export function cli(): void {
+  const unwatch = exitWithStdin();
   void main(process.argv.slice(2)).then((code) => {
+    unwatch();
     // Exit explicitly: a finished command may leave handles (stdin of --stdio, timers) that would keep us up.
     if (code !== null) process.exit(code);
   });
