@@ -7,7 +7,9 @@
 //   worker thread: events need no current context, and the event loop never blocks.
 // - The backend's "null" stream is a stream we create per context, so waits never depend on the legacy NULL
 //   stream (which only exists relative to a thread's current context). Context-wide synchronisation joins
-//   every stream of the context into it with events.
+//   every stream of the context into it with events. The legacy NULL stream's implicit ordering against
+//   blocking streams (created without CU_STREAM_NON_BLOCKING) is rebuilt with events in `order`, and costs
+//   nothing while a program uses the default stream alone.
 // - Device printf: the real driver writes printf output to the server process's own stdout at synchronisation
 //   points; it cannot be attributed to a session in-process, so `onPrintf` is never called by this backend
 //   (see README note in backend.ts).
@@ -22,6 +24,7 @@ const CUDA_ERROR_INVALID_VALUE = 1;
 const CUDA_ERROR_INVALID_HANDLE = 400;
 const CUDA_ERROR_NOT_READY = 600;
 const CU_EVENT_DISABLE_TIMING = 2;
+const CU_STREAM_NON_BLOCKING = 1;
 /** Faults that break a context for good (the driver itself keeps returning them). */
 const STICKY = new Set([700, 702, 710, 714, 715, 716, 717, 718, 719]);
 /** CUDA's limit on kernel parameter bytes (since 12.1). */
@@ -32,7 +35,9 @@ const CU_MEMORYTYPE_HOST = 1;
 const CU_MEMORYTYPE_DEVICE = 2;
 
 class CudaStream {
-  constructor(readonly handle: bigint, readonly syncEvent: bigint) {}
+  /** Default-stream epoch this stream last waited for (legacy ordering, see `order`). */
+  seenEpoch = 0;
+  constructor(readonly handle: bigint, readonly syncEvent: bigint, readonly joinEvent: bigint, readonly blocking: boolean) {}
 }
 class CudaEvent {
   constructor(readonly handle: bigint) {}
@@ -64,9 +69,14 @@ class LaunchArgs {
     this.words.set([CU_LAUNCH_PARAM_BUFFER_POINTER, this.paramsAddr, CU_LAUNCH_PARAM_BUFFER_SIZE, addr + 40n, 0n], 0);
   }
 
+  private size = -1;
+
   setParams(p: Uint8Array): void {
     this.params.set(p);
-    this.words[5] = BigInt(p.length);
+    if (p.length !== this.size) {
+      this.size = p.length;
+      this.words[5] = BigInt(p.length);
+    }
   }
 
   /** kernelParams[i] = &params[offset_i], for launches that take no `extra` (cooperative). */
@@ -87,6 +97,10 @@ export class CudaContext implements DeviceContext {
   private readonly modules = new Set<CudaModule>();
   /** Device ranges of module globals (outside the window, placed by the driver): valid copy targets too. */
   private readonly globalRanges: { addr: number; size: number }[] = [];
+  /** Blocking streams with work enqueued since the default stream last waited for them. */
+  private readonly unjoined = new Set<CudaStream>();
+  /** Bumped whenever work goes to the default stream; blocking streams wait for it before their next work. */
+  private defaultEpoch = 0;
   private deferred = 0;
   private sticky = 0;
   private destroyed = false;
@@ -229,15 +243,16 @@ export class CudaContext implements DeviceContext {
     if (cfg.params.length > MAX_PARAM_BYTES) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${cfg.params.length} parameter bytes`);
     const a = this.args;
     a.setParams(cfg.params);
-    const [gx, gy, gz] = cfg.grid;
-    const [bx, by, bz] = cfg.block;
+    // Indexing, not destructuring: array destructuring goes through the iterator protocol on this hot path.
+    const g = cfg.grid;
+    const b = cfg.block;
     if (cfg.cooperative) {
       // cuLaunchCooperativeKernel takes no `extra`: pass a pointer per parameter into the packed buffer.
       const params = this.module(module).loaded.info.kernels[kernel].params;
       a.setPointers(params);
-      this.record(this.drv.fn.cuLaunchCooperativeKernel(fn, gx, gy, gz, bx, by, bz, cfg.sharedMem, s.handle, a.pointersAddr));
+      this.record(this.drv.fn.cuLaunchCooperativeKernel(fn, g[0], g[1], g[2], b[0], b[1], b[2], cfg.sharedMem, s.handle, a.pointersAddr));
     } else {
-      this.record(this.drv.fn.cuLaunchKernel(fn, gx, gy, gz, bx, by, bz, cfg.sharedMem, s.handle, 0n, a.extraAddr));
+      this.record(this.drv.fn.cuLaunchKernel(fn, g[0], g[1], g[2], b[0], b[1], b[2], cfg.sharedMem, s.handle, 0n, a.extraAddr));
     }
   }
 
@@ -253,14 +268,17 @@ export class CudaContext implements DeviceContext {
     this.enter();
     const s = this.stream(stream);
     if (s === this.defaultStream) throw new CudaError(CUDA_ERROR_INVALID_HANDLE, 'cannot destroy the default stream');
+    // Keep the default stream ordered after the stream's last work before it goes.
+    if (this.unjoined.has(s)) this.order(this.defaultStream);
     this.streams.delete(s);
     // The driver defers the destruction until the stream's work is done.
     this.drv.fn.cuStreamDestroy_v2(s.handle);
     this.drv.fn.cuEventDestroy_v2(s.syncEvent);
+    this.drv.fn.cuEventDestroy_v2(s.joinEvent);
   }
 
   async synchronize(stream: BackendStream | null): Promise<void> {
-    if (stream !== null) return this.waitStream(this.enterStream(stream));
+    if (stream !== null) return this.waitStream(this.enterStream(stream, false));
     this.enter();
     const f = this.drv.fn;
     // Join every stream into the default one, then wait for that.
@@ -339,9 +357,38 @@ export class CudaContext implements DeviceContext {
     this.drv.setCurrent(this.ctx);
   }
 
-  private enterStream(stream: BackendStream): CudaStream {
+  /** The stream to enqueue on, ordered as the legacy NULL stream would order it unless `ordered` is false. */
+  private enterStream(stream: BackendStream, ordered = true): CudaStream {
     this.enter();
-    return stream === null ? this.defaultStream : this.stream(stream);
+    const s = stream === null ? this.defaultStream : this.stream(stream);
+    if (ordered) this.order(s);
+    return s;
+  }
+
+  /**
+   * Legacy default-stream semantics: work on the default stream waits for all earlier work on blocking
+   * streams, and work on a blocking stream waits for all earlier work on the default stream.
+   */
+  private order(s: CudaStream): void {
+    const f = this.drv.fn;
+    if (s === this.defaultStream) {
+      this.defaultEpoch++;
+      if (this.unjoined.size === 0) return; // the common case: no iterator allocated
+      for (const b of this.unjoined) {
+        this.record(f.cuEventRecord(b.joinEvent, b.handle));
+        this.record(f.cuStreamWaitEvent(s.handle, b.joinEvent, 0));
+      }
+      this.unjoined.clear();
+      return;
+    }
+    if (!s.blocking) return;
+    if (s.seenEpoch !== this.defaultEpoch) {
+      const d = this.defaultStream;
+      this.record(f.cuEventRecord(d.joinEvent, d.handle));
+      this.record(f.cuStreamWaitEvent(s.handle, d.joinEvent, 0));
+      s.seenEpoch = this.defaultEpoch;
+    }
+    this.unjoined.add(s);
   }
 
   /** A stream-ordered call's result: failures become the deferred (or sticky) error. */
@@ -369,10 +416,20 @@ export class CudaContext implements DeviceContext {
     const { drv } = this;
     drv.check(drv.fn.cuStreamCreateWithPriority(drv.out, flags, priority), 'cuStreamCreateWithPriority');
     const handle = drv.readU64();
-    const rc = drv.fn.cuEventCreate(drv.out, CU_EVENT_DISABLE_TIMING);
-    if (rc !== 0) drv.fn.cuStreamDestroy_v2(handle);
-    drv.check(rc, 'cuEventCreate');
-    return new CudaStream(handle, drv.readU64());
+    const events: bigint[] = [];
+    for (let i = 0; i < 2; i++) {
+      const rc = drv.fn.cuEventCreate(drv.out, CU_EVENT_DISABLE_TIMING);
+      if (rc !== 0) {
+        for (const e of events) drv.fn.cuEventDestroy_v2(e);
+        drv.fn.cuStreamDestroy_v2(handle);
+        drv.check(rc, 'cuEventCreate');
+      }
+      events.push(drv.readU64());
+    }
+    const blocking = (flags & CU_STREAM_NON_BLOCKING) === 0;
+    const s = new CudaStream(handle, events[0], events[1], blocking);
+    s.seenEpoch = this.defaultEpoch;
+    return s;
   }
 
   private stream(s: BackendStream): CudaStream {

@@ -222,6 +222,30 @@ describe('cuda backend (fake libcuda)', function () {
     ctx.free(base);
   });
 
+  it('orders the default stream against blocking streams as the legacy NULL stream does', () => {
+    const { base } = ctx.va;
+    ctx.alloc(base, 4096);
+    const blocking = ctx.createStream(0, 0);
+    const nonBlocking = ctx.createStream(1, 0);
+    const ops = () => fake.log().split('\n').filter((l) => /^(cuEventRecord|cuStreamWaitEvent|cuMemsetD8Async)/.test(l)).map((l) => l.split(' ')[0]);
+    fake.reset();
+    ctx.enqueueMemset(null, base, 1, 1, 16, 1, 0);
+    ctx.enqueueMemset(nonBlocking, base, 1, 1, 16, 1, 0); // no implicit ordering at all
+    assert.deepEqual(ops(), ['cuMemsetD8Async', 'cuMemsetD8Async']);
+    fake.reset();
+    ctx.enqueueMemset(blocking, base, 1, 1, 16, 1, 0); // waits for the default stream's earlier work
+    ctx.enqueueMemset(blocking, base, 1, 1, 16, 1, 0); // nothing new on the default stream: no wait
+    ctx.enqueueMemset(null, base, 1, 1, 16, 1, 0); // waits for the blocking stream
+    ctx.enqueueMemset(null, base, 1, 1, 16, 1, 0);
+    assert.deepEqual(ops(), [
+      'cuEventRecord', 'cuStreamWaitEvent', 'cuMemsetD8Async', 'cuMemsetD8Async',
+      'cuEventRecord', 'cuStreamWaitEvent', 'cuMemsetD8Async', 'cuMemsetD8Async',
+    ]);
+    ctx.destroyStream(blocking);
+    ctx.destroyStream(nonBlocking);
+    ctx.free(base);
+  });
+
   it('keeps a failed launch as the deferred error of the next synchronisation, then clears it', async () => {
     const { handle } = ctx.loadModule(tinyFatbin(PTX), 'fatbin', 'k');
     fake.set('launch_rc', 701);
