@@ -54,6 +54,22 @@ int main(int argc, char **argv)
         cudaError_t e3 = cudaMalloc(&p, 16);
         ASSERT(e3 == cudaErrorIllegalAddress, "malloc after fault gave %s", cudaGetErrorName(e3));
         printf("illegal ok\n");
+    } else if (!strcmp(what, "reset")) {
+        size_t f0, f1, f2, total;
+        CHECK(cudaMemGetInfo(&f0, &total));
+        void *big;
+        CHECK(cudaMalloc(&big, 64 << 20));
+        CHECK(cudaMemGetInfo(&f1, &total));
+        ASSERT(f0 - f1 >= (64 << 20), "allocation not counted: %zu", f0 - f1);
+        CHECK(cudaDeviceReset()); /* frees every allocation of the context */
+        CHECK(cudaMemGetInfo(&f2, &total));
+        ASSERT(f2 > f1 && f2 + 4096 >= f0 + 1024, "reset kept memory: before %zu after %zu", f0, f2);
+        int *p, h[32];
+        CHECK(cudaMalloc(&p, 128));
+        touch<<<1, 1>>>(p, 31);
+        CHECK(cudaMemcpy(h, p, 128, cudaMemcpyDeviceToHost));
+        ASSERT(h[31] == 1, "kernel after reset");
+        printf("reset ok\n");
     } else {
         fprintf(stderr, "unknown scenario %s\n", what);
         return 2;

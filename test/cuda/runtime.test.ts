@@ -106,7 +106,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     assert.match(r.stdout, /large ok 256 MiB checksum=[0-9a-f]{16}/);
   });
 
-  for (const s of ['config', 'oom', 'badfree', 'illegal']) {
+  for (const s of ['config', 'oom', 'badfree', 'illegal', 'reset']) {
     it(`error path: ${s}`, async () => {
       const r = await exec('errors', [s]);
       expectOk(r, s);

@@ -77,8 +77,9 @@ RGPU_EXPORT CUresult CUDAAPI cuDevicePrimaryCtxReset_v2(CUdevice dev)
     CHECK_INIT();
     if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
     struct rgpu_ctx *c = rgpu_context_primary(dev);
-    /* A reset waits for the device; the server keeps allocations of the session (cudart frees its own). */
+    /* A reset destroys the context's memory, as on a GPU; cudart unloads its libraries itself. */
     rgpu_rpc_lock();
+    rgpu_memory_free_all_locked();
     CUresult rc = rgpu_rpc_call_locked(RGPU_OP_CTX_SYNC, 0, NULL, 0, NULL, 0, NULL, NULL, NULL, 0);
     rgpu_rpc_unlock();
     (void)rc;

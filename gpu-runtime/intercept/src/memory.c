@@ -80,6 +80,19 @@ void rgpu_memory_remove_global_locked(uint64_t addr)
     rgpu_g.nallocs--;
 }
 
+void rgpu_memory_free_all_locked(void)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < rgpu_g.nallocs; i++) {
+        struct rgpu_alloc *a = &rgpu_g.allocs[i];
+        if (a->global) { rgpu_g.allocs[keep++] = *a; continue; }
+        rgpu_mem_free_args f = { a->addr };
+        rgpu_rpc_post_locked(RGPU_OP_MEM_FREE, 0, &f, sizeof(f), NULL, 0);
+    }
+    rgpu_g.nallocs = keep;
+    rgpu_g.mem_used = 0;
+}
+
 static CUresult alloc_locked(uint64_t size, uint64_t *out)
 {
     if (!size) return CUDA_ERROR_INVALID_VALUE;

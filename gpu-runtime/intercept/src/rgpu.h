@@ -211,6 +211,7 @@ void rgpu_context_after_fork(void);
 int rgpu_memory_is_device(uint64_t addr, uint64_t len); /* range inside one allocation (caller locks) */
 CUresult rgpu_memory_check_range_locked(uint64_t addr, uint64_t len);
 void rgpu_memory_reset(void);
+void rgpu_memory_free_all_locked(void); /* cudaDeviceReset: every allocation goes */
 CUresult rgpu_memory_add_global_locked(uint64_t addr, uint64_t size);
 void rgpu_memory_remove_global_locked(uint64_t addr);
 
