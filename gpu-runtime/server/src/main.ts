@@ -4,7 +4,7 @@ import type { Backend } from './backend';
 import { DEFAULT_DEVICES, parseServeArgs, type ServeArgs } from './args';
 import { loadBackends, parseDeviceSpec } from './backends';
 import { ServerError } from './errors';
-import { listenServer, type RunningServer } from './server';
+import { checkListenSecurity, listenServer, type RunningServer } from './server';
 import type { Quota } from './session';
 
 export interface StartOptions {
@@ -30,6 +30,7 @@ export interface StartOptions {
 export type { RunningServer };
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  checkListenSecurity(opts.host ?? '127.0.0.1', opts.token); // before loading any backend: fail fast
   const backends = opts.backends ?? (await loadBackends(parseDeviceSpec(opts.devices ?? DEFAULT_DEVICES), { watchdogMs: opts.watchdogMs, workers: opts.workers }));
   try {
     return await listenServer({

@@ -51,6 +51,12 @@ export function isLoopback(host: string): boolean {
   return host === '::1' || host === '::ffff:127.0.0.1';
 }
 
+export function checkListenSecurity(host: string, token: string | undefined): void {
+  if (!isLoopback(host) && !token) {
+    throw new ServerError('RGPU_ERR_INSECURE_LISTEN', `refusing to listen on ${host} without a token: anyone who can reach it would get a GPU. Pass --token-file FILE (and --tls-cert/--tls-key), or listen on 127.0.0.1`);
+  }
+}
+
 function readPem(v: string | Buffer, what: string): Buffer {
   if (Buffer.isBuffer(v)) return v;
   if (v.includes('-----BEGIN')) return Buffer.from(v);
@@ -63,9 +69,7 @@ function readPem(v: string | Buffer, what: string): Buffer {
 
 export async function listenServer(o: ServerOptions): Promise<RunningServer> {
   const host = o.host ?? '127.0.0.1';
-  if (!isLoopback(host) && !o.token) {
-    throw new ServerError('RGPU_ERR_INSECURE_LISTEN', `refusing to listen on ${host} without a token: anyone who can reach it would get a GPU. Pass --token-file FILE (and --tls-cert/--tls-key), or listen on 127.0.0.1`);
-  }
+  checkListenSecurity(host, o.token);
   const devices = o.backends.flatMap((b) => b.devices);
   const pool = new Pool(devices, o.mode ?? 'exclusive');
   const env: ServerEnv = { pool, cache: new ModuleCache(), serverName: SERVER_NAME };
