@@ -18,6 +18,8 @@ export interface ForwarderDeps {
   /** Token and GPU type for this session's HELLO, read when the HELLO arrives. */
   helloFields(): { token: string; gpuType: string };
   log(msg: string): void;
+  /** REMOTE_GPU_TRACE=1: session life-cycle lines (never the token). */
+  trace?: (msg: string) => void;
 }
 
 /** 1 for ops whose requests get a reply unless sent with FLAG_NO_REPLY. */
@@ -273,11 +275,13 @@ export class Forwarder {
     if (typeof v?.device?.type === 'string') this.info.gpuType = v.device.type;
     this.info.state = 'attached';
     delete this.info.queuePosition;
+    this.deps.trace?.(`session ${this.info.id} attached to ${this.info.device ?? '?'} (${this.info.gpuType}) for pid ${this.info.pid ?? '?'} ${this.info.argv0 ?? ''}`);
   }
 
   private onQueued(a: Record<string, unknown>): void {
     this.info.state = 'queued';
     if (typeof a.position === 'number') this.info.queuePosition = a.position;
+    this.deps.trace?.(`session ${this.info.id} queued at position ${String(a.position)}`);
     if (typeof a.type === 'string' && a.type) this.info.gpuType = a.type;
   }
 
@@ -302,6 +306,7 @@ export class Forwarder {
     this.deps.stats.queueDepth -= this.pending.size;
     this.pending.clear();
     this.deps.sessions.close(this.key);
+    this.deps.trace?.(`session ${this.info.id} closed`);
     this.onDone(this);
   }
 }

@@ -142,6 +142,7 @@ export class KernelProxy implements ProxyApi {
         openPool: () => connectPool(url, this.opts.connectTimeoutMs),
         helloFields: () => ({ token: this.token, gpuType: this.gpuType }),
         log: this.log,
+        trace: process.env.REMOTE_GPU_TRACE === '1' ? this.log : undefined,
       },
       (done) => {
         this.forwarders.delete(done);
