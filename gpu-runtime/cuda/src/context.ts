@@ -240,16 +240,18 @@ export class CudaContext implements DeviceContext {
   launch(stream: BackendStream, module: unknown, kernel: number, cfg: LaunchConfig, _onPrintf: (text: string) => void): void {
     const s = this.enterStream(stream);
     const fn = this.fn(module, kernel);
-    if (cfg.params.length > MAX_PARAM_BYTES) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${cfg.params.length} parameter bytes`);
+    const info = this.module(module).loaded.info.kernels[kernel];
+    // Clients may send a padded buffer; the driver wants exactly the kernel's parameter size.
+    const params = cfg.params.length > info.paramSize ? cfg.params.subarray(0, info.paramSize) : cfg.params;
+    if (params.length > MAX_PARAM_BYTES) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${params.length} parameter bytes`);
     const a = this.args;
-    a.setParams(cfg.params);
+    a.setParams(params);
     // Indexing, not destructuring: array destructuring goes through the iterator protocol on this hot path.
     const g = cfg.grid;
     const b = cfg.block;
     if (cfg.cooperative) {
       // cuLaunchCooperativeKernel takes no `extra`: pass a pointer per parameter into the packed buffer.
-      const params = this.module(module).loaded.info.kernels[kernel].params;
-      a.setPointers(params);
+      a.setPointers(info.params);
       this.record(this.drv.fn.cuLaunchCooperativeKernel(fn, g[0], g[1], g[2], b[0], b[1], b[2], cfg.sharedMem, s.handle, a.pointersAddr));
     } else {
       this.record(this.drv.fn.cuLaunchKernel(fn, g[0], g[1], g[2], b[0], b[1], b[2], cfg.sharedMem, s.handle, 0n, a.extraAddr));
@@ -340,7 +342,12 @@ export class CudaContext implements DeviceContext {
     if (this.destroyed) return;
     this.destroyed = true;
     const f = this.drv.fn;
-    f.cuCtxSetCurrent(this.ctx);
+    // Through the cache, so that forgetCurrent below leaves it truthful for the other contexts.
+    try {
+      this.drv.setCurrent(this.ctx);
+    } catch {
+      // A faulted context still gets destroyed; the calls below report nothing we could act on.
+    }
     // Teardown may wait for running work (the driver synchronises in unmap and context destruction).
     this.window.destroy();
     this.staging.destroy();

@@ -5,11 +5,12 @@ import { CudaBackend } from './backend';
 import { Driver } from './binding';
 
 /**
- * Loads the driver library (default "libcuda.so.1", found through the dynamic linker) and enumerates its GPUs.
- * Throws CudaError when the library cannot be loaded or cuInit fails (e.g. CUDA_ERROR_NO_DEVICE).
+ * Loads the driver library and enumerates its GPUs. The library is `opts.libraryPath`, else $RGPU_LIBCUDA (so
+ * a server started by scripts can be pointed at a fake or another driver build), else "libcuda.so.1" found
+ * through the dynamic linker. Throws CudaError when the library cannot be loaded or cuInit fails.
  */
 export function createCudaBackend(opts?: { libraryPath?: string }): Backend {
-  return new CudaBackend(new Driver(opts?.libraryPath ?? 'libcuda.so.1'));
+  return new CudaBackend(new Driver(opts?.libraryPath ?? (process.env.RGPU_LIBCUDA || 'libcuda.so.1')));
 }
 
 export { CudaBackend, CudaDevice, poolType } from './backend';

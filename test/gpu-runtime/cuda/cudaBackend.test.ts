@@ -200,6 +200,12 @@ describe('cuda backend (fake libcuda)', function () {
     await ctx.enqueueRead(s, base + 8 * n, new Uint8Array(c.buffer));
     assert.deepEqual([...c], [...a].map((x, i) => x + b[i]));
 
+    // A padded parameter buffer is cut to the kernel's size (the fake rejects any other size for vadd).
+    fake.reset();
+    ctx.launch(null, handle, 0, { grid: [1, 1, 1], block: [1, 1, 1], sharedMem: 0, params: Buffer.concat([params, Buffer.alloc(4, 0xff)]), cooperative: false }, () => {});
+    assert.ok(lines(/cuLaunchKernel/)[0].endsWith(`params=${params.toString('hex')}`));
+    await ctx.synchronize(null);
+
     // Cooperative launches pass kernelParams pointers into the same packed buffer.
     ctx.enqueueMemset(null, base + 8 * n, 0, 4, n, 1, 0);
     ctx.launch(null, handle, 0, { grid: [1, 1, 1], block: [64, 1, 1], sharedMem: 0, params, cooperative: true }, () => {});
@@ -294,6 +300,19 @@ describe('cuda backend (fake libcuda)', function () {
     assert.equal(lines(/cuCtxDestroy/).length, 1);
     assert.equal(lines(/cuMemAddressFree/).length, 1);
     assert.throws(() => ctx.alloc(0, 1), CudaError);
+  });
+
+  it('takes the library from $RGPU_LIBCUDA when no path is given', async () => {
+    const saved = process.env.RGPU_LIBCUDA;
+    process.env.RGPU_LIBCUDA = lib;
+    try {
+      const b = createCudaBackend();
+      assert.equal(b.devices[0].info.name, 'Tesla T4');
+      await b.close();
+    } finally {
+      if (saved === undefined) delete process.env.RGPU_LIBCUDA;
+      else process.env.RGPU_LIBCUDA = saved;
+    }
   });
 
   it('fails with a CudaError when the library cannot be loaded', () => {
