@@ -10,17 +10,22 @@ import { DeviceContext, ModuleInfo } from '../../../gpu-runtime/server/src/backe
 import { createEmulatedBackend } from '../../../gpu-runtime/emulator/src/index';
 
 export function nvccPtx(source: string, flags: string[] = []): string {
+  return nvccBuild(source, ['-ptx', ...flags], 'ptx').toString('utf8');
+}
+
+/** Runs nvcc with `flags` (which pick the output kind) once per source+flags; returns the output file. */
+export function nvccBuild(source: string, flags: string[], ext: string): Buffer {
   const key = createHash('sha256').update(source).update(flags.join(' ')).digest('hex').slice(0, 24);
   const dir = path.join(os.tmpdir(), 'rgpu-emu-ptx');
   fs.mkdirSync(dir, { recursive: true });
-  const out = path.join(dir, `${key}.ptx`);
+  const out = path.join(dir, `${key}.${ext}`);
   if (!fs.existsSync(out)) {
     const src = path.join(dir, `${key}.cu`);
     fs.writeFileSync(src, source);
-    execFileSync('nvcc', ['-ptx', ...flags, src, '-o', out + '.tmp'], { stdio: 'pipe' });
+    execFileSync('nvcc', [...flags, src, '-o', out + '.tmp'], { stdio: 'pipe' });
     fs.renameSync(out + '.tmp', out);
   }
-  return fs.readFileSync(out, 'utf8');
+  return fs.readFileSync(out);
 }
 
 export function hasNvcc(): boolean {
