@@ -37,8 +37,8 @@ export class Session {
   readonly ctx: DeviceContext;
   private next: number;
   printed = '';
-  constructor(opts: { watchdogMs?: number } = {}) {
-    const be = createEmulatedBackend([{ type: 'T4', count: 1 }], opts);
+  constructor(opts: { watchdogMs?: number; type?: string } = {}) {
+    const be = createEmulatedBackend([{ type: opts.type ?? 'T4', count: 1 }], opts);
     this.ctx = be.devices[0].createContext({ vaSize: 1 << 30 });
     this.next = this.ctx.va.base;
   }

@@ -260,6 +260,50 @@ describe('emulator: CUDA kernels from nvcc PTX', function () {
     t.launch(tm, 'spin', 1, 1, [flag]);
     assert.equal(t.ctx.stickyError, CUresult.CUDA_ERROR_LAUNCH_TIMEOUT);
   });
+
+  it('generic addressing into shared, local and global; float4 vectors; __syncthreads_count/and/or; match.any', async () => {
+    const { s, m } = session();
+    const io = Float32Array.from({ length: 64 * 4 }, (_, i) => (i >> 2) + (i & 3) * 0.25);
+    const dio = s.upload(io);
+    const counts = s.alloc((3 + 64) * 4);
+    s.launch(m, 'generic', 1, 64, [dio, counts]);
+    const got = await s.download(dio, new Float32Array(64 * 4));
+    const x = (t: number, k: number): number => io[t * 4 + k];
+    for (let t = 0; t < 64; t++) {
+      const loc = [1, 2];
+      loc[t & 1] += x(t, 2);
+      assert.deepEqual(Array.from(got.subarray(t * 4, t * 4 + 4)),
+        [x(t, 0) + x(t, 1), Math.fround(loc[t & 1]), x(63 - t, 0) + x(63 - t, 1), x(t, 3) + 1], `io[${t}]`);
+    }
+    const c = await s.download(counts, new Int32Array(3 + 64));
+    assert.deepEqual([c[0], c[1], c[2]], [53, 1, 1]);
+    for (let t = 0; t < 64; t++) assert.equal(c[3 + t] >>> 0, (0xff << (((t & 31) >> 3) * 8)) >>> 0, `match ${t}`);
+  });
+
+  it('trap ends the launch with the sticky CUDA_ERROR_LAUNCH_FAILED', () => {
+    const { s, m } = session();
+    s.launch(m, 'trapper', 1, 1, [0]);
+    assert.equal(s.ctx.stickyError, 0);
+    s.launch(m, 'trapper', 1, 1, [1]);
+    assert.equal(s.ctx.stickyError, CUresult.CUDA_ERROR_LAUNCH_FAILED);
+  });
+
+  it('redux.sync warp reductions (sm_80)', async () => {
+    const s = new Session({ type: 'A100-40GB' });
+    const m = s.load(nvccPtx(fs.readFileSync(SRC.replace('kernels.cu', 'redux.cu'), 'utf8'), ['-arch=sm_80']));
+    const v = Int32Array.from({ length: 64 }, (_, i) => ((i * 2654435761) | 0) >> 7);
+    const out = s.alloc(64 * 16);
+    s.launch(m, 'redux', 1, 64, [s.upload(v), out]);
+    const got = await s.download(out, new Int32Array(64 * 4));
+    for (let w = 0; w < 2; w++) {
+      const lanes = Array.from(v.subarray(w * 32, w * 32 + 32));
+      const add = lanes.reduce((a, b) => (a + b) | 0, 0);
+      const min = Math.min(...lanes);
+      const max = lanes.reduce((a, b) => ((a >>> 0) > (b >>> 0) ? a : b));
+      const xor = lanes.reduce((a, b) => a ^ b, 0);
+      for (let l = 0; l < 32; l++) assert.deepEqual(Array.from(got.subarray((w * 32 + l) * 4, (w * 32 + l) * 4 + 4)), [add, min, max, xor]);
+    }
+  });
 });
 
 function lanes3(t: number): number {

@@ -130,3 +130,26 @@ extern "C" __global__ void oob(float* p, long long off) { p[off] = 1.0f; }
 extern "C" __global__ void checker(int v) { assert(v > 0); }
 
 extern "C" __global__ void spin(volatile int* flag) { while (*flag == 0) { } }
+
+// Generic pointers: the callee cannot know whether p is shared, local or global (cvta + generic ld/st).
+__device__ __noinline__ void bump(float* p, float v) { *p += v; }
+extern "C" __global__ void generic(float4* io, int* counts) {
+  __shared__ float sh[64];
+  float loc[2] = {1.0f, 2.0f};
+  int t = threadIdx.x;
+  float4 v = io[t];                        // ld.global.v4.f32
+  sh[t] = v.x;
+  bump(&sh[t], v.y);                       // generic -> shared
+  bump(&loc[t & 1], v.z);                  // generic -> local
+  bump(&io[t].w, 1.0f);                    // generic -> global
+  __syncthreads();
+  io[t] = make_float4(sh[t], loc[t & 1], sh[63 - t], io[t].w);  // st.global.v4.f32
+  int c = __syncthreads_count(v.x > 10.0f);
+  int all = __syncthreads_and(v.x >= 0.0f);
+  int any = __syncthreads_or(v.x > 62.0f);
+  unsigned same = __match_any_sync(0xffffffff, t / 8);
+  if (t == 0) { counts[0] = c; counts[1] = all; counts[2] = any; }
+  counts[3 + t] = same;
+}
+
+extern "C" __global__ void trapper(int v) { if (v) __trap(); }
