@@ -14,17 +14,20 @@ function candidates(): string[] {
 
 const cache = new Map<string, string>();
 
-/** Returns an interpreter that can `import ipykernel` (absolute path), or throws PythonNotFoundError. */
-export function findKernelPython(): string {
-  const hit = cache.get('ipykernel');
+/**
+ * Returns an interpreter that can `import ipykernel` (absolute path), or throws PythonNotFoundError.
+ * `list` replaces the default candidates (and the cache).
+ */
+export function findKernelPython(list?: string[]): string {
+  const hit = list ? undefined : cache.get('ipykernel');
   if (hit) return hit;
   const tried: string[] = [];
-  for (const py of candidates()) {
+  for (const py of list ?? candidates()) {
     tried.push(py);
     const r = spawnSync(py, ['-c', 'import sys, ipykernel; print(sys.executable)'], { encoding: 'utf8', timeout: 20000 });
     if (r.status === 0 && r.stdout.trim()) {
       const exe = r.stdout.trim();
-      cache.set('ipykernel', exe);
+      if (!list) cache.set('ipykernel', exe);
       return exe;
     }
   }

@@ -5,12 +5,13 @@ import {
   buildKernelSpec, installKernelSpec, kernelsDir, launcherPath, listKernelSpecs, runKernelCommand, uninstallKernelSpec,
 } from '../../kernel-proxy/src/kernelspec';
 import { kernelEnv, parseLauncherArgs } from '../../kernel-proxy/src/kernelLauncher';
-import { KernelUsageError } from '../../kernel-proxy/src/kernelErrors';
+import { KernelUsageError, PythonNotFoundError } from '../../kernel-proxy/src/kernelErrors';
 import { interceptDir, pythonExtensionDir } from '../../kernel-proxy/src/repoPaths';
 import { findKernelPython } from '../../kernel-proxy/src/pythonLocator';
 import { tempDir } from './helpers';
 
-describe('jupyter: remote-gpu kernelspec', () => {
+describe('jupyter: remote-gpu kernelspec', function () {
+  this.timeout(60000);   // each interpreter probe imports ipykernel: seconds on a loaded machine
   let dir: string;
   beforeEach(() => { dir = tempDir('spec'); });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -34,6 +35,13 @@ describe('jupyter: remote-gpu kernelspec', () => {
   it('finds an interpreter that has ipykernel (not pyenv first on PATH)', () => {
     const py = findKernelPython();
     assert.ok(path.isAbsolute(py), py);
+    assert.equal(findKernelPython(['/nonexistent/python3', py]), py);
+  });
+
+  it('says which interpreters it tried and what to install when none has ipykernel', () => {
+    assert.throws(() => findKernelPython(['/nonexistent/python3', '/bin/false']), (e: unknown) =>
+      e instanceof PythonNotFoundError && e.code === 'RGPU_ERR_NO_IPYKERNEL' &&
+      e.message.includes('/nonexistent/python3, /bin/false') && e.message.includes('apt-get install python3-ipykernel'));
   });
 
   it('install --prefix, list through JUPYTER_PATH, uninstall', async () => {
