@@ -193,8 +193,8 @@ async function main(): Promise<number> {
     let firstStatus = '';
     await step('status bar shows the GPU type and a measured latency', async () => {
       const item = p.locator(`[id="${STATUS_ID}"]`);
-      await item.waitFor({ timeout: 60000 });
-      const end = Date.now() + 45000;
+      await item.waitFor({ timeout: 120000 });
+      const end = Date.now() + 90000;
       while (Date.now() < end && !/·\s+\d+(\.\d+)? (ms|s)$/.test(firstStatus = await statusText(p))) await p.waitForTimeout(300);
       if (!/^\S*\s*(T4|A100-40GB)\s+·\s+\d+(\.\d+)? (ms|s)$/.test(firstStatus)) throw new Error(`status bar reads "${firstStatus}"`);
       log(`status bar: "${firstStatus}"`);
@@ -211,7 +211,7 @@ async function main(): Promise<number> {
       await p.locator('.notebook-editor >> visible=true').waitFor({ timeout: 30000 });
       await runCommand(p, 'Notebook: Select Notebook Kernel');
       const row = p.locator('.quick-input-list .monaco-list-row', { hasText: 'Remote GPU' }).first();
-      await row.waitFor({ timeout: 20000 });
+      await row.waitFor({ timeout: 40000 });
       await row.click();
       await p.waitForTimeout(500);
       await runCommand(p, 'Notebook: Run All');
@@ -258,15 +258,18 @@ async function main(): Promise<number> {
       log(`status bar after switch: "${now}"`);
     });
 
+    if (notebookRan) {
+      await step('the restarted kernel runs on the new GPU type', async () => {
+        await runCommand(p, 'Notebook: Run All');
+        // The pool names A100-40GB "NVIDIA A100-SXM4-40GB" and T4 "Tesla T4"; the old output is replaced on re-run.
+        const expect = switchedTo === 'T4' ? 'GPU Tesla T4' : 'GPU NVIDIA A100';
+        const out = await frameWith(p, `text=/${expect}/`, 120000);
+        log(`after the switch the notebook prints: ${(await out.locator(`text=/${expect}/`).first().innerText()).trim()}`);
+        await frameWith(p, 'text=/copied \\d+ bytes/', 120000);
+      });
+    }
+
     await step('statistics panel shows live numbers and charts', async () => {
-      // Traffic for the charts: run the copy cell again on the new GPU.
-      await runCommand(p, 'Notebook: Run All');
-      if (notebookRan) {
-        // The restarted kernel must be on the new GPU type (the pool names A100-40GB "NVIDIA A100-SXM4-40GB").
-        const out = await frameWith(p, `text=/GPU (NVIDIA A100|Tesla T4)/`, 90000);
-        log(`after the switch the notebook prints: ${(await out.locator('text=/^GPU /').first().innerText()).trim()}`);
-        if (!(await out.locator('text=/^GPU /').first().innerText()).includes(switchedTo === 'T4' ? 'T4' : 'A100')) throw new Error('the kernel did not move to the new GPU');
-      }
       await runCommand(p, 'Remote GPU: Show Transfer Statistics');
       const f = await frameWith(p, '#rtt-p50', 30000);
       const read = async () => Object.fromEntries(await Promise.all(['gpu-type', 'rtt-p50', 'h2d-rate', 'ops-rate', 'queue-depth'].map(async (id) => [id, (await f.locator(`#${id}`).innerText()).trim()])));
