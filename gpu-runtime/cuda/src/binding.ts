@@ -135,8 +135,10 @@ export class Driver {
   readonly out = Buffer.alloc(64);
   private readonly eventSyncAsync: (event: bigint, cb: (err: unknown, rc: number) => void) => void;
   private currentCtx = 0n;
+  /** Waits currently blocking a thread-pool thread (see eventSynchronize). */
+  private blockingWaits = 0;
 
-  constructor(readonly libraryPath: string) {
+  constructor(readonly libraryPath: string, private readonly maxBlockingWaits = 2) {
     let lib: ReturnType<typeof koffi.load>;
     try {
       lib = koffi.load(libraryPath);
@@ -179,10 +181,35 @@ export class Driver {
     if (this.currentCtx === ctx) this.currentCtx = 0n;
   }
 
-  /** cuEventSynchronize on a koffi worker thread: resolves with the CUresult without blocking the event loop. */
+  /**
+   * Waits for an event without blocking the event loop; resolves with its CUresult.
+   *
+   * koffi runs `.async` calls on the libuv thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise),
+   * which fs, dns and crypto share. A blocking cuEventSynchronize holds a pool thread for the whole kernel, so
+   * at most `maxBlockingWaits` waits block there; the others poll cuEventQuery with a backoff (1 ms up to
+   * 16 ms) and move to a thread when one frees. An event that is already complete costs one query, no thread.
+   */
   eventSynchronize(event: bigint): Promise<number> {
+    const rc = this.fn.cuEventQuery(event);
+    if (rc !== CUresultNotReady) return Promise.resolve(rc);
     return new Promise((resolve, reject) => {
-      this.eventSyncAsync(event, (err, rc) => (err ? reject(err) : resolve(rc)));
+      let delay = 1;
+      const attempt = (): void => {
+        if (this.blockingWaits < this.maxBlockingWaits) {
+          this.blockingWaits++;
+          this.eventSyncAsync(event, (err, r) => {
+            this.blockingWaits--;
+            if (err) reject(err);
+            else resolve(r);
+          });
+          return;
+        }
+        const q = this.fn.cuEventQuery(event);
+        if (q !== CUresultNotReady) return resolve(q);
+        setTimeout(attempt, delay);
+        delay = Math.min(delay * 2, 16);
+      };
+      attempt();
     });
   }
 
@@ -203,6 +230,7 @@ type DriverBlockingAsync = (event: bigint, cb: (err: unknown, rc: number) => voi
 
 const CUresultNotInitialized = 3;
 const CUresultNotFound = 500;
+const CUresultNotReady = 600;
 
 /** Native (non-JS-heap) memory for addresses handed to the driver: the address stays valid until freed. */
 export interface NativeBuffer {

@@ -38,7 +38,7 @@ const PTX = '.version 9.0\n.target sm_75\n.address_size 64\n.visible .global .al
 describe('cuda backend (fake libcuda)', function () {
   let dir = '';
   let lib = '';
-  let fake: { log(): string; reset(): void; set(key: string, value: number): void };
+  let fake: { log(): string; reset(): void; set(key: string, value: number): void; maxConcurrentSync(): number };
   let backend: Backend;
   let ctx: DeviceContext;
 
@@ -54,7 +54,8 @@ describe('cuda backend (fake libcuda)', function () {
     const log = h.func('const char *fake_log(void)');
     const reset = h.func('void fake_reset(void)');
     const set = h.func('void fake_set(const char *key, int value)');
-    fake = { log: () => log() as string, reset: () => reset(), set: (k, v) => set(k, v) };
+    const maxSync = h.func('int fake_max_concurrent_sync(void)');
+    fake = { log: () => log() as string, reset: () => reset(), set: (k, v) => set(k, v), maxConcurrentSync: () => maxSync() as number };
     backend = createCudaBackend({ libraryPath: lib });
   });
 
@@ -263,15 +264,26 @@ describe('cuda backend (fake libcuda)', function () {
   });
 
   it('waits on a worker thread, so the event loop keeps running during a synchronisation', async () => {
-    fake.set('sync_sleep_ms', 150);
+    fake.set('busy_ms', 150);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
     const t0 = Date.now();
     await ctx.synchronize(null);
     clearInterval(timer);
-    fake.set('sync_sleep_ms', 0);
     assert.ok(Date.now() - t0 >= 140);
     assert.ok(ticks >= 5, `only ${ticks} timer ticks during a 150 ms wait`);
+    assert.equal(fake.maxConcurrentSync(), 1);
+  });
+
+  it('blocks at most two pool threads; further waits poll and all complete', async () => {
+    const extra = [1, 2, 3, 4].map(() => backend.devices[0].createContext({ vaSize: 2 * MiB }));
+    fake.set('busy_ms', 120);
+    const t0 = Date.now();
+    await Promise.all([ctx, ...extra].map((c) => c.synchronize(null)));
+    assert.ok(Date.now() - t0 >= 110);
+    const blocking = fake.maxConcurrentSync();
+    assert.ok(blocking >= 1 && blocking <= 2, `${blocking} waits blocked pool threads at once`);
+    for (const c of extra) c.destroy();
   });
 
   it('measures events and turns a fault into the sticky error of the context only', async () => {

@@ -19,7 +19,10 @@ typedef unsigned long long u64;
 static char g_log[1 << 16];
 static size_t g_log_len;
 static u64 g_next_handle = 0x1000;
-static int g_sync_rc, g_sync_sleep_ms, g_launch_rc, g_reserve_base_set;
+static int g_sync_rc, g_launch_rc, g_reserve_base_set;
+/* The "GPU" is busy until this CLOCK_MONOTONIC time (ns): events are pending until then. */
+static long long g_busy_until;
+static int g_concurrent_sync, g_max_concurrent_sync;
 static u64 g_reserve_base;
 static float g_scale[1] = {2.0f};
 
@@ -35,11 +38,18 @@ static void logf_(const char *fmt, ...) {
   va_end(ap);
 }
 
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 const char *fake_log(void) { return g_log; }
+int fake_max_concurrent_sync(void) { return __atomic_load_n(&g_max_concurrent_sync, __ATOMIC_SEQ_CST); }
 void fake_reset(void) { g_log_len = 0; g_log[0] = 0; }
 void fake_set(const char *key, int value) {
   if (!strcmp(key, "sync_rc")) g_sync_rc = value;
-  else if (!strcmp(key, "sync_sleep_ms")) g_sync_sleep_ms = value;
+  else if (!strcmp(key, "busy_ms")) { g_busy_until = now_ns() + value * 1000000LL; g_max_concurrent_sync = 0; }
   else if (!strcmp(key, "launch_rc")) g_launch_rc = value;
 }
 
@@ -222,13 +232,18 @@ CUresult cuStreamWaitEvent(u64 s, u64 e, unsigned f) { (void)s; (void)e; (void)f
 CUresult cuEventCreate(u64 *e, unsigned flags) { *e = g_next_handle++; logf_("cuEventCreate flags=%u", flags); return 0; }
 CUresult cuEventDestroy_v2(u64 e) { (void)e; logf_("cuEventDestroy"); return 0; }
 CUresult cuEventRecord(u64 e, u64 s) { (void)e; (void)s; logf_("cuEventRecord"); return 0; }
-CUresult cuEventQuery(u64 e) { (void)e; return 0; }
+CUresult cuEventQuery(u64 e) { (void)e; return now_ns() < g_busy_until ? 600 : g_sync_rc; }
 CUresult cuEventSynchronize(u64 e) {
   (void)e;
-  if (g_sync_sleep_ms) {
-    struct timespec ts = {g_sync_sleep_ms / 1000, (long)(g_sync_sleep_ms % 1000) * 1000000L};
+  int n = __atomic_add_fetch(&g_concurrent_sync, 1, __ATOMIC_SEQ_CST);
+  int m = __atomic_load_n(&g_max_concurrent_sync, __ATOMIC_SEQ_CST);
+  while (n > m && !__atomic_compare_exchange_n(&g_max_concurrent_sync, &m, n, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}
+  long long wait = g_busy_until - now_ns();
+  if (wait > 0) {
+    struct timespec ts = {wait / 1000000000LL, wait % 1000000000LL};
     nanosleep(&ts, NULL);
   }
+  __atomic_sub_fetch(&g_concurrent_sync, 1, __ATOMIC_SEQ_CST);
   return g_sync_rc;
 }
 CUresult cuEventElapsedTime(float *ms, u64 a, u64 b) { (void)a; (void)b; *ms = 1.5f; return 0; }
