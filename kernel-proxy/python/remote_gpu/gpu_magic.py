@@ -1,5 +1,4 @@
 """`%gpu`: the attached GPU, this kernel's session and the transfer statistics, from the kernel-proxy."""
-import json
 import os
 
 from . import ctl
@@ -88,7 +87,3 @@ def gpu_magic(line):
         raise ValueError("usage: %gpu [--json]")
     print(format_report(rep))
     return None
-
-
-def dumps(rep):
-    return json.dumps(rep, indent=1, default=str)
