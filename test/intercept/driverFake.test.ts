@@ -27,7 +27,7 @@ describe('intercept: driver API against the fake server', function () {
   });
 
   // 'large' (frames split at 64 MiB) runs in test/cuda with 256 MiB; here it would only repeat it slowly.
-  for (const scenario of ['device', 'memory', 'streams', 'threads', 'fork', 'procaddr']) {
+  for (const scenario of ['device', 'memory', 'streams', 'threads', 'fork', 'procaddr', 'overlap']) {
     it(`${scenario}`, async () => {
       const r = await run(bin, [scenario], { env: interceptEnv(url) });
       expectOk(r, scenario);

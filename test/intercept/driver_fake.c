@@ -363,6 +363,32 @@ static void big_module(void)
     printf("bigmodule ok\n");
 }
 
+/* A large asynchronous read followed by a large write, as copy/compute overlap does: the server sends the
+ * read's reply while the library is still sending the write, so the library must read while it writes. */
+static void overlap(void)
+{
+    setup();
+    const size_t n = (size_t)24 << 20;
+    uint8_t *src = malloc(n), *dst = malloc(n);
+    for (size_t i = 0; i < n; i++) src[i] = (uint8_t)(i * 31 + 7);
+    CUdeviceptr a, b;
+    CUstream s1, s2;
+    CHECK(cuMemAlloc(&a, n));
+    CHECK(cuMemAlloc(&b, n));
+    CHECK(cuStreamCreate(&s1, CU_STREAM_NON_BLOCKING));
+    CHECK(cuStreamCreate(&s2, CU_STREAM_NON_BLOCKING));
+    CHECK(cuMemcpyHtoD(a, src, n));
+    for (int it = 0; it < 3; it++) {
+        CHECK(cuMemcpyDtoHAsync(dst, a, n, s1));
+        CHECK(cuMemcpyHtoDAsync(b, src, n, s2));
+        CHECK(cuMemcpyHtoDAsync(b, src, n, s2));
+    }
+    CHECK(cuStreamSynchronize(s1));
+    CHECK(cuStreamSynchronize(s2));
+    ASSERT(memcmp(src, dst, n) == 0, "overlap read");
+    printf("overlap ok\n");
+}
+
 static double now_us(void)
 {
     struct timespec t;
@@ -432,6 +458,7 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "serverdies")) server_dies();
     else if (!strcmp(what, "noserver")) no_server();
     else if (!strcmp(what, "bigmodule")) big_module();
+    else if (!strcmp(what, "overlap")) overlap();
     else if (!strcmp(what, "bench")) bench(argc > 2 ? atoi(argv[2]) : 20000);
     else { fprintf(stderr, "unknown scenario %s\n", what); return 2; }
     return 0;

@@ -41,6 +41,11 @@ static void mark_lost(const char *why)
 
 /* ---- raw I/O ---- */
 
+static int read_interleaved_frame(void);
+
+/* Sends everything in iov. While the socket is full, frames the server sends meanwhile (replies to earlier
+ * asynchronous reads, printf) are consumed: the server stops reading from a client that does not read its
+ * replies, so a large async read followed by a large write would otherwise deadlock. */
 static int send_iov(struct iovec *iov, int n)
 {
     while (n > 0) {
@@ -48,9 +53,15 @@ static int send_iov(struct iovec *iov, int n)
         memset(&mh, 0, sizeof(mh));
         mh.msg_iov = iov;
         mh.msg_iovlen = (size_t)n;
-        ssize_t w = sendmsg(rgpu_g.fd, &mh, MSG_NOSIGNAL);
+        ssize_t w = sendmsg(rgpu_g.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
             if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                struct pollfd pfd = { rgpu_g.fd, POLLOUT | POLLIN, 0 };
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR) { mark_lost(strerror(errno)); return -1; }
+                if ((pfd.revents & POLLIN) && !(pfd.revents & POLLOUT) && read_interleaved_frame()) return -1;
+                continue;
+            }
             mark_lost(strerror(errno));
             return -1;
         }
@@ -213,6 +224,18 @@ static int handle_pending(const rgpu_header *h)
         return read_bulk_2d(&cur, h->length - h->body_len);
     }
     return discard(h->length); /* a reply nobody waits for any more */
+}
+
+/* One frame that is not the reply being waited for: a notification or the reply to an async request. */
+static int read_interleaved_frame(void)
+{
+    rgpu_header h;
+    if (recv_full(&h, sizeof(h))) return -1;
+    if (h.length > RGPU_MAX_FRAME || h.body_len > h.length || h.body_len > RGPU_MAX_BODY) {
+        mark_lost("malformed frame from server");
+        return -1;
+    }
+    return (h.flags & RGPU_FLAG_NOTIFY) ? handle_notify(&h) : handle_pending(&h);
 }
 
 /* Faults poison the context on a real GPU; remembering them here makes calls answered locally (allocations,
