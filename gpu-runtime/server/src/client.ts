@@ -16,6 +16,8 @@ import { wireU64 } from './wire';
 
 export interface ClientOptions {
   token?: string;
+  /** A connection that has not said HELLO by then is closed (default 30 s). */
+  helloTimeoutMs?: number;
   counters?: ServerCounters;
   quota: Quota;
   /** Called for session start/end (metrics, logs). */
@@ -44,13 +46,26 @@ export class Client implements ReplySink {
   private pendingLease: PendingLease | null = null;
   private early: Frame[] = [];
   readonly id = `s-${++sessionCounter}`;
+  private helloTimer: NodeJS.Timeout | null;
 
   constructor(
     private readonly conn: FrameConnection,
     private readonly env: ServerEnv,
     private readonly dispatcher: Dispatcher,
     private readonly opts: ClientOptions,
-  ) {}
+  ) {
+    // Connections that never say HELLO would otherwise hold a socket (and a partial frame) forever.
+    this.helloTimer = setTimeout(() => {
+      this.opts.log?.(`${this.id}: no HELLO within ${opts.helloTimeoutMs ?? 30000} ms, closing`);
+      this.close();
+    }, opts.helloTimeoutMs ?? 30000);
+    this.helloTimer.unref();
+  }
+
+  private clearHelloTimer(): void {
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
+  }
 
   get currentSession(): Session | null {
     return this.session;
@@ -130,6 +145,7 @@ export class Client implements ReplySink {
   }
 
   private hello(f: Frame): void {
+    this.clearHelloTimer();
     let a: Record<string, unknown>;
     try {
       a = unpackArgs(Op.HELLO, f.body, f.seq);
@@ -219,6 +235,7 @@ export class Client implements ReplySink {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.clearHelloTimer();
     this.early = [];
     this.pendingLease?.cancel();
     this.pendingLease = null;

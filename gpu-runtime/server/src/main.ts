@@ -21,6 +21,8 @@ export interface StartOptions {
   memQuota?: number;
   quota?: Partial<Quota>;
   metrics?: { host: string; port: number };
+  /** Close connections that send no HELLO within this time (default 30 s). */
+  helloTimeoutMs?: number;
   /** Emulator options. */
   watchdogMs?: number;
   workers?: number;
@@ -42,6 +44,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       mode: opts.mode,
       quota: { ...opts.quota, ...(opts.memQuota !== undefined ? { memory: opts.memQuota } : {}) },
       metrics: opts.metrics,
+      helloTimeoutMs: opts.helloTimeoutMs,
       log: opts.log,
     });
   } catch (e) {

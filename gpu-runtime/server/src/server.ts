@@ -29,6 +29,7 @@ export interface ServerOptions {
   quota?: Partial<Quota>;
   metrics?: { host: string; port: number };
   maxFrame?: number;
+  helloTimeoutMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -96,7 +97,7 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
       },
       o.maxFrame,
     );
-    client = new Client(conn, env, dispatcher, { token: o.token, quota, counters, log });
+    client = new Client(conn, env, dispatcher, { token: o.token, quota, counters, log, helloTimeoutMs: o.helloTimeoutMs });
     clients.add(client);
   };
 

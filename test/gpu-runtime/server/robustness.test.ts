@@ -78,6 +78,22 @@ describe('server robustness', () => {
     d.close();
   });
 
+  it('closes a connection that never says HELLO', async () => {
+    const fx2 = await startFakeServer([{ type: 'T4' }], { helloTimeoutMs: 100 });
+    try {
+      const idle = await TestClient.connect({ port: fx2.port });
+      const t0 = Date.now();
+      await idle.closed;
+      assert.ok(Date.now() - t0 >= 50, 'not before the timeout');
+      const ok = await TestClient.session(fx2.port);
+      await new Promise((r) => setTimeout(r, 200));
+      await ok.sync(); // a session that said HELLO stays
+      ok.close();
+    } finally {
+      await fx2.server.close();
+    }
+  });
+
   it('a malformed HELLO is refused and closed; frames split byte by byte still decode', async () => {
     const raw = await TestClient.connect({ port: fx.port });
     const r = await raw.requestRaw(Op.HELLO, { body: Buffer.from([0x93, 0xc1]) });
