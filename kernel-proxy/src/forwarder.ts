@@ -85,6 +85,8 @@ export class Forwarder {
     } catch (e) {
       return this.reject(h.op, h.seq, CUresult.CUDA_ERROR_INVALID_VALUE, errorMessage(e));
     }
+    // HELLO carries no bulk, so it is at most MAX_BODY: buffering it whole is bounded.
+    if (h.length !== h.bodyLen) return this.reject(h.op, h.seq, CUresult.CUDA_ERROR_INVALID_VALUE, 'HELLO carries no bulk data');
     if (this.hello.length < HEADER_SIZE + h.length) return;
     this.client.off('data', this.onHelloData);
     this.client.pause();

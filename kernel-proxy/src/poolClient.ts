@@ -140,6 +140,8 @@ export class PoolClient extends EventEmitter {
       if (this.sock !== sock) return;
       this.sock = null;
       const wasReady = this.ready;
+      if (wasReady) this.lastError = `lost the connection to the pool ${this.opts.url.href}`;
+      else if (!this.lastError) this.lastError = `pool ${this.opts.url.href} closed the connection during the handshake`;
       this.dropped(new PoolUnavailableError(`lost the connection to the pool ${this.opts.url.href}`));
       if (wasReady) this.emit('disconnected', this.lastError);
       this.retry(null);

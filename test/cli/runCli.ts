@@ -22,7 +22,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; onSpawn?
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`rgpu ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, opts.timeoutMs ?? 30000);
+    }, opts.timeoutMs ?? 90000);
     child.once('error', reject);
     child.once('close', (code, signal) => {
       clearTimeout(timer);

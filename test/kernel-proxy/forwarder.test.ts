@@ -150,6 +150,16 @@ describe('kernel-proxy forwarding', function () {
     assert.equal(proxy.stats().errors, 1);
   });
 
+  it('refuses a HELLO with bulk bytes (it would be buffered whole)', async () => {
+    const c = await TestClient.connect(proxy.socketPath);
+    c.sock.write(Buffer.concat(encodeFrame(Op.HELLO, { seq: 8, body: Buffer.from([0x90]), bulk: Buffer.alloc(1000) })));
+    const f = await c.waitFor((x) => x.seq === 8);
+    assert.equal(f.result, CUresult.CUDA_ERROR_INVALID_VALUE);
+    assert.match(String((unpackValue(f.body) as { message: string }).message), /no bulk/);
+    await c.waitClosed(3000);
+    assert.equal(pool.sessionConns().length, 0);
+  });
+
   it('refuses a first frame that is not HELLO', async () => {
     const c = await TestClient.connect(proxy.socketPath);
     c.sock.write(encodeFrame(Op.CTX_SYNC, { seq: 9 })[0]);
