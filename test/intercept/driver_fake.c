@@ -142,6 +142,20 @@ static void memory(void)
     ASSERT(memcmp(gv, gr, 16) == 0, "global round trip");
     EXPECT(cuMemFree(g), CUDA_ERROR_INVALID_VALUE);
 
+    /* cuModuleLoad reads the image from a file (PTX text has no terminator there) */
+    char path[] = "/tmp/rgpu-module-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT(fd >= 0 && write(fd, image, strlen(image)) == (ssize_t)strlen(image), "temp module file");
+    close(fd);
+    CUmodule fm;
+    CUfunction ff;
+    CHECK(cuModuleLoad(&fm, path));
+    unlink(path);
+    CHECK(cuModuleGetFunction(&ff, fm, "add_one_f32"));
+    EXPECT(cuModuleGetFunction(&ff, fm, "no_such_kernel"), CUDA_ERROR_NOT_FOUND);
+    CHECK(cuModuleUnload(fm));
+    EXPECT(cuModuleLoad(&fm, "/nonexistent/module.ptx"), CUDA_ERROR_FILE_NOT_FOUND);
+
     /* pointer attributes */
     unsigned type = 0;
     CHECK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, d + 8));

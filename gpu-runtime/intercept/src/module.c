@@ -265,10 +265,18 @@ static CUresult load(struct rgpu_module **out, const void *code, const char *nam
     }
     for (uint32_t i = 0; !rc && i < m->nglobals; i++) rc = rgpu_memory_add_global_locked(m->globals[i].addr, m->globals[i].size);
     rgpu_rpc_unlock();
+    char why[256] = "";
+    if (rc && reply) {
+        /* an error reply may explain itself in {message} */
+        struct rgpu_mp_reader r = { reply, reply + rlen };
+        struct rgpu_mp_value top, msg;
+        if (rgpu_mp_read(&r, &top) == 0 && rgpu_mp_map_get(&top, "message", &msg) == 0 && msg.type == RGPU_MP_STR)
+            snprintf(why, sizeof(why), ": %.*s", (int)msg.n, (const char *)msg.p);
+    }
     free(reply);
     free(img.owned);
     if (rc) {
-        rgpu_trace("module load (%s, %llu bytes) failed: CUresult %d", img.kind, (unsigned long long)img.size, (int)rc);
+        rgpu_trace("module load (%s, %llu bytes) failed: CUresult %d%s", img.kind, (unsigned long long)img.size, (int)rc, why);
         free_module(m);
         return rc;
     }
