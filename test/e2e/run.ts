@@ -115,6 +115,8 @@ function notebook(): object {
         '    ck("cuMemcpyDtoH_v2", buf, dptr, ctypes.c_size_t(n))',
         'print("copied", 60 * n, "bytes")',
       ].join('\n')),
+      // Valid Python that the hints flag: a per-iteration .item() (a sync point on a real tensor).
+      code('class Scalar:\n    def item(self):\n        return 1.0\n\nloss, total = Scalar(), 0.0\nfor step in range(1000):\n    total += loss.item()\nprint("total", total)'),
     ],
   };
 }
@@ -199,10 +201,18 @@ async function main(): Promise<number> {
       if (!/^\S*\s*(T4|A100-40GB)\s+·\s+\d+(\.\d+)? (ms|s)$/.test(firstStatus)) throw new Error(`status bar reads "${firstStatus}"`);
       log(`status bar: "${firstStatus}"`);
       await shot('1-status-bar.png');
+      await item.hover();
+      const tip = p.locator('.monaco-hover, .workbench-hover', { hasText: 'Round trip' }).first();
+      await tip.waitFor({ timeout: 15000 });
+      const tipText = await tip.innerText();
+      if (!/Pool: .*connected/.test(tipText)) throw new Error(`tooltip: ${tipText}`);
+      log(`tooltip: ${tipText.replace(/\s+/g, ' ').slice(0, 160)}`);
+      await shot('1-status-bar-tooltip.png');
+      await p.mouse.move(700, 400);
     });
 
     let switchedTo = '';
-    const notebookRan = await step('opens the notebook, picks the Remote GPU kernel and runs the cells on the remote GPU', async () => {
+    const notebookRan = await step('opens the notebook, picks the Remote GPU kernel, runs the cells on the remote GPU; hints flag a loop in a cell', async () => {
       await p.keyboard.press('Escape');
       await p.keyboard.press('Control+P');
       await p.locator('.quick-input-widget input').fill('demo.ipynb');
@@ -216,6 +226,8 @@ async function main(): Promise<number> {
       await p.waitForTimeout(500);
       await runCommand(p, 'Notebook: Run All');
       const out = await frameWith(p, 'text=/copied \\d+ bytes/', 150000);
+      // The hints server also covers notebook cells (vscode-notebook-cell documents): the third cell's .item().
+      await p.locator('.notebook-editor >> visible=true').locator('.squiggly-warning').first().waitFor({ timeout: 30000 });
       const gpuLine = await out.locator('text=/^GPU /').first().innerText();
       log(`notebook output: ${gpuLine.trim()}`);
       await shot('2-notebook.png');
