@@ -1,7 +1,13 @@
-// A TCP relay that sits between a client (intercept or kernel-proxy) and the GPU server and counts frames
-// exactly, reading headers only. It answers "how many times did the client wait for the server?":
-// a round trip starts when the client sends a request that expects a reply while no reply is outstanding;
-// requests sent while a reply is still awaited ride the same round trip (pipelined).
+// A TCP relay that sits between a client (intercept or kernel-proxy) and the GPU server and counts, from
+// frame headers only, how many times the client waited for the server.
+//
+// Timing alone cannot tell "waited for a reply" from "sent the next request a little late", so the relay
+// makes the client show it: every reply is held back for a grace period. A client that is not blocked on
+// the reply keeps sending within the grace period (its data releases the held reply at once and the round
+// trip continues); a client that is blocked sends nothing, so when the grace period ends with no reply
+// outstanding the round trip is over, and the next request that expects a reply starts a new one.
+// Requests sent while a reply is awaited ride the same round trip (pipelining). This slows the client by
+// up to the grace period per wait, so the relay is for counting runs only, never for timed ones.
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { Flag, HEADER_SIZE, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
 
@@ -55,7 +61,11 @@ export class FrameCounter {
   /** One entry per relayed connection since the last reset(). */
   private connections: FrameCounts[] = [];
 
-  constructor(private readonly upstream: { host: string; port: number }) {}
+  /**
+   * @param graceMs how long a reply is held waiting for the client to show it was not blocked. Longer
+   *   than any pause a non-blocked client makes between two calls (scheduling hiccups on a loaded VM).
+   */
+  constructor(private readonly upstream: { host: string; port: number }, private readonly graceMs = 20) {}
 
   async listen(): Promise<{ host: string; port: number }> {
     const server = createServer((client) => this.relay(client));
@@ -96,33 +106,58 @@ export class FrameCounter {
     server.setNoDelay(true);
     this.sockets.add(client).add(server);
     let outstanding = 0;
+    let turnOpen = false;
+    let replySeen = false;
+    const held: Buffer[] = [];
+    let timer: NodeJS.Timeout | null = null;
     const c = emptyCounts();
     this.connections.push(c);
+    const flush = (): void => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      for (const d of held.splice(0)) if (!client.write(d)) server.pause();
+    };
     const up = new HeaderWalker((op, flags) => {
       const name = OPS.get(op)?.name ?? `op${op}`;
       c.ops[name] = (c.ops[name] ?? 0) + 1;
       if (flags & (Flag.REPLY | Flag.NOTIFY) || flags & Flag.NO_REPLY || OPS.get(op)?.reply === 'none') return;
       if (op === Op.PING) return;
       c.replyRequests++;
-      if (outstanding === 0) c.roundTrips++;
+      if (!turnOpen) c.roundTrips++;
+      turnOpen = true;
       outstanding++;
     });
     const down = new HeaderWalker((op, flags) => {
-      if (flags & Flag.REPLY && op !== Op.PING && outstanding > 0) outstanding--;
+      if (!(flags & Flag.REPLY) || op === Op.PING) return;
+      replySeen = true;
+      if (outstanding > 0) outstanding--;
     });
     client.on('data', (d: Buffer) => {
       c.bytesUp += d.length;
+      // The client is not blocked: whatever was held reaches it now and the round trip goes on.
+      if (held.length) flush();
       up.push(d);
       if (!server.write(d)) client.pause();
     });
     server.on('data', (d: Buffer) => {
       c.bytesDown += d.length;
+      replySeen = false;
       down.push(d);
-      if (!client.write(d)) server.pause();
+      if (!replySeen && !held.length) {
+        if (!client.write(d)) server.pause();
+        return;
+      }
+      held.push(d);
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        flush();
+        if (outstanding === 0) turnOpen = false;
+      }, this.graceMs);
     });
     server.on('drain', () => client.resume());
     client.on('drain', () => server.resume());
     const end = (): void => {
+      if (timer) clearTimeout(timer);
       client.destroy();
       server.destroy();
       this.sockets.delete(client);

@@ -3,7 +3,7 @@
 // the round trips one training-like step makes, taken on a frame-counting relay in front of the server.
 import { BenchBuild } from './build';
 import { FrameCounter } from './frameCounter';
-import { runJson } from './proc';
+import { runJson, startHelper } from './proc';
 import { ProxyStatsSnapshot, startProxy } from './proxyStats';
 import { cudaEnv, Paths, requireCli, requireIntercept, RunningServer, Unavailable } from './stack';
 
@@ -12,13 +12,6 @@ export type Route = 'proxy' | 'direct';
 /** A figure, or the reason it could not be measured in this run. */
 export type Measured<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-export interface PathFigures {
-  /** The trivial synchronous call used for sync_rtt (the first that really crossed the wire). */
-  syncCall: string;
-  sync: Measured<Record<string, number>>;
-  copy: Measured<Record<string, number>>;
-  launch: Measured<Record<string, number>>;
-}
 
 export interface StepCount {
   steps: number;
@@ -39,12 +32,10 @@ function reasonOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-async function measured<T>(f: () => Promise<T>): Promise<Measured<T>> {
-  try {
-    return { ok: true, value: await f() };
-  } catch (e) {
-    return { ok: false, reason: reasonOf(e) };
-  }
+function numbers(j: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(j)) if (typeof v === 'number') out[k] = v;
+  return out;
 }
 
 /** Per-step deltas of the proxy's counters: (after N steps − after 0 steps) − (after 0 steps − before). */
@@ -109,26 +100,37 @@ export class PathBench {
     throw new Unavailable(`no session could be opened: ${failures[failures.length - 1]}`);
   }
 
-  async figures(route: Route, server: RunningServer): Promise<PathFigures> {
-    const num = (j: Record<string, unknown>): Record<string, number> => {
-      const out: Record<string, number> = {};
-      for (const [k, v] of Object.entries(j)) if (typeof v === 'number') out[k] = v;
-      return out;
-    };
-    let syncCall = 'cudaStreamQuery';
-    const sync = await measured(async () => {
-      const j = num(await this.run(route, server.url, ['--rtt', String(RTT_CALLS)], 60_000));
-      // A sync call answered inside the intercept would measure nothing; take the first that is not.
-      const floor = j.dtoh4_p50_us / 4;
-      const pick = ([['cudaStreamQuery', 'stream_query'], ['cudaDeviceSynchronize', 'ctx_sync'], ['cudaStreamSynchronize', 'stream_sync'], ['cudaMemcpy D2H 4 B', 'dtoh4']] as const).find(
-        ([, k]) => j[`${k}_p50_us`] >= floor,
-      ) ?? ['cudaMemcpy D2H 4 B', 'dtoh4'];
-      syncCall = pick[0];
-      return { ...j, sync_rtt_us: j[`${pick[1]}_p50_us`], sync_rtt_p99_us: j[`${pick[1]}_p99_us`] };
-    });
-    const copy = await measured(async () => num(await this.run(route, server.url, ['--copy', String(COPY_MIB)], 150_000)));
-    const launch = await measured(async () => num(await this.run(route, server.url, ['--launches', String(LAUNCHES)], 90_000)));
-    return { syncCall, sync, copy, launch };
+  /** p50/p99 of the trivial sync calls; sync_rtt_us is the first of them that crossed the wire. */
+  async sync(route: Route, server: RunningServer): Promise<{ call: string; figures: Record<string, number> }> {
+    const j = numbers(await this.run(route, server.url, ['--rtt', String(RTT_CALLS)], 60_000));
+    // A sync call answered inside the intercept would measure nothing; take the first that is not.
+    const floor = j.dtoh4_p50_us / 4;
+    const calls = [['cudaStreamQuery', 'stream_query'], ['cudaDeviceSynchronize', 'ctx_sync'], ['cudaStreamSynchronize', 'stream_sync'], ['cudaMemcpy D2H 4 B', 'dtoh4']] as const;
+    const [call, key] = calls.find(([, k]) => j[`${k}_p50_us`] >= floor) ?? calls[3];
+    return { call, figures: { ...j, sync_rtt_us: j[`${key}_p50_us`], sync_rtt_p99_us: j[`${key}_p99_us`] } };
+  }
+
+  async copy(route: Route, server: RunningServer): Promise<Record<string, number>> {
+    return numbers(await this.run(route, server.url, ['--copy', String(COPY_MIB)], 150_000));
+  }
+
+  async launch(route: Route, server: RunningServer): Promise<Record<string, number>> {
+    return numbers(await this.run(route, server.url, ['--launches', String(LAUNCHES)], 90_000));
+  }
+
+  /**
+   * The sync-call figure with the intercept talking to the server through bench/c/tcp_echo.c's relay
+   * mode instead of the kernel-proxy: what one extra hop costs when the hop itself is as cheap as C can
+   * make it, so the proxy's own share can be told apart from the hop's.
+   */
+  async syncViaCRelay(server: RunningServer): Promise<Record<string, number>> {
+    const relay = await startHelper(await this.build.c('tcp_echo'), [String(server.port)]);
+    try {
+      const j = await this.run('direct', `tcp://127.0.0.1:${relay.firstLine}`, ['--rtt', String(RTT_CALLS)], 60_000);
+      return { sync_rtt_us: Number(j.stream_query_p50_us), sync_rtt_p99_us: Number(j.stream_query_p99_us) };
+    } finally {
+      await relay.stop();
+    }
   }
 
   /**
@@ -165,7 +167,8 @@ export class PathBench {
         roundTripsPerStep: (withSteps.roundTrips - base.roundTrips) / STEPS,
         replyRequestsPerStep: (withSteps.replyRequests - base.replyRequests) / STEPS,
         framesPerStep,
-        stepUs: Number(j.step_us),
+        // Timed without the relay, whose held replies slow every wait by its grace period.
+        stepUs: Number((await this.run(route, server.url, ['--steps', String(STEPS)], 60_000)).step_us),
         proxyStats: proxy ? proxyDelta(s0, s1, s2) : undefined,
       };
     } finally {

@@ -1,7 +1,7 @@
 // Finding and starting the pieces of our path (intercept library, GPU server, kernel-proxy) for the bench.
 // Each piece may be missing while the project is being built; the bench then reports its rows as
 // "unavailable: <reason>" instead of a number.
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchProcessError, Helper, startHelper } from './proc';
 
@@ -35,10 +35,24 @@ export function requireCli(p: Paths): void {
   if (!existsSync(p.cliMain)) throw new Unavailable(`rgpu CLI ${p.cliMain} not built`);
 }
 
+/**
+ * Copies libcuda.so.1 into the bench's own directory, so that a rebuild of the intercept in the middle of
+ * a run (colleagues rebuild it while they work) cannot mix two builds in one set of figures.
+ */
+export function snapshotIntercept(p: Paths, dir: string): Paths {
+  requireIntercept(p);
+  const to = join(dir, 'intercept');
+  mkdirSync(to, { recursive: true });
+  copyFileSync(join(p.interceptDir, 'libcuda.so.1'), join(to, 'libcuda.so.1'));
+  return { ...p, interceptDir: to };
+}
+
 /** Environment for a CUDA program that must load our libcuda.so.1 instead of any other. */
 export function cudaEnv(p: Paths, extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   env.LD_LIBRARY_PATH = [p.interceptDir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  // `rgpu run` puts its own intercept directory first; point it at the same library.
+  env.RGPU_INTERCEPT_DIR = p.interceptDir;
   delete env.REMOTE_GPU_TRACE;
   return env;
 }

@@ -79,6 +79,23 @@ describe('bench FrameCounter', () => {
     assert.equal(t.ops.STREAM_SYNC, 1);
   });
 
+  it('does not split a round trip when a reply comes back before the client\'s next request', async () => {
+    counter.reset();
+    const c = createConnection(port, '127.0.0.1');
+    await new Promise((res) => c.once('connect', res));
+    const replies = readFrames(c, 2);
+    // DtoH, then the sync 5 ms later without reading anything: the server has answered the DtoH by then,
+    // but the client never waited for it, so both requests are one round trip.
+    c.write(Buffer.concat([frame(Op.LAUNCH, Flag.NO_REPLY, 0), frame(Op.MEMCPY_DTOH, 0, 1, 16)]));
+    await new Promise((res) => setTimeout(res, 5));
+    c.write(frame(Op.STREAM_SYNC, 0, 2));
+    await replies;
+    c.destroy();
+    const t = counter.sessionTotals();
+    assert.equal(t.replyRequests, 2);
+    assert.equal(t.roundTrips, 1);
+  });
+
   it('leaves connections that never launch (a proxy\'s control connection) out of the session totals', async () => {
     counter.reset();
     const c = createConnection(port, '127.0.0.1');
