@@ -175,6 +175,22 @@ describe('intercept: transport failures', function () {
     assert.ok(Date.now() - t0 < 10000);
   });
 
+  it('a later cuInit connects once the server is there', async () => {
+    const bin = await gcc('test/intercept/driver_fake.c', [`-L${INTERCEPT_DIR}`, '-lcuda', '-lpthread', '-ldl']);
+    const fx = await startFakeServer([{ type: 'T4', count: 1 }]);
+    try {
+      const r = await run(bin, ['noserver'], {
+        env: interceptEnv('tcp://127.0.0.1:1'),
+        timeoutMs: 20000,
+        onSpawn: (child) => child.stdin!.end(`tcp://127.0.0.1:${fx.port}\n`),
+      });
+      expectOk(r, 'noserver then retry');
+      assert.match(r.stdout, /cuInit: 100\nretry: 0 count=1/);
+    } finally {
+      await fx.server.close();
+    }
+  });
+
   it('calls fail with CUDA_ERROR_DEVICE_UNAVAILABLE after the server goes away, and the program exits normally', async () => {
     const bin = await gcc('test/intercept/driver_fake.c', [`-L${INTERCEPT_DIR}`, '-lcuda', '-lpthread', '-ldl']);
     const fx = await startFakeServer([{ type: 'T4', count: 1 }]);

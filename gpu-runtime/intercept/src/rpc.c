@@ -495,6 +495,9 @@ static CUresult hello_locked(void)
 CUresult rgpu_rpc_ensure(void)
 {
     rgpu_rpc_lock();
+    /* A server that was not reachable may be by now (a notebook started before its proxy): an explicit
+     * cuInit tries again; every other call keeps answering the recorded error. */
+    if (rgpu_g.init_state == -1 && rgpu_g.init_error == CUDA_ERROR_NO_DEVICE) rgpu_g.init_state = 0;
     if (rgpu_g.init_state == 0) {
         char err[512] = "";
         rgpu_g.lost = CUDA_SUCCESS;
