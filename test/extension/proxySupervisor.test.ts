@@ -83,3 +83,18 @@ describe('extension kernel-proxy supervisor', function () {
     model.dispose();
   });
 });
+
+describe('extension kernel-proxy supervisor without a runtime', () => {
+  it('stops with the configuration error instead of retrying', async () => {
+    const log: string[] = [];
+    let calls = 0;
+    const sup = new ProxySupervisor({ command: () => { calls++; throw new Error('Remote GPU runtime not found'); }, log: (l) => log.push(l), backoffBaseMs: 10 });
+    sup.start();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(sup.state, 'stopped');
+    assert.equal(calls, 1);
+    assert.equal(sup.lastError, 'Remote GPU runtime not found');
+    await assert.rejects(sup.request(Methods.status), /runtime not found/);
+    await sup.dispose();
+  });
+});

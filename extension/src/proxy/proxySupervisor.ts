@@ -57,8 +57,18 @@ export class ProxySupervisor {
   start(): void {
     if (this.disposed || this.child) return;
     this.clearRestart();
+    let cmd: ProxyCommand;
+    try {
+      cmd = this.opts.command();
+    } catch (e) {
+      // A configuration problem (no runtime found): retrying cannot help until settings change.
+      this._lastError = errorMessage(e);
+      this.opts.log(`cannot start the kernel-proxy: ${this._lastError}`);
+      this.setState('stopped');
+      return;
+    }
     this.setState('starting');
-    const { command, args, env } = this.opts.command();
+    const { command, args, env } = cmd;
     this.opts.log(`starting kernel-proxy: ${command} ${args.join(' ')}`);
     const spawn = this.opts.spawn ?? nodeSpawn;
     let child: ChildProcess;
