@@ -6,6 +6,8 @@ import type { FnGen } from './codegen';
 import { Cls, UnsupportedError, clsOf, isSigned, wrapInt } from './values';
 
 const ROUND: Record<string, number> = { rn: 0, rz: 1, rm: 2, rp: 3 };
+const HALF = new Set(['f16', 'bf16', 'f16x2', 'bf16x2']);
+const HALF_OPS = ['add', 'sub', 'mul', 'fma', 'neg', 'abs', 'min', 'max'];
 
 export function emitAlu(g: FnGen, ins: Instr): string | null {
   const p = ins.parts;
@@ -15,6 +17,12 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
   const has = (q: string): boolean => p.includes(q);
   const R = (o: Operand, t = type): string => g.rd(o, t);
   const W = (e: string, t = type): string => g.wr(a[0], t, e);
+  if (HALF.has(type) && op !== 'mov' && op !== 'selp' && op !== 'cvt' && op !== 'setp') {
+    const hop = HALF_OPS.indexOf(op);
+    if (hop < 0) throw new UnsupportedError(`'${ins.op}' (half-precision ${op}) is not supported by the emulator`);
+    const x = (k: number): string => (a[k] ? R(a[k], 'b32') : '0');
+    return W(`R.hop(${hop}, '${type}', ${x(1)}, ${x(2)}, ${x(3)}, ${has('sat')})`, type.endsWith('x2') ? 'b32' : 'b16');
+  }
   switch (op) {
     case 'mov': return mov(g, ins);
     case 'add': case 'sub': {
@@ -247,8 +255,11 @@ function setp(g: FnGen, ins: Instr): string {
 }
 
 export function compare(g: FnGen, cmp: string, type: string, x0: Operand, y0: Operand): string {
-  const c: Cls = clsOf(type);
-  const x = g.rd(x0, type), y = g.rd(y0, type);
+  if (type === 'f16x2' || type === 'bf16x2') throw new UnsupportedError(`setp.${cmp}.${type} is not supported`);
+  const half = type === 'f16' || type === 'bf16';
+  const c: Cls = half ? 'f' : clsOf(type);
+  const x = half ? `R.h2f(${g.rd(x0, type)}, ${type === 'bf16'})` : g.rd(x0, type);
+  const y = half ? `R.h2f(${g.rd(y0, type)}, ${type === 'bf16'})` : g.rd(y0, type);
   if (c === 'f' || c === 'd') {
     const t: Record<string, string> = {
       eq: `${x} === ${y}`, ne: `((t = ${x}) !== (q = ${y}) && t === t && q === q)`, lt: `${x} < ${y}`, le: `${x} <= ${y}`,

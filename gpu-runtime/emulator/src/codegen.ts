@@ -62,6 +62,18 @@ export class FnGen {
       this.regCls.set(r.name, clsOf(r.type));
       this.regType.set(r.name, r.type);
     }
+    // Inline-asm blocks declare registers without the % prefix (`.reg .pred __$temp3;`): the parser sees
+    // those operands as symbols, so turn them into registers here, where declarations are known.
+    const fix = (o: Operand): Operand => {
+      switch (o.k) {
+        case 'sym': return this.regCls.has(o.name) ? { k: 'reg', name: o.name } : o;
+        case 'vec': case 'list': return { ...o, elems: o.elems.map(fix) };
+        case 'pair': return { k: 'pair', a: fix(o.a), b: fix(o.b) };
+        case 'not': return { k: 'not', inner: fix(o.inner) };
+        default: return o;
+      }
+    };
+    for (const s of fn.body) if (!isLabel(s)) s.args = s.args.map(fix);
   }
 
   reg(name: string): string {

@@ -306,29 +306,30 @@ export function f16tof32(h: number): number {
   if (e === 31) return m ? NaN : s * Infinity;
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
+/** Rounds a double straight to half precision (ties to even); no intermediate f32 rounding. */
 export function f32tof16(x: number): number {
-  f32[0] = x;
-  const b = i32[0];
-  const s = (b >>> 16) & 0x8000;
-  const e = (b >>> 23) & 0xff;
-  let m = b & 0x7fffff;
-  if (e === 255) return s | 0x7c00 | (m ? 0x200 : 0);
-  let ee = e - 127 + 15;
-  if (ee >= 31) return s | 0x7c00;
-  if (ee <= 0) {
-    if (ee < -10) return s;
-    m |= 0x800000;
-    const shift = 14 - ee;
-    const half = 1 << (shift - 1);
-    let r = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    if (rem > half || (rem === half && (r & 1))) r++;
-    return s | r;
-  }
-  let r = m >>> 13;
-  const rem = m & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (r & 1))) { r++; if (r === 0x400) { r = 0; ee++; if (ee >= 31) return s | 0x7c00; } }
-  return s | (ee << 10) | r;
+  if (x !== x) return 0x7e00;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a === 0) return sign;
+  if (a === Infinity) return sign | 0x7c00;
+  const e = Math.max(ilog2(a), -14);
+  const ulp = 2 ** (e - 10);
+  const q = a / ulp;
+  let r = Math.floor(q);
+  const frac = q - r;
+  if (frac > 0.5 || (frac === 0.5 && r % 2 === 1)) r++;
+  const v = r * ulp;
+  if (v > 65504) return sign | 0x7c00;
+  if (v < 2 ** -14) return sign | (v / 2 ** -24);
+  const E = ilog2(v);
+  return sign | ((E + 15) << 10) | ((v / 2 ** E - 1) * 1024);
+}
+function ilog2(a: number): number {
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  return e;
 }
 export function sats32(x: number): number { return x > 2147483647 ? 2147483647 : x < -2147483648 ? -2147483648 : x; }
 /** Thrown by `exit` inside a non-inlined function; the scheduler treats it as the thread ending. */
@@ -340,3 +341,38 @@ export function shf(lo: number, hi: number, c: number, left: boolean, wrap: bool
   if (n === 32) return left ? lo : hi;
   return left ? ((hi << n) | (lo >>> (32 - n))) | 0 : ((lo >>> n) | (hi << (32 - n))) | 0;
 }
+
+// --- half precision arithmetic: computed in f32 (exact for +,-,* of halves up to the final rounding) ----
+function bf16tof32(h: number): number { return b2f((h & 0xffff) << 16); }
+function f32tobf16(x: number): number {
+  if (x !== x) return 0x7fc0;
+  const b = f2b(x);
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+}
+function half1(op: number, bf: boolean, a: number, b: number, c: number, satur: boolean): number {
+  const to = bf ? bf16tof32 : f16tof32;
+  const x = to(a), y = to(b), z = to(c);
+  let r: number;
+  switch (op) {
+    case 0: r = x + y; break;
+    case 1: r = x - y; break;
+    case 2: r = x * y; break;
+    case 3: r = x * y + z; break;
+    case 4: r = -x; break;
+    case 5: r = Math.abs(x); break;
+    case 6: r = fmin(x, y); break;
+    default: r = fmax(x, y); break;
+  }
+  if (satur) r = sat(r);
+  return bf ? f32tobf16(r) : f32tof16(r);
+}
+/** add/sub/mul/fma/neg/abs/min/max (op 0..7) on f16, bf16 and their x2 packs (raw bits in, raw bits out). */
+export function hop(op: number, type: string, a: number, b: number, c: number, satur: boolean): number {
+  const bf = type.startsWith('bf');
+  if (!type.endsWith('x2')) return half1(op, bf, a, b, c, satur);
+  const lo = half1(op, bf, a & 0xffff, b & 0xffff, c & 0xffff, satur);
+  const hi = half1(op, bf, a >>> 16, b >>> 16, c >>> 16, satur);
+  return (lo | (hi << 16)) | 0;
+}
+/** A scalar f16/bf16 as an f32 value (setp on halves). */
+export function h2f(x: number, bf: boolean): number { return bf ? bf16tof32(x) : f16tof32(x); }

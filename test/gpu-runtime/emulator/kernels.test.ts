@@ -304,7 +304,45 @@ describe('emulator: CUDA kernels from nvcc PTX', function () {
       for (let l = 0; l < 32; l++) assert.deepEqual(Array.from(got.subarray((w * 32 + l) * 4, (w * 32 + l) * 4 + 4)), [add, min, max, xor]);
     }
   });
+
+  it('half-precision add/mul/fma/compare (sm_80)', async () => {
+    const s = new Session({ type: 'A100-40GB' });
+    const m = s.load(nvccPtx(fs.readFileSync(SRC.replace('kernels.cu', 'redux.cu'), 'utf8'), ['-arch=sm_80']));
+    const n = 32;
+    const av = Array.from({ length: n }, (_, i) => f16round((i - 16) * 0.37));
+    const bv = Array.from({ length: n }, (_, i) => f16round(1.5 - i * 0.11));
+    const bits = (v: number[]): Uint16Array => Uint16Array.from(v.map(f16bits));
+    const dc = s.alloc(n * 2), df = s.alloc(n * 4);
+    s.launch(m, 'halves', 1, n, [s.upload(bits(av)), s.upload(bits(bv)), dc, df, n]);
+    const f = await s.download(df, new Float32Array(n));
+    for (let i = 0; i < n; i++) {
+      let x = f16round(av[i] + bv[i]);
+      x = f16round(x * bv[i]);
+      x = f16round(x * av[i] + bv[i]);
+      assert.equal(f[i], x + (av[i] < bv[i] ? 1000 : 0), `f[${i}]`);
+    }
+  });
 });
+
+/** Round to the nearest IEEE half (ties to even), independent of the emulator's own conversion. */
+function f16round(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const e = Math.max(Math.floor(Math.log2(Math.abs(x))), -14);
+  const ulp = 2 ** (e - 10);
+  const q = x / ulp;
+  let r = Math.round(q);
+  // Math.round breaks ties upwards; ties go to the even neighbour instead.
+  if (q - Math.floor(q) === 0.5 && r % 2 !== 0) r -= 1;
+  return r * ulp;
+}
+function f16bits(x: number): number {
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a === 0) return sign;
+  if (a < 2 ** -14) return sign | Math.round(a / 2 ** -24);
+  const e = Math.floor(Math.log2(a));
+  return sign | ((e + 15) << 10) | Math.round((a / 2 ** e - 1) * 1024);
+}
 
 function lanes3(t: number): number {
   let m = 0;
