@@ -154,9 +154,21 @@ export class TestClient {
 
   // --- raw frames -----------------------------------------------------------------------------------
 
+  /** Writes corked until the end of this tick, so a burst of posts leaves in one writev (as the C client batches). */
   writeRaw(b: Buffer | Buffer[]): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     for (const p of Array.isArray(b) ? b : [b]) this.socket.write(p);
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   /** Sends a request and resolves with its reply frame (whatever the result). */
   requestRaw(op: number, o: { body?: Buffer; bulk?: Uint8Array; stream?: number } = {}): Promise<Frame> {
