@@ -161,6 +161,8 @@ static int parse_kernel(struct rgpu_mp_reader *r, struct rgpu_module *m, uint32_
             struct rgpu_mp_value pair, o, s;
             if (rgpu_mp_read(&pr, &pair) || pair.type != RGPU_MP_ARRAY || pair.n < 2) return -1;
             if (rgpu_mp_read(&pr, &o) || rgpu_mp_read(&pr, &s) || o.type != RGPU_MP_INT || s.type != RGPU_MP_INT) return -1;
+            /* a layout outside the 32 KiB parameter space would make launches write out of bounds */
+            if (o.i < 0 || s.i < 0 || o.i + s.i > 32768) return -1;
             for (uint32_t j = 2; j < pair.n; j++) if (rgpu_mp_skip(&pr)) return -1;
             f->param_off[i] = (uint32_t)o.i;
             f->param_size[i] = (uint32_t)s.i;
@@ -168,7 +170,7 @@ static int parse_kernel(struct rgpu_mp_reader *r, struct rgpu_module *m, uint32_
         }
     }
     int64_t x;
-    if (rgpu_mp_get_int(&k, "paramSize", &x) == 0 && x >= f->param_total) f->param_total = (uint32_t)x;
+    if (rgpu_mp_get_int(&k, "paramSize", &x) == 0 && x >= f->param_total && x <= 32768) f->param_total = (uint32_t)x;
     f->attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK] = 1024;
     f->attrs[CU_FUNC_ATTRIBUTE_PTX_VERSION] = rgpu_g.cc_major * 10 + rgpu_g.cc_minor;
     f->attrs[CU_FUNC_ATTRIBUTE_BINARY_VERSION] = rgpu_g.cc_major * 10 + rgpu_g.cc_minor;
