@@ -403,6 +403,21 @@ static void overlap(void)
     printf("overlap ok\n");
 }
 
+/* Against test/intercept/hostileServer.test.ts: malformed replies become errors, not crashes. */
+static void hostile(void)
+{
+    CUcontext ctx;
+    CUmodule m;
+    CHECK(cuInit(0));
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, 0));
+    CHECK(cuCtxSetCurrent(ctx));
+    printf("first load: %d\n", (int)cuModuleLoadData(&m, image));
+    printf("second load: %d\n", (int)cuModuleLoadData(&m, image));
+    CUdeviceptr d;
+    cuMemAlloc(&d, 64);
+    printf("after: %d\n", (int)cuCtxSynchronize());
+}
+
 static double now_us(void)
 {
     struct timespec t;
@@ -481,6 +496,7 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "noserver")) no_server();
     else if (!strcmp(what, "bigmodule")) big_module();
     else if (!strcmp(what, "overlap")) overlap();
+    else if (!strcmp(what, "hostile")) hostile();
     else if (!strcmp(what, "bench")) bench(argc > 2 ? atoi(argv[2]) : 20000);
     else { fprintf(stderr, "unknown scenario %s\n", what); return 2; }
     return 0;
