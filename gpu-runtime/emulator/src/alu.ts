@@ -37,6 +37,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       return W(fround(type, `${R(a[1])} ${sym} ${R(a[2])}`, p));
     }
     case 'addc': case 'subc': return carry(g, ins);
+    case 'madc': return madCarry(g, ins);
     case 'mul': case 'mul24': {
       const c = clsOf(type);
       if (c === 'f' || c === 'd') return W(fround(type, `${R(a[1])} * ${R(a[2])}`, p));
@@ -47,7 +48,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       const c = clsOf(type);
       if (c === 'f') return W(fround(type, `${R(a[1])} * ${R(a[2])} + ${R(a[3])}`, p));
       if (c === 'd') return W(`R.fma64(${R(a[1])}, ${R(a[2])}, ${R(a[3])})`);
-      if (has('cc')) return null;
+      if (has('cc')) return madCarry(g, ins);
       if (op === 'mad24') { if (has('hi')) return null; return W(`(Math.imul(${R(a[1])} << 8 >> 8, ${R(a[2])} << 8 >> 8) + ${R(a[3])}) | 0`); }
       const mode = has('hi') ? 'hi' : has('wide') ? 'wide' : 'lo';
       const prod = intMul(type, mode, R(a[1]), R(a[2]));
@@ -233,6 +234,19 @@ function carry(g: FnGen, ins: Instr): string | null {
   const setCF = p.includes('cc');
   const e = sub ? `(${x} >>> 0) - (${y} >>> 0)${cin ? ' - CF' : ''}` : `(${x} >>> 0) + (${y} >>> 0)${cin}`;
   return `g = ${e}; ${setCF ? (sub ? 'CF = g < 0 ? 1 : 0; ' : 'CF = g > 4294967295 ? 1 : 0; ') : ''}${g.wr(a[0], type, 'g | 0')}`;
+}
+
+/** mad{c}.{lo,hi}{.cc}.{u32,s32}: multiply-add with carry in (madc) and carry out (.cc). */
+function madCarry(g: FnGen, ins: Instr): string | null {
+  const p = ins.parts;
+  const type = p[p.length - 1];
+  if (type !== 'u32' && type !== 's32') return null;
+  const a = ins.args;
+  const x = g.rd(a[1], type), y = g.rd(a[2], type), z = g.rd(a[3], type);
+  const prod = p.includes('hi') ? (type === 's32' ? `R.mulhis(${x}, ${y})` : `R.mulhiu(${x}, ${y})`) : `Math.imul(${x}, ${y})`;
+  const cin = p[0] === 'madc' ? ' + CF' : '';
+  const cout = p.includes('cc') ? 'CF = g > 4294967295 ? 1 : 0; ' : '';
+  return `g = (${prod} >>> 0) + (${z} >>> 0)${cin}; ${cout}${g.wr(a[0], type, 'g | 0')}`;
 }
 
 function setp(g: FnGen, ins: Instr): string {

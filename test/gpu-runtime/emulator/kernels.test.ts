@@ -322,6 +322,35 @@ describe('emulator: CUDA kernels from nvcc PTX', function () {
       assert.equal(f[i], x + (av[i] < bv[i] ? 1000 : 0), `f[${i}]`);
     }
   });
+
+  it('libdevice double/float math slow paths and cooperative groups', async () => {
+    const s = new Session();
+    const m = s.load(nvccPtx(fs.readFileSync(SRC.replace('kernels.cu', 'libm.cu'), 'utf8')));
+    const n = 64;
+    const x = Float64Array.from({ length: n }, (_, i) => (i - 32) * 0.731 + 0.01);
+    const dy = s.alloc(n * 8), dz = s.upload(new Float32Array(n));
+    s.launch(m, 'mathk', 1, 64, [s.upload(x), dy, dz, n]);
+    const y = await s.download(dy, new Float64Array(n));
+    const z = await s.download(dz, new Float32Array(n));
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      const ry = Math.sin(v) + Math.cos(v * 1e6) + Math.exp(v) + Math.log(Math.abs(v) + 1) + Math.pow(Math.abs(v), 0.3) + Math.tanh(v)
+        + Math.atan2(v, 1.5) + Math.cbrt(v) + (v % 1.3);
+      assert.ok(Math.abs(y[i] - ry) <= 1e-12 * Math.max(1, Math.abs(ry)), `y[${i}] ${y[i]} vs ${ry}`);
+      const f = Math.fround(v);
+      const rz = Math.sin(Math.fround(f * 1000)) + Math.exp(f) + Math.log(Math.abs(f) + 1) + Math.pow(Math.abs(f), 0.3) + Math.tanh(f)
+        + Math.atan2(f, 1.5) + Math.sqrt(Math.abs(f));
+      assert.ok(Math.abs(z[i] - rz) <= 2e-6 * Math.max(1, Math.abs(rz)), `z[${i}] ${z[i]} vs ${rz}`);
+    }
+    const inp = Int32Array.from({ length: 128 }, (_, i) => i * 3 + 1);
+    const out = s.alloc(192 * 4);
+    s.launch(m, 'cgk', 1, 128, [s.upload(inp), out]);
+    const o = await s.download(out, new Int32Array(192));
+    const total = inp.reduce((a, b) => a + b, 0);
+    for (let w = 0; w < 4; w++) assert.equal(o[w], inp.slice(w * 32, w * 32 + 32).reduce((a, b) => a + b, 0) + total, `tile ${w}`);
+    // Odd values sit at even ranks: 16 lanes per warp form the coalesced group, ranked by lane order.
+    for (let t = 0; t < 128; t++) assert.equal(o[64 + t], t % 2 === 0 ? 1600 + ((t & 31) >> 1) : 0, `coalesced ${t}`);
+  });
 });
 
 /** Round to the nearest IEEE half (ties to even), independent of the emulator's own conversion. */
