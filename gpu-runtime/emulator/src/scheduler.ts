@@ -180,6 +180,8 @@ function runFast(K: (S: ThreadState) => number, E: LaunchEnv): void {
   const shu8 = E.sh.u8;
   for (let cz = 0; cz < ncz; cz++) for (let cy = 0; cy < ncy; cy++) for (let cx = 0; cx < ncx; cx++) {
     E.cx = cx; E.cy = cy; E.cz = cz;
+    // Loop-free kernels never reach a back-edge check: charge each CTA's threads to the watchdog budget.
+    if ((E.wd -= ntx * nty * ntz) < 0) E.tick();
     if (E.sl > 0) shu8.fill(0);
     let lin = 0;
     for (let tz = 0; tz < ntz; tz++) for (let ty = 0; ty < nty; ty++) for (let tx = 0; tx < ntx; tx++, lin++) {
