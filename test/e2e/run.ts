@@ -197,8 +197,9 @@ async function main(): Promise<number> {
       const item = p.locator(`[id="${STATUS_ID}"]`);
       await item.waitFor({ timeout: 120000 });
       const end = Date.now() + 90000;
-      while (Date.now() < end && !/·\s+\d+(\.\d+)? (ms|s)$/.test(firstStatus = await statusText(p))) await p.waitForTimeout(300);
-      if (!/^\S*\s*(T4|A100-40GB)\s+·\s+\d+(\.\d+)? (ms|s)$/.test(firstStatus)) throw new Error(`status bar reads "${firstStatus}"`);
+      const want = /^\S*\s*(T4|A100-40GB)\s+·\s+\d+(\.\d+)? (ms|s)$/;
+      while (Date.now() < end && !want.test(firstStatus = await statusText(p))) await p.waitForTimeout(300);
+      if (!want.test(firstStatus)) throw new Error(`status bar reads "${firstStatus}"`);
       log(`status bar: "${firstStatus}"`);
       await shot('1-status-bar.png');
       await item.hover();

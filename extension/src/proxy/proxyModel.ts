@@ -29,10 +29,7 @@ export class ProxyModel {
     });
     proxy.onState((st: ProxyState) => {
       if (st !== 'running') { this.status = undefined; this.pingMs = undefined; }
-      else {
-        void this.refreshStatus();
-        this.inventory().then((inv) => { this.defaultType = inv.types[0]?.type; this._onChange.fire(); }, (e) => this.log(`rgpu/inventory: ${errorMessage(e)}`));
-      }
+      else void this.refreshStatus();
       this._onChange.fire();
     });
   }
@@ -52,6 +49,10 @@ export class ProxyModel {
     this.polling = true;
     try {
       this.status = parseStatus(await this.proxy.request(Methods.status));
+      // Until it is known, asked on every poll: right after start the pool may not be connected yet.
+      if (this.defaultType === undefined && this.status.pool.connected) {
+        try { this.defaultType = (await this.inventory()).types[0]?.type; } catch (e) { this.log(`rgpu/inventory: ${errorMessage(e)}`); }
+      }
       if (!this.stats || this.stats.rtt.samples === 0) {
         const p = (await this.proxy.request<{ rttMs?: unknown }>(Methods.ping)).rttMs;
         this.pingMs = typeof p === 'number' ? p : undefined;
