@@ -14,7 +14,6 @@
 // failure is a FatbinError with a message naming the entry; sizes are capped before anything is allocated.
 
 import { decompress as fzstdDecompress } from 'fzstd';
-import { ZSTDDecoder } from 'zstddec';
 import { lz4DecodeBlock } from './lz4';
 
 // zstd: the reference libzstd decoder compiled to WebAssembly (zstddec) checks every sequence against the
@@ -22,12 +21,19 @@ import { lz4DecodeBlock } from './lz4';
 // mutated 419-byte PTX frame kept it busy for 1.6 s writing past its output, and a 20,000-case fuzz run did
 // not finish in 10 minutes, which would let one client stall the server. The wasm module can only be
 // instantiated asynchronously, so fzstd decodes until it is ready; servers await `fatbinReady` at start-up.
-const wasmZstd = new ZSTDDecoder();
-let wasmZstdReady = false;
-/** Resolves once the checked zstd decoder is in use; await it before accepting clients. */
-export const fatbinReady: Promise<void> = wasmZstd.init().then(() => {
-  wasmZstdReady = true;
-});
+// zstddec is an ES module: `require` works from Node 20.19 on; on older Node fzstd stays in use.
+let wasmZstd: { decode(src: Uint8Array, size: number): Uint8Array } | undefined;
+/** Resolves once the checked zstd decoder is in use (or known to be unavailable); await it before serving. */
+export const fatbinReady: Promise<void> = (async () => {
+  try {
+    const { ZSTDDecoder } = require('zstddec') as typeof import('zstddec');
+    const decoder = new ZSTDDecoder();
+    await decoder.init();
+    wasmZstd = decoder;
+  } catch {
+    // Keep fzstd (see above); nothing else depends on the wasm decoder.
+  }
+})();
 
 export interface FatbinImage {
   kind: 'ptx' | 'elf';
@@ -162,7 +168,7 @@ function decodePayload(raw: Uint8Array, flags: number, compressedSize: number, u
   try {
     if (lz4) return lz4DecodeBlock(src, uncompressedSize);
     checkZstdContentSize(src, uncompressedSize, where);
-    if (wasmZstdReady) {
+    if (wasmZstd) {
       // zstddec returns an empty or short array when libzstd reports an error.
       const out = wasmZstd.decode(src, uncompressedSize);
       if (out.length !== uncompressedSize) throw new FatbinError(`${where}: zstd payload is corrupt`);
