@@ -12,7 +12,7 @@ import { RpcHub, type ProxyApi } from './rpc';
 import { SessionRegistry } from './sessions';
 import { ensurePrivateDir, listenUnix } from './socketPath';
 import { ProxyStats, type Stats } from './stats';
-import { errorMessage } from './errors';
+import { PoolUnavailableError, errorMessage } from './errors';
 
 export interface ProxyOptions {
   socket: string;
@@ -25,6 +25,8 @@ export interface ProxyOptions {
   pingIntervalMs?: number;
   embeddedDevices?: string;
   connectTimeoutMs?: number;
+  /** Start the embedded server before listening, and fail if it does not start (`rgpu run`). */
+  awaitPool?: boolean;
   /** Serve JSON-RPC on stdin/stdout too. */
   stdio?: boolean;
   log?: (s: string) => void;
@@ -55,6 +57,12 @@ export class KernelProxy implements ProxyApi {
   private embedded: EmbeddedServer | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  /** Settles once the pool URL is known (at once for a configured pool; after the embedded server started). */
+  private poolReady: Promise<void> = Promise.resolve();
+  /** Bumped by every pool change, so that a late embedded start does not override a newer choice. */
+  private poolGen = 0;
+  /** Why there is no pool URL (the embedded server failed to start). */
+  private poolError: string | undefined;
   /** Socket files this instance created (a failed start must not unlink another proxy's socket). */
   private readonly ownedPaths: string[] = [];
 
@@ -94,8 +102,14 @@ export class KernelProxy implements ProxyApi {
     if (this.opts.token !== undefined) this.token = this.opts.token;
     if (this.opts.pool) this.poolUrl = parsePoolUrl(this.opts.pool);
     ensurePrivateDir(path.dirname(this.opts.socket));
-    if (!this.poolUrl) await this.startEmbedded();
-    this.connectControl();
+    // The embedded server takes a second or more to come up: listen meanwhile, so that the editor and
+    // kernels can connect at once (sessions wait for it in openPool), unless the caller wants it up first.
+    if (this.poolUrl) this.connectControl();
+    else {
+      this.poolReady = this.startEmbedded();
+      if (this.opts.awaitPool) await this.poolReady;
+      else this.poolReady.catch((e) => this.log(errorMessage(e)));
+    }
     await listenUnix(this.dataServer, this.opts.socket);
     this.ownedPaths.push(this.opts.socket);
     await listenUnix(this.ctlServer, this.ctlPath);
@@ -109,13 +123,35 @@ export class KernelProxy implements ProxyApi {
   }
 
   private async startEmbedded(): Promise<void> {
+    const gen = ++this.poolGen;
     const trace = process.env.REMOTE_GPU_TRACE === '1';
-    this.embedded = await EmbeddedServer.start({
-      devices: this.opts.embeddedDevices ?? DEFAULT_EMBEDDED_DEVICES,
-      log: trace ? (l) => this.log(`[server] ${l}`) : undefined,
-    });
-    this.poolUrl = parsePoolUrl(this.embedded.url);
-    this.log(`embedded GPU server on ${this.embedded.url}`);
+    let e: EmbeddedServer;
+    try {
+      e = await EmbeddedServer.start({
+        devices: this.opts.embeddedDevices ?? DEFAULT_EMBEDDED_DEVICES,
+        log: trace ? (l) => this.log(`[server] ${l}`) : undefined,
+      });
+    } catch (err) {
+      if (gen === this.poolGen) this.poolError = errorMessage(err);
+      throw err;
+    }
+    // setPool or stop() came first while it was starting: it is not wanted any more.
+    if (gen !== this.poolGen || this.stopping) {
+      await e.stop();
+      return;
+    }
+    this.embedded = e;
+    this.poolUrl = parsePoolUrl(e.url);
+    this.poolError = undefined;
+    this.log(`embedded GPU server on ${e.url}`);
+    this.connectControl();
+  }
+
+  /** The pool for a new session, waiting for the embedded server if it is still starting. */
+  private async sessionPool(): Promise<net.Socket> {
+    await this.poolReady.catch(() => {});
+    if (!this.poolUrl) throw new PoolUnavailableError(`no GPU pool: ${this.poolError ?? 'the embedded server is not running'}`);
+    return connectPool(this.poolUrl, this.opts.connectTimeoutMs);
   }
 
   private connectControl(): void {
@@ -133,13 +169,12 @@ export class KernelProxy implements ProxyApi {
       sock.destroy();
       return;
     }
-    const url = this.poolUrl!;
     const f = new Forwarder(
       sock,
       {
         stats: this.traffic,
         sessions: this.sessions,
-        openPool: () => connectPool(url, this.opts.connectTimeoutMs),
+        openPool: () => this.sessionPool(),
         helloFields: () => ({ token: this.token, gpuType: this.gpuType }),
         log: this.log,
         trace: process.env.REMOTE_GPU_TRACE === '1' ? this.log : undefined,
@@ -158,12 +193,14 @@ export class KernelProxy implements ProxyApi {
     const c = this.control;
     const pool: StatusReply['pool'] = { url: this.poolUrl?.href ?? '', connected: c?.connected ?? false };
     if (c?.error && !c.connected) pool.error = c.error;
+    else if (!this.poolUrl) pool.error = this.poolError ?? 'starting the embedded GPU server';
     if (this.embedded) pool.embedded = true;
     return { pool, gpuType: this.gpuType, sessions: this.sessions.list(), rttMs: this.traffic.lastRttMs };
   }
 
   inventory(): Promise<unknown> {
-    return this.control!.inventory();
+    if (!this.control) return Promise.reject(new PoolUnavailableError(`no GPU pool yet: ${this.status().pool.error}`));
+    return this.control.inventory();
   }
 
   setGpuType(type: string): { type: string } {
@@ -173,15 +210,24 @@ export class KernelProxy implements ProxyApi {
 
   /** url "" (or "embedded") returns to the embedded server; its token is then irrelevant. */
   async setPool(url: string, token?: string): Promise<{ ok: boolean }> {
+    if (token !== undefined) this.token = token;
     if (url === '' || url === 'embedded') {
-      if (!this.embedded?.running) await this.startEmbedded();
-      else this.poolUrl = parsePoolUrl(this.embedded.url);
+      if (this.embedded?.running) {
+        this.poolGen++;
+        this.poolUrl = parsePoolUrl(this.embedded.url);
+        this.connectControl();
+      } else {
+        this.poolReady = this.startEmbedded();
+        await this.poolReady;
+      }
     } else {
-      this.poolUrl = parsePoolUrl(url);
+      const next = parsePoolUrl(url);
+      this.poolGen++;
+      this.poolUrl = next;
+      this.poolReady = Promise.resolve();
+      this.connectControl();
       this.retireEmbedded();
     }
-    if (token !== undefined) this.token = token;
-    this.connectControl();
     return { ok: true };
   }
 
@@ -199,7 +245,8 @@ export class KernelProxy implements ProxyApi {
   }
 
   async ping(): Promise<{ rttMs: number }> {
-    const ms = await this.control!.ping();
+    if (!this.control) throw new PoolUnavailableError(`no GPU pool yet: ${this.status().pool.error}`);
+    const ms = await this.control.ping();
     this.traffic.rttSample(ms);
     return { rttMs: Math.round(ms * 1000) / 1000 };
   }
@@ -226,6 +273,8 @@ export class KernelProxy implements ProxyApi {
     // server.close() waits for every connection, so the JSON-RPC clients are cut off too.
     for (const s of this.ctlSockets) s.destroy();
     await Promise.all(closing);
+    // An embedded server still starting stops itself on seeing `stopping`; wait for that too.
+    await this.poolReady.catch(() => {});
     if (this.embedded) {
       try {
         await this.embedded.stop();

@@ -64,16 +64,18 @@ describe('kernel-proxy pool lifecycle', () => {
     const proxy = await KernelProxy.start({ socket: path.join(dir, 'p.sock'), embeddedDevices: 'emulated:T4x1', pingIntervalMs: 0, log: () => {} });
     const pool = await FakePool.start();
     try {
-      const st = proxy.status();
-      assert.equal(st.pool.embedded, true);
-      const embeddedPort = Number(st.pool.url.split(':')[2]);
-      await until(() => proxy.status().pool.connected, 10000, 'control connection to the embedded server');
-      const inv = (await proxy.inventory()) as { types: Array<{ type: string; total: number }> };
-      assert.deepEqual(inv.types.map((t) => [t.type, t.total]), [['T4', 1]]);
+      // The proxy listens before its embedded server is up: an early session waits for it.
+      assert.equal(proxy.status().pool.connected, false);
       const c = await TestClient.connect(proxy.socketPath);
       const { frame, value } = await c.hello();
       assert.equal(frame.result, 0);
       assert.equal((value.device as { type: string }).type, 'T4');
+      await until(() => proxy.status().pool.connected, 10000, 'control connection to the embedded server');
+      const st = proxy.status();
+      assert.equal(st.pool.embedded, true);
+      const embeddedPort = Number(st.pool.url.split(':')[2]);
+      const inv = (await proxy.inventory()) as { types: Array<{ type: string; total: number }> };
+      assert.deepEqual(inv.types.map((t) => [t.type, t.total]), [['T4', 1]]);
       await proxy.setPool(pool.url);
       assert.ok(await answers(embeddedPort), 'kept while a session uses it');
       c.sock.destroy();
@@ -99,7 +101,11 @@ describe('kernel-proxy pool lifecycle', () => {
     const child = spawn(process.execPath, [CLI, 'proxy', '--socket', socket, '--embedded-devices', 'emulated:T4x1'], { stdio: 'ignore' });
     try {
       await until(() => fs.existsSync(`${socket}.ctl`), 30000, 'proxy up');
-      const st = (await proxyRequest(`${socket}.ctl`, 'rgpu/status')) as { pool: { url: string } };
+      let st = { pool: { url: '', connected: false } };
+      for (let i = 0; i < 300 && !st.pool.connected; i++) {
+        st = (await proxyRequest(`${socket}.ctl`, 'rgpu/status')) as typeof st;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const port = Number(st.pool.url.split(':')[2]);
       assert.ok(await answers(port));
       child.kill('SIGKILL');

@@ -81,6 +81,7 @@ export async function runRun(argv: string[]): Promise<number> {
       tokenFile: args.tokenFile ?? (process.env.RGPU_TOKEN_FILE || undefined),
       gpuType: args.gpu ?? '',
       embeddedDevices: args.embeddedDevices,
+      awaitPool: true,
       log: trace ? (s) => process.stderr.write(`rgpu-proxy: ${s}\n`) : () => {},
     });
     return await runChild(args.command, commandEnv(proxy.socketPath));
