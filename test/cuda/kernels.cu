@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #define CHECK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
@@ -258,7 +259,12 @@ static void run_misc()
     int out[64];
     CHECK(cudaMemcpyAsync(out, a, sizeof(out), cudaMemcpyDeviceToHost, s));
     CHECK(cudaFreeAsync(a, s));
+    int called = 0;
+    CHECK(cudaStreamAddCallback(s, [](cudaStream_t, cudaError_t st, void *p) { *(int *)p = st == cudaSuccess ? 1 : -1; }, &called, 0));
     CHECK(cudaStreamSynchronize(s));
+    ASSERT(called == 1, "stream callback %d", called);
+    CHECK(cudaProfilerStart()); // brackets around a region of interest keep working
+    CHECK(cudaProfilerStop());
     for (int i = 0; i < 64; i++) ASSERT(out[i] == 1, "launchEx out[%d]=%d", i, out[i]);
 
     // pointer attributes tell device memory from host memory

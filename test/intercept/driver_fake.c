@@ -200,6 +200,8 @@ static void large(void)
     printf("large ok\n");
 }
 
+static void CUDA_CB on_stream_done(CUstream s, CUresult status, void *data) { *(int *)data = status == CUDA_SUCCESS ? 1 : -1; }
+
 static void streams(void)
 {
     setup();
@@ -226,6 +228,12 @@ static void streams(void)
     unsigned flags = 0;
     CHECK(cuStreamGetFlags(s, &flags));
     ASSERT(flags == CU_STREAM_NON_BLOCKING, "stream flags");
+    int called = 0;
+    CHECK(cuStreamAddCallback(s, on_stream_done, &called, 0));
+    ASSERT(called == 1, "stream callback %d", called);
+    CUresult (*prof_start)(void) = NULL;
+    CHECK(cuGetProcAddress("cuProfilerStart", (void **)&prof_start, 13000, 0, NULL));
+    CHECK(prof_start());
     CHECK(cuEventDestroy(e0));
     CHECK(cuEventDestroy(e1));
     CHECK(cuStreamDestroy(s));

@@ -2,6 +2,8 @@
  * round trip; only synchronize, query and elapsed-time wait for the server. */
 #include "rgpu.h"
 
+#include <cudaProfiler.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -258,3 +260,43 @@ RGPU_EXPORT CUresult CUDAAPI cuEventElapsedTime_v2(float *ms, CUevent start, CUe
     return rc;
 }
 RGPU_EXPORT CUresult CUDAAPI cuEventElapsedTime(float *ms, CUevent start, CUevent end) { return cuEventElapsedTime_v2(ms, start, end); }
+
+/* ---- hints and tools that have no remote effect ---- */
+
+/* Legacy stream callbacks run like host functions: after the stream drains, in the calling thread. */
+static CUresult stream_callback(CUstream s, CUstreamCallback cb, void *data, unsigned int flags, int ptds)
+{
+    if (!cb || flags) return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = stream_sync(s, ptds);
+    cb(s, rc, data);
+    return CUDA_SUCCESS;
+}
+RGPU_EXPORT CUresult CUDAAPI cuStreamAddCallback(CUstream s, CUstreamCallback cb, void *data, unsigned int flags) { return stream_callback(s, cb, data, flags, 0); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamAddCallback_ptsz(CUstream s, CUstreamCallback cb, void *data, unsigned int flags) { return stream_callback(s, cb, data, flags, 1); }
+
+/* Stream attributes are cache-persistence and scheduling hints: accepted, not forwarded (traced). */
+static CUresult stream_set_attr(CUstream s, CUstreamAttrID attr, const CUstreamAttrValue *v)
+{
+    if (!v) return CUDA_ERROR_INVALID_VALUE;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    rgpu_trace("cuStreamSetAttribute(%d): hint ignored", (int)attr);
+    return CUDA_SUCCESS;
+}
+static CUresult stream_get_attr(CUstream s, CUstreamAttrID attr, CUstreamAttrValue *v)
+{
+    if (!v) return CUDA_ERROR_INVALID_VALUE;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    memset(v, 0, sizeof(*v));
+    return CUDA_SUCCESS;
+}
+RGPU_EXPORT CUresult CUDAAPI cuStreamSetAttribute(CUstream s, CUstreamAttrID a, const CUstreamAttrValue *v) { return stream_set_attr(s, a, v); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamSetAttribute_ptsz(CUstream s, CUstreamAttrID a, const CUstreamAttrValue *v) { return stream_set_attr(s, a, v); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamGetAttribute(CUstream s, CUstreamAttrID a, CUstreamAttrValue *v) { return stream_get_attr(s, a, v); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamGetAttribute_ptsz(CUstream s, CUstreamAttrID a, CUstreamAttrValue *v) { return stream_get_attr(s, a, v); }
+
+RGPU_EXPORT CUresult CUDAAPI cuCtxResetPersistingL2Cache(void) { return rgpu_context_check(); }
+
+/* Profiling brackets: the remote device is not profiled from here; succeed so programs that bracket their
+ * region of interest keep working. */
+RGPU_EXPORT CUresult CUDAAPI cuProfilerStart(void) { return rgpu_rpc_ready(); }
+RGPU_EXPORT CUresult CUDAAPI cuProfilerStop(void) { return rgpu_rpc_ready(); }

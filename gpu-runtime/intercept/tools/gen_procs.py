@@ -21,7 +21,13 @@ import sys
 inc, out = sys.argv[1:3]
 sources = sys.argv[3:]
 typedefs = open(os.path.join(inc, 'cudaTypedefs.h')).read()
+profiler_typedefs = os.path.join(inc, 'cudaProfilerTypedefs.h')
+if os.path.exists(profiler_typedefs):  # cuProfilerStart/Stop live apart from the rest
+    typedefs += open(profiler_typedefs).read()
 cuda_h = open(os.path.join(inc, 'cuda.h')).read()
+profiler_h = os.path.join(inc, 'cudaProfiler.h')
+if os.path.exists(profiler_h):
+    cuda_h += open(profiler_h).read()
 
 declared = set(re.findall(r'CUresult\s+CUDAAPI\s+(cu\w+)\s*\(', cuda_h))
 declared.update(re.findall(r'#define\s+cu\w+\s+(cu\w+)\s*$', cuda_h, re.M))
