@@ -42,6 +42,15 @@ export function parseBytes(s: string, what: string): number {
   return Math.floor(Number(m[1]) * mult);
 }
 
+/** --help: not an error, the caller prints SERVE_USAGE and exits 0. */
+export class ServeHelpRequested extends Error {
+  readonly code = 'RGPU_ERR_HELP';
+  constructor() {
+    super(SERVE_USAGE);
+    this.name = 'ServeHelpRequested';
+  }
+}
+
 export function parseServeArgs(argv: string[]): ServeArgs {
   let v;
   try {
@@ -66,7 +75,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
   } catch (e) {
     throw new ServerError('RGPU_ERR_BAD_ARGS', `${(e as Error).message}\n${SERVE_USAGE}`, { cause: e });
   }
-  if (v.help) throw new ServerError('RGPU_ERR_BAD_ARGS', SERVE_USAGE);
+  if (v.help) throw new ServeHelpRequested();
   if (v.exclusive && v.shared) throw new ServerError('RGPU_ERR_BAD_ARGS', '--exclusive and --shared exclude each other');
   if (v.token !== undefined && v['token-file'] !== undefined) {
     throw new ServerError('RGPU_ERR_BAD_ARGS', '--token and --token-file exclude each other');

@@ -1,7 +1,7 @@
 // `rgpu serve`: options → backends → listening server, and an orderly stop on SIGINT/SIGTERM.
 // startServer() is the in-process entry used by tests and by the embedded default pool.
 import type { Backend } from './backend';
-import { DEFAULT_DEVICES, parseServeArgs, type ServeArgs } from './args';
+import { DEFAULT_DEVICES, parseServeArgs, ServeHelpRequested, type ServeArgs } from './args';
 import { loadBackends, parseDeviceSpec } from './backends';
 import { ServerError } from './errors';
 import { checkListenSecurity, listenServer, type RunningServer } from './server';
@@ -73,6 +73,10 @@ export async function runServe(argv: string[]): Promise<void> {
   try {
     server = await startServer(optionsOf(parseServeArgs(argv)));
   } catch (e) {
+    if (e instanceof ServeHelpRequested) {
+      process.stdout.write(`${e.message}\n`);
+      return;
+    }
     if (e instanceof ServerError) {
       process.stderr.write(`rgpu serve: ${e.message}\n`);
       process.exitCode = 2;

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { get } from 'node:http';
 import { join } from 'node:path';
-import { parseServeArgs, parseBytes } from '../../../gpu-runtime/server/src/args';
+import { parseServeArgs, parseBytes, ServeHelpRequested } from '../../../gpu-runtime/server/src/args';
 import { parseDeviceSpec } from '../../../gpu-runtime/server/src/backends';
 import { buildDispatchTable } from '../../../gpu-runtime/server/src/dispatch';
 import { ServerError } from '../../../gpu-runtime/server/src/errors';
@@ -28,6 +28,7 @@ describe('rgpu serve options', () => {
     assert.deepEqual([a.host, a.port, a.token, a.mode, a.memQuota, a.metrics, a.devices], ['0.0.0.0', 9000, 't', 'shared', 2 ** 31, { host: '127.0.0.1', port: 9100 }, 'cuda']);
     assert.equal(parseServeArgs(['--listen', '[::1]:7']).host, '::1');
     assert.equal(parseBytes('1.5k', 'x'), 1536);
+    assert.throws(() => parseServeArgs(['--help']), ServeHelpRequested);
     for (const bad of [['--listen', 'nope'], ['--exclusive', '--shared'], ['--tls-cert', 'c'], ['--bogus'], ['--mem-quota', 'lots'], ['--token', 'a', '--token-file', 'f']]) {
       assert.throws(() => parseServeArgs(bad), (e: unknown) => e instanceof ServerError && e.code === 'RGPU_ERR_BAD_ARGS', bad.join(' '));
     }
