@@ -15,11 +15,18 @@ export class BuildError extends Error {
 
 export class BenchBuild {
   readonly dir = mkdtempSync(join(tmpdir(), 'rgpu-bench-'));
+  private readonly built = new Map<string, Promise<string>>();
 
   constructor(readonly benchRoot: string) {}
 
-  /** gcc -O2 bench/c/NAME.c → absolute path of the executable. */
-  async c(name: string): Promise<string> {
+  /** gcc -O2 bench/c/NAME.c → absolute path of the executable (built once per run). */
+  c(name: string): Promise<string> {
+    const key = `c:${name}`;
+    if (!this.built.has(key)) this.built.set(key, this.gcc(name));
+    return this.built.get(key)!;
+  }
+
+  private async gcc(name: string): Promise<string> {
     const out = join(this.dir, name);
     const r = await run('gcc', ['-O2', '-Wall', '-o', out, join(this.benchRoot, 'c', `${name}.c`)], { timeoutMs: 60_000 });
     if (r.code !== 0) throw new BuildError(`gcc ${name}.c failed: ${r.stderr.trim().slice(-400)}`);

@@ -23,7 +23,7 @@ export interface StepCount {
   stepUs: number;
 }
 
-const RTT_CALLS = 3000;
+const RTT_CALLS = 1500;
 const COPY_MIB = 256;
 const LAUNCHES = 200_000;
 const STEPS = 50;
