@@ -12,10 +12,11 @@
 //   nothing while a program uses the default stream alone.
 // - Device printf: the real driver writes printf output to the server process's own stdout at synchronisation
 //   points; it cannot be attributed to a session in-process, so `onPrintf` is never called by this backend
-//   (see README note in backend.ts).
+//   (see the note at the top of backend.ts).
 
 import { BackendEvent, BackendStream, CudaError, DeviceContext, LaunchConfig, ModuleInfo } from '../../server/src/backend';
-import { allocNative, Driver, freeNative, NativeBuffer } from './binding';
+import { Driver, freeNative } from './binding';
+import { LaunchArgs, memcpy2D } from './marshal';
 import { loadModule, LoadedModule } from './moduleLoader';
 import { StagingPool } from './staging';
 import { VaWindow } from './vaWindow';
@@ -29,8 +30,6 @@ const CU_STREAM_NON_BLOCKING = 1;
 const STICKY = new Set([700, 702, 710, 714, 715, 716, 717, 718, 719]);
 /** CUDA's limit on kernel parameter bytes (since 12.1). */
 const MAX_PARAM_BYTES = 32764;
-const CU_LAUNCH_PARAM_BUFFER_POINTER = 1n;
-const CU_LAUNCH_PARAM_BUFFER_SIZE = 2n;
 const CU_MEMORYTYPE_HOST = 1;
 const CU_MEMORYTYPE_DEVICE = 2;
 
@@ -44,46 +43,6 @@ class CudaEvent {
 }
 class CudaModule {
   constructor(readonly loaded: LoadedModule) {}
-}
-
-/** Native memory for launch arguments: `extra` array, size slot, parameter bytes, kernelParams pointers. */
-class LaunchArgs {
-  readonly native: NativeBuffer;
-  readonly extraAddr: bigint;
-  readonly paramsAddr: bigint;
-  readonly pointersAddr: bigint;
-  readonly params: Uint8Array;
-  private readonly words: BigUint64Array;
-  private static readonly PARAMS_AT = 64;
-  private static readonly POINTERS_AT = 64 + 32768;
-
-  constructor() {
-    this.native = allocNative(LaunchArgs.POINTERS_AT + 8 * 8192);
-    const { addr, bytes } = this.native;
-    this.words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
-    this.extraAddr = addr;
-    this.paramsAddr = addr + BigInt(LaunchArgs.PARAMS_AT);
-    this.pointersAddr = addr + BigInt(LaunchArgs.POINTERS_AT);
-    this.params = bytes.subarray(LaunchArgs.PARAMS_AT, LaunchArgs.POINTERS_AT);
-    // extra = { BUFFER_POINTER, &params, BUFFER_SIZE, &size, END }, written once.
-    this.words.set([CU_LAUNCH_PARAM_BUFFER_POINTER, this.paramsAddr, CU_LAUNCH_PARAM_BUFFER_SIZE, addr + 40n, 0n], 0);
-  }
-
-  private size = -1;
-
-  setParams(p: Uint8Array): void {
-    this.params.set(p);
-    if (p.length !== this.size) {
-      this.size = p.length;
-      this.words[5] = BigInt(p.length);
-    }
-  }
-
-  /** kernelParams[i] = &params[offset_i], for launches that take no `extra` (cooperative). */
-  setPointers(offsets: readonly { offset: number }[]): void {
-    const base = LaunchArgs.POINTERS_AT / 8;
-    for (let i = 0; i < offsets.length; i++) this.words[base + i] = this.paramsAddr + BigInt(offsets[i].offset);
-  }
 }
 
 export class CudaContext implements DeviceContext {
@@ -471,21 +430,4 @@ export class CudaContext implements DeviceContext {
     if (pitch < width || hostBytes < width * height) throw new CudaError(CUDA_ERROR_INVALID_VALUE, 'bad 2D copy geometry');
     this.checkRange(addr, pitch * (height - 1) + width);
   }
-}
-
-/** A CUDA_MEMCPY2D (128 bytes); a fresh Buffer because the driver reads it during the call only, which is cheap. */
-function memcpy2D(srcType: number, srcHost: bigint, srcDevice: number, srcPitch: number,
-  dstType: number, dstHost: bigint, dstDevice: number, dstPitch: number, width: number, height: number): Buffer {
-  const b = Buffer.alloc(128);
-  b.writeUInt32LE(srcType, 16);
-  b.writeBigUInt64LE(srcHost, 24);
-  b.writeBigUInt64LE(BigInt(srcDevice), 32);
-  b.writeBigUInt64LE(BigInt(srcPitch), 48);
-  b.writeUInt32LE(dstType, 72);
-  b.writeBigUInt64LE(dstHost, 80);
-  b.writeBigUInt64LE(BigInt(dstDevice), 88);
-  b.writeBigUInt64LE(BigInt(dstPitch), 104);
-  b.writeBigUInt64LE(BigInt(width), 112);
-  b.writeBigUInt64LE(BigInt(height), 120);
-  return b;
 }
