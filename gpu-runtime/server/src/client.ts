@@ -11,7 +11,7 @@ import type { Reply, ServerEnv } from './handler';
 import { controlOps } from './handlers/control';
 import type { Lease, PendingLease } from './pool';
 import type { ServerCounters } from './metrics';
-import { OP_SLOTS, Session, type Quota } from './session';
+import { OP_SLOTS, Session, toCudaError, type Quota } from './session';
 import { wireU64 } from './wire';
 
 export interface ClientOptions {
@@ -71,8 +71,23 @@ export class Client implements ReplySink {
     return this.session;
   }
 
+  /** Never throws: a frame that trips a bug is answered as an error, and the server keeps running. */
   onFrame(f: Frame): void {
     if (this.opts.counters) this.opts.counters.ops[f.op < OP_SLOTS ? f.op : OP_SLOTS - 1]++;
+    try {
+      this.handleFrame(f);
+    } catch (e) {
+      this.opts.log?.(`${this.id}: op ${f.op} seq ${f.seq}: ${(e as Error).stack ?? e}`);
+      if ((f.flags & Flag.NO_REPLY) === 0) this.fail(f, toCudaError(e));
+    }
+  }
+
+  private ping(f: Frame): void {
+    if (f.body.length !== 8 || f.bulk.length) return this.refuse(f, CUresult.CUDA_ERROR_INVALID_VALUE, `PING: body of ${f.body.length} bytes, expected 8`);
+    this.reply(f, controlOps.PING(f));
+  }
+
+  private handleFrame(f: Frame): void {
     switch (this.state) {
       case 'session': {
         const s = this.session!;
@@ -83,16 +98,16 @@ export class Client implements ReplySink {
       }
       case 'hello':
         if (f.op === Op.HELLO) return this.hello(f);
-        if (f.op === Op.PING) return this.reply(f, controlOps.PING(f));
+        if (f.op === Op.PING) return this.ping(f);
         return this.refuse(f, CUresult.CUDA_ERROR_NOT_INITIALIZED, 'send HELLO first');
       case 'queued':
-        if (f.op === Op.PING) return this.reply(f, controlOps.PING(f));
+        if (f.op === Op.PING) return this.ping(f);
         if (f.op === Op.GOODBYE) return this.close();
         if (this.early.length >= MAX_EARLY_FRAMES) return this.close();
         this.early.push(f);
         return;
       case 'control':
-        if (f.op === Op.PING) return this.reply(f, controlOps.PING(f));
+        if (f.op === Op.PING) return this.ping(f);
         if (f.op === Op.INVENTORY) return this.reply(f, controlOps.INVENTORY(f, this.env));
         if (f.op === Op.GOODBYE) return this.close();
         return this.refuse(f, CUresult.CUDA_ERROR_NOT_PERMITTED, 'a control connection serves only INVENTORY and PING');

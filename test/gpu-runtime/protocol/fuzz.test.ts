@@ -258,4 +258,36 @@ describe('fuzz: frame decoder and dispatcher', function () {
     assert.ok(restarts > N / 1000 && restarts < N / 2, `restarts ${restarts}`);
     assert.ok(stats.mutated > 10000 && stats.random > 5000);
   });
+
+  it('survives random frames before and instead of a proper HELLO, and on control connections', async () => {
+    const r = rng(0xc0ffee);
+    const backend = new FakeBackend([{ type: 'T4', count: 1 }]);
+    const pool = new Pool(backend.devices, 'shared');
+    const env: ServerEnv = { pool, cache: new ModuleCache(1 << 20), serverName: 'fuzz' };
+    const dispatcher = new Dispatcher(env);
+    const values = [0, 1, 2, -1, '', 'T4', 'control', 'session', null, {}, [], Buffer.alloc(2), 1e100];
+    const pick = <T>(a: T[]): T => a[Math.floor(r() * a.length)];
+    let replied = 0;
+    for (let conn = 0; conn < 400; conn++) {
+      const stub = new StubConnection();
+      const client = new Client(stub as unknown as FrameConnection, env, dispatcher, { quota: QUOTA, helloTimeoutMs: 60000 });
+      if (r() < 0.3) client.onFrame({ length: 0, op: Op.HELLO, flags: 0, seq: 1, stream: 0, bodyLen: 0, result: 0, body: pack([1, '', '', 'control', {}]), bulk: Buffer.alloc(0) });
+      for (let i = 0; i < 60; i++) {
+        const op = r() < 0.5 ? pick([Op.HELLO, Op.PING, Op.INVENTORY, Op.GOODBYE, Op.CTX_SYNC]) : Math.floor(r() * 200);
+        let body: Buffer;
+        if (r() < 0.5) body = pack(Array.from({ length: Math.floor(r() * 6) }, () => pick(values)));
+        else {
+          body = Buffer.allocUnsafe(Math.floor(r() * 16));
+          for (let j = 0; j < body.length; j++) body[j] = Math.floor(r() * 256);
+        }
+        client.onFrame({ length: body.length, op, flags: Math.floor(r() * 8), seq: i + 2, stream: 0, bodyLen: body.length, result: 0, body, bulk: Buffer.alloc(r() < 0.1 ? 5 : 0) });
+      }
+      await new Promise((res) => setImmediate(res));
+      replied += stub.frames;
+      client.close();
+    }
+    assert.ok(replied > 1000, `${replied} frames answered`);
+    assert.equal(pool.sessionCount, 0);
+    assert.equal(backend.devices[0].memUsed(), 0);
+  });
 });
