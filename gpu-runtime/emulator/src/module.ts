@@ -34,8 +34,7 @@ export function loadPtx(text: string, heap: DeviceHeap): LoadedModule {
   try {
     ptx = parsePtx(text);
   } catch (e) {
-    if (e instanceof PtxParseError) throw new CudaError(CUresult.CUDA_ERROR_INVALID_PTX, e.message, { cause: e });
-    throw e;
+    throw asLoadError(e);
   }
   const globals = placeGlobals(ptx, heap);
   const addrs = new Map(globals.map((g) => [g.name, g.addr]));
@@ -57,9 +56,16 @@ export function loadPtx(text: string, heap: DeviceHeap): LoadedModule {
     return { kernels, globals, info: { kernels: kernels.map((k) => k.info), globals }, unloaded: false };
   } catch (e) {
     for (const g of globals) heap.releaseGlobal(g.addr, g.size);
-    if (e instanceof UnsupportedError) throw new CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED, e.message, { cause: e });
-    throw e;
+    throw asLoadError(e);
   }
+}
+
+/** Every load failure is a CudaError: malformed input must never surface as an internal exception. */
+function asLoadError(e: unknown): CudaError {
+  if (e instanceof CudaError) return e;
+  if (e instanceof UnsupportedError) return new CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED, e.message, { cause: e });
+  if (e instanceof PtxParseError) return new CudaError(CUresult.CUDA_ERROR_INVALID_PTX, e.message, { cause: e });
+  return new CudaError(CUresult.CUDA_ERROR_INVALID_PTX, `malformed PTX: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
 function kernelInfo(ptx: PtxModule, k: FuncDecl, shared: number, local: number): KernelInfo {
