@@ -15,6 +15,7 @@
 //   (see the note at the top of backend.ts).
 
 import { BackendEvent, BackendStream, CudaError, DeviceContext, LaunchConfig, ModuleInfo } from '../../server/src/backend';
+import { RangeTable } from '../../server/src/ranges';
 import { Driver, freeNative } from './binding';
 import { LaunchArgs, memcpy2D } from './marshal';
 import { loadModule, LoadedModule } from './moduleLoader';
@@ -55,7 +56,7 @@ export class CudaContext implements DeviceContext {
   private readonly events = new Set<CudaEvent>();
   private readonly modules = new Set<CudaModule>();
   /** Device ranges of module globals (outside the window, placed by the driver): valid copy targets too. */
-  private readonly globalRanges: { addr: number; size: number }[] = [];
+  private readonly globalRanges = new RangeTable();
   /** Blocking streams with work enqueued since the default stream last waited for them. */
   private readonly unjoined = new Set<CudaStream>();
   /** Bumped whenever work goes to the default stream; blocking streams wait for it before their next work. */
@@ -178,7 +179,7 @@ export class CudaContext implements DeviceContext {
     const loaded = loadModule(this.drv, image, kind);
     const mod = new CudaModule(loaded);
     this.modules.add(mod);
-    for (const g of loaded.info.globals) this.globalRanges.push({ addr: g.addr, size: g.size });
+    for (const g of loaded.info.globals) this.globalRanges.add(g.addr, g.size);
     return { handle: mod, info: loaded.info };
   }
 
@@ -186,8 +187,7 @@ export class CudaContext implements DeviceContext {
     this.enter();
     const mod = this.module(handle);
     this.modules.delete(mod);
-    const gone = new Set(mod.loaded.info.globals.map((g) => g.addr));
-    for (let i = this.globalRanges.length - 1; i >= 0; i--) if (gone.has(this.globalRanges[i].addr)) this.globalRanges.splice(i, 1);
+    for (const g of mod.loaded.info.globals) this.globalRanges.remove(g.addr);
     this.drv.check(this.drv.fn.cuModuleUnload(mod.loaded.handle), 'cuModuleUnload');
   }
 
@@ -420,8 +420,7 @@ export class CudaContext implements DeviceContext {
   }
 
   private checkRange(addr: number, size: number): void {
-    if (size === 0 || this.window.contains(addr, size)) return;
-    for (const g of this.globalRanges) if (addr >= g.addr && addr + size <= g.addr + g.size) return;
+    if (size === 0 || this.window.contains(addr, size) || this.globalRanges.contains(addr, size)) return;
     throw new CudaError(CUDA_ERROR_INVALID_VALUE, `[0x${addr.toString(16)}, +${size}) is not inside an allocation of this session`);
   }
 

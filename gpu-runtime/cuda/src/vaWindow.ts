@@ -8,6 +8,7 @@
 // allocation that touches it is freed.
 
 import { CudaError } from '../../server/src/backend';
+import { RangeTable } from '../../server/src/ranges';
 import { Driver } from './binding';
 
 const CU_MEM_ALLOCATION_TYPE_PINNED = 1;
@@ -38,6 +39,8 @@ export class VaWindow {
   private readonly prop = Buffer.alloc(32); // CUmemAllocationProp
   private readonly access = Buffer.alloc(12); // CUmemAccessDesc
   private readonly allocs = new Map<number, Allocation>();
+  /** The same allocations as sorted ranges: overlap and copy-range checks are one binary search. */
+  private readonly ranges = new RangeTable();
   /** Mapping owning each mapped granule, by granule index within the window. */
   private readonly granuleOwner = new Map<number, Mapping>();
 
@@ -58,14 +61,10 @@ export class VaWindow {
 
   /** Backs [addr, addr+size) with device memory. The range must lie in the window and overlap no allocation. */
   alloc(addr: number, size: number): void {
-    if (!(size > 0) || addr < this.base || addr + size > this.base + this.size || this.allocs.has(addr)) {
-      throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation [0x${addr.toString(16)}, +${size}) outside the window or taken`);
+    if (!(size > 0) || addr < this.base || addr + size > this.base + this.size) {
+      throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation [0x${addr.toString(16)}, +${size}) outside the window`);
     }
-    for (const [start, a] of this.allocs) {
-      if (addr < start + a.size && start < addr + size) {
-        throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation at 0x${addr.toString(16)} overlaps 0x${start.toString(16)}`);
-      }
-    }
+    if (!this.ranges.add(addr, size)) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation at 0x${addr.toString(16)} overlaps another`);
     const first = Math.floor((addr - this.base) / this.granule);
     const last = Math.floor((addr + size - 1 - this.base) / this.granule);
     const used = new Set<Mapping>();
@@ -78,10 +77,14 @@ export class VaWindow {
     let hi = last;
     if (this.granuleOwner.has(lo)) lo++;
     if (hi >= lo && this.granuleOwner.has(hi)) hi--;
-    for (let g = lo; g <= hi; g++) {
-      if (this.granuleOwner.has(g)) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation at 0x${addr.toString(16)} overlaps another`);
+    if (hi >= lo) {
+      try {
+        used.add(this.map(lo, hi));
+      } catch (e) {
+        this.ranges.remove(addr);
+        throw e;
+      }
     }
-    if (hi >= lo) used.add(this.map(lo, hi));
     for (const m of used) m.users++;
     this.allocs.set(addr, { size, mappings: [...used] });
   }
@@ -90,13 +93,13 @@ export class VaWindow {
     const a = this.allocs.get(addr);
     if (!a) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `no allocation at 0x${addr.toString(16)}`);
     this.allocs.delete(addr);
+    this.ranges.remove(addr);
     for (const m of a.mappings) if (--m.users === 0) this.unmap(m);
   }
 
   /** true when [addr, addr+size) lies inside one live allocation. */
   contains(addr: number, size: number): boolean {
-    for (const [start, a] of this.allocs) if (addr >= start && addr + size <= start + a.size) return true;
-    return false;
+    return this.ranges.contains(addr, size);
   }
 
   /** Unmaps everything and gives the window back. Idempotent. */
@@ -104,6 +107,7 @@ export class VaWindow {
     const mappings = new Set(this.granuleOwner.values());
     for (const m of mappings) this.unmap(m);
     this.allocs.clear();
+    this.ranges.clear();
     if (this.size > 0 && this.base !== 0) this.drv.fn.cuMemAddressFree(this.base, this.size);
     (this as { base: number }).base = 0;
   }
