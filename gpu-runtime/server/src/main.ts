@@ -4,7 +4,7 @@ import type { Backend } from './backend';
 import { DEFAULT_DEVICES, parseServeArgs, ServeHelpRequested, type ServeArgs } from './args';
 import { loadBackends, parseDeviceSpec } from './backends';
 import { ServerError } from './errors';
-import { checkListenSecurity, listenServer, type RunningServer } from './server';
+import { checkListenSecurity, isLoopback, listenServer, type RunningServer } from './server';
 import type { Quota } from './session';
 
 export interface StartOptions {
@@ -85,6 +85,9 @@ export async function runServe(argv: string[]): Promise<void> {
     throw e;
   }
   const { host, port } = server.address;
+  if (!isLoopback(host) && !server.tls) {
+    process.stderr.write('rgpu serve: warning: listening beyond loopback without TLS; the token and all data travel in clear text (use --tls-cert/--tls-key)\n');
+  }
   const types = server.pool.inventory().types.map((t) => `${t.type}x${t.total}`).join(', ');
   process.stderr.write(`rgpu serve: listening on ${host}:${port} (${types})${server.metricsAddress ? `, metrics on http://${server.metricsAddress.host}:${server.metricsAddress.port}/metrics` : ''}\n`);
   await new Promise<void>((resolve) => {

@@ -39,6 +39,8 @@ export interface RunningServer {
   readonly metrics: Registry;
   readonly metricsAddress?: { host: string; port: number };
   readonly counters: ServerCounters;
+  /** True when the listener speaks TLS. */
+  readonly tls: boolean;
   /** Clients connected now. */
   readonly clients: ReadonlySet<Client>;
   close(): Promise<void>;
@@ -140,6 +142,7 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
     metrics: registry,
     metricsAddress: maddr ? { host: maddr.address, port: maddr.port } : undefined,
     counters,
+    tls: !!o.tls,
     clients,
     close() {
       closing ??= (async () => {
