@@ -426,6 +426,33 @@ static void hostile(void)
     printf("after: %d\n", (int)cuCtxSynchronize());
 }
 
+static void *query_later(void *arg)
+{
+    CUcontext ctx;
+    usleep(100 * 1000);
+    cuDevicePrimaryCtxRetain(&ctx, 0);
+    cuCtxSetCurrent(ctx);
+    *(CUresult *)arg = cuStreamQuery(NULL);
+    return NULL;
+}
+
+/* Against hostileServer.test.ts, which answers the synchronize only after it has seen the other thread's
+ * query: a thread waiting for a reply must not keep the others from talking to the server. */
+static void concurrent(void)
+{
+    CUcontext ctx;
+    CHECK(cuInit(0));
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, 0));
+    CHECK(cuCtxSetCurrent(ctx));
+    pthread_t t;
+    CUresult q = CUDA_ERROR_UNKNOWN;
+    pthread_create(&t, NULL, query_later, &q);
+    CHECK(cuStreamSynchronize(NULL));
+    pthread_join(t, NULL);
+    CHECK(q);
+    printf("concurrent ok\n");
+}
+
 static double now_us(void)
 {
     struct timespec t;
@@ -505,6 +532,7 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "bigmodule")) big_module();
     else if (!strcmp(what, "overlap")) overlap();
     else if (!strcmp(what, "hostile")) hostile();
+    else if (!strcmp(what, "concurrent")) concurrent();
     else if (!strcmp(what, "bench")) bench(argc > 2 ? atoi(argv[2]) : 20000);
     else { fprintf(stderr, "unknown scenario %s\n", what); return 2; }
     return 0;

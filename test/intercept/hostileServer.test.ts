@@ -24,6 +24,7 @@ describe('intercept: malformed replies from a server', function () {
     let loads = 0;
     server = net.createServer((sock) => {
       const dec = new FrameDecoder();
+      let heldSync: (() => void) | null = null;
       sock.on('error', () => {});
       sock.on('data', (chunk) => {
         for (const f of dec.push(chunk)) {
@@ -31,6 +32,13 @@ describe('intercept: malformed replies from a server', function () {
             for (const b of encodeFrame(f.op, { flags: Flag.REPLY, seq: f.seq, ...o })) sock.write(b);
           };
           if (f.op === Op.HELLO) reply({ body: pack(HELLO_REPLY) });
+          // STREAM_SYNC is held until some STREAM_QUERY arrives (from another thread of the program)
+          else if (f.op === Op.STREAM_SYNC) heldSync = () => reply({});
+          else if (f.op === Op.STREAM_QUERY) {
+            reply({});
+            heldSync?.();
+            heldSync = null;
+          }
           else if (f.op === Op.MODULE_LOAD && loads++ === 0)
             // a parameter at a negative offset: a library that trusted it would write before its buffer
             reply({ body: pack({ kernels: [{ name: 'k', params: [[-8, 8]], paramSize: 8, attrs: {} }], globals: [] }) });
@@ -47,6 +55,13 @@ describe('intercept: malformed replies from a server', function () {
 
   after(() => {
     server.close();
+  });
+
+  it('lets other threads talk to the server while one waits for a reply', async () => {
+    const bin = await gcc('test/intercept/driver_fake.c', [`-L${INTERCEPT_DIR}`, '-lcuda', '-lpthread', '-ldl']);
+    const r = await run(bin, ['concurrent'], { env: interceptEnv(`tcp://127.0.0.1:${port}`), timeoutMs: 15000 });
+    expectOk(r, 'concurrent');
+    assert.equal(r.stdout, 'concurrent ok\n');
   });
 
   it('refuses a bad parameter layout and drops a connection that sends a bad header', async () => {

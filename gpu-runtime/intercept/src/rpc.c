@@ -3,8 +3,10 @@
  *
  * Requests whose reply kind is `none` are appended to a write buffer and leave with the next request
  * that needs an answer (or when the buffer fills), so launches, H2D copies and frees cost no syscall
- * each. Replies are read by the thread that waits for one; frames that answer earlier asynchronous
- * requests (MEMCPY_DTOH of cuMemcpyDtoHAsync) and PRINTF notifications are handled in order on the way. */
+ * each. There is no background thread: one of the threads waiting for a reply is the reader (the others
+ * sleep on rx_cond) and delivers every frame to its owner — the waiter of that seq, the destination of an
+ * earlier async read (cuMemcpyDtoHAsync), or stdout (PRINTF). Waiting does not hold rgpu_g.lock, so other
+ * threads keep launching while one synchronises. */
 #include "rgpu.h"
 
 #include <errno.h>
@@ -24,19 +26,40 @@
 #define CONNECT_TIMEOUT_MS 5000
 
 struct rgpu_state rgpu_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
-static CUresult deferred_async_error; /* error of an async DtoH reply, returned by the next wait */
 static void note_sticky(CUresult rc);
+
+/* A thread waiting for the reply to `seq`; lives on that thread's stack, listed while it waits. */
+struct waiter {
+    uint32_t seq;
+    int done;
+    CUresult rc;
+    uint8_t *body;          /* malloc'd reply body, handed to the caller */
+    uint32_t body_len;
+    void *bulk_dst;
+    uint64_t bulk_cap;
+    struct waiter *next;
+};
+
+/* The receive side: rx_lock guards these and rgpu_g.pending; it is never held across I/O. */
+static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rx_cond = PTHREAD_COND_INITIALIZER;
+static int reader_active;
+static struct waiter *waiters;
+static CUresult deferred_async_error; /* error of an async DtoH reply, returned by the next wait */
 
 void rgpu_rpc_lock(void) { pthread_mutex_lock(&rgpu_g.lock); }
 void rgpu_rpc_unlock(void) { pthread_mutex_unlock(&rgpu_g.lock); }
 
+/* May run on the reading thread while another sends: it only flags the loss and shuts the socket down
+ * (which wakes any thread blocked on it); the descriptor is closed at exit or fork. */
 static void mark_lost(const char *why)
 {
     if (!rgpu_g.lost) rgpu_trace("connection lost: %s", why);
     rgpu_g.lost = RGPU_ERR_TRANSPORT;
-    if (rgpu_g.fd >= 0) { close(rgpu_g.fd); rgpu_g.fd = -1; }
-    rgpu_g.wlen = 0;
-    rgpu_g.npending = 0;
+    if (rgpu_g.fd >= 0) shutdown(rgpu_g.fd, SHUT_RDWR);
+    pthread_mutex_lock(&rx_lock);
+    pthread_cond_broadcast(&rx_cond);
+    pthread_mutex_unlock(&rx_lock);
 }
 
 /* ---- raw I/O ---- */
@@ -57,9 +80,22 @@ static int send_iov(struct iovec *iov, int n)
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                struct pollfd pfd = { rgpu_g.fd, POLLOUT | POLLIN, 0 };
-                if (poll(&pfd, 1, -1) < 0 && errno != EINTR) { mark_lost(strerror(errno)); return -1; }
-                if ((pfd.revents & POLLIN) && !(pfd.revents & POLLOUT) && read_interleaved_frame()) return -1;
+                /* Drain input ourselves unless a waiting thread is already the reader. */
+                pthread_mutex_lock(&rx_lock);
+                int other = reader_active;
+                if (!other) reader_active = 1;
+                pthread_mutex_unlock(&rx_lock);
+                struct pollfd pfd = { rgpu_g.fd, other ? POLLOUT : POLLOUT | POLLIN, 0 };
+                int pr = poll(&pfd, 1, other ? 10 : -1);
+                int bad = pr < 0 && errno != EINTR;
+                if (!bad && !other && (pfd.revents & POLLIN) && !(pfd.revents & POLLOUT)) bad = read_interleaved_frame();
+                if (!other) {
+                    pthread_mutex_lock(&rx_lock);
+                    reader_active = 0;
+                    pthread_cond_broadcast(&rx_cond);
+                    pthread_mutex_unlock(&rx_lock);
+                }
+                if (bad) { if (!rgpu_g.lost) mark_lost(strerror(errno)); return -1; }
                 continue;
             }
             mark_lost(strerror(errno));
@@ -210,23 +246,56 @@ static int read_bulk_2d(struct rgpu_pending_dtoh *p, uint64_t len)
     return discard(len);
 }
 
+/* The reply to an earlier async read: straight into its destination. Called by the reader. */
 static int handle_pending(const rgpu_header *h)
 {
+    struct rgpu_pending_dtoh cur;
+    int found = 0;
+    pthread_mutex_lock(&rx_lock);
     for (size_t i = 0; i < rgpu_g.npending; i++) {
         struct rgpu_pending_dtoh *p = &rgpu_g.pending[i];
         if (p->seq != h->seq) continue;
-        struct rgpu_pending_dtoh cur = *p;
+        cur = *p;
         memmove(p, p + 1, (rgpu_g.npending - i - 1) * sizeof(*p));
         rgpu_g.npending--;
-        if (discard(h->body_len)) return -1;
+        found = 1;
         if (h->result && !deferred_async_error) deferred_async_error = (CUresult)h->result;
-        note_sticky((CUresult)h->result);
-        return read_bulk_2d(&cur, h->length - h->body_len);
+        break;
     }
-    return discard(h->length); /* a reply nobody waits for any more */
+    pthread_mutex_unlock(&rx_lock);
+    if (!found) return discard(h->length); /* a reply nobody waits for any more */
+    note_sticky((CUresult)h->result);
+    if (discard(h->body_len)) return -1;
+    return read_bulk_2d(&cur, h->length - h->body_len);
 }
 
-/* One frame that is not the reply being waited for: a notification or the reply to an async request. */
+/* The reply a thread waits for: body and bulk go into its buffers, then it is woken. */
+static int handle_waiter(const rgpu_header *h, struct waiter *w)
+{
+    uint8_t *body = NULL;
+    if (h->body_len) {
+        body = malloc(h->body_len);
+        if (!body) { mark_lost("out of memory"); return -1; }
+        if (recv_full(body, h->body_len)) { free(body); return -1; }
+    }
+    uint64_t bulk = h->length - h->body_len;
+    uint64_t take = bulk < w->bulk_cap ? bulk : w->bulk_cap;
+    if ((take && recv_full(w->bulk_dst, (size_t)take)) || discard(bulk - take)) { free(body); return -1; }
+    CUresult rc = (CUresult)h->result;
+    pthread_mutex_lock(&rx_lock);
+    if (!rc && deferred_async_error) rc = deferred_async_error;
+    deferred_async_error = CUDA_SUCCESS;
+    w->body = body;
+    w->body_len = h->body_len;
+    w->rc = rc;
+    w->done = 1;
+    pthread_cond_broadcast(&rx_cond);
+    pthread_mutex_unlock(&rx_lock);
+    note_sticky(rc);
+    return 0;
+}
+
+/* Reads one frame and delivers it. Only the thread holding the reader role calls this, without locks. */
 static int read_interleaved_frame(void)
 {
     rgpu_header h;
@@ -235,7 +304,13 @@ static int read_interleaved_frame(void)
         mark_lost("malformed frame from server");
         return -1;
     }
-    return (h.flags & RGPU_FLAG_NOTIFY) ? handle_notify(&h) : handle_pending(&h);
+    if (h.flags & RGPU_FLAG_NOTIFY) return handle_notify(&h);
+    pthread_mutex_lock(&rx_lock);
+    struct waiter *w = waiters;
+    while (w && w->seq != h.seq) w = w->next;
+    pthread_mutex_unlock(&rx_lock);
+    /* a listed waiter stays listed (and its buffers valid) until it sees done, which only we set */
+    return w ? handle_waiter(&h, w) : handle_pending(&h);
 }
 
 /* Faults poison the context on a real GPU; remembering them here makes calls answered locally (allocations,
@@ -254,74 +329,94 @@ static void note_sticky(CUresult rc)
     }
 }
 
-static CUresult wait_reply(uint32_t seq, uint8_t **reply_body, uint32_t *reply_len, void *bulk_dst,
-                           uint64_t bulk_cap)
+/* Waits (without rgpu_g.lock) until w is answered: as the reader if nobody is, else asleep. */
+static CUresult wait_reply(struct waiter *w, uint8_t **reply_body, uint32_t *reply_len)
 {
-    for (;;) {
-        rgpu_header h;
-        if (recv_full(&h, sizeof(h))) return rgpu_g.lost;
-        if (h.length > RGPU_MAX_FRAME || h.body_len > h.length || h.body_len > RGPU_MAX_BODY) {
-            mark_lost("malformed frame from server");
-            return rgpu_g.lost;
-        }
-        if (h.flags & RGPU_FLAG_NOTIFY) {
-            if (handle_notify(&h)) return rgpu_g.lost;
+    pthread_mutex_lock(&rx_lock);
+    while (!w->done && !rgpu_g.lost) {
+        if (reader_active) {
+            pthread_cond_wait(&rx_cond, &rx_lock);
             continue;
         }
-        if (h.seq != seq) {
-            if (handle_pending(&h)) return rgpu_g.lost;
-            continue;
+        reader_active = 1;
+        pthread_mutex_unlock(&rx_lock);
+        for (;;) {
+            pthread_mutex_lock(&rx_lock);
+            int done = w->done;
+            pthread_mutex_unlock(&rx_lock);
+            if (done || read_interleaved_frame()) break;
         }
-        uint8_t *body = NULL;
-        if (h.body_len) {
-            body = malloc(h.body_len);
-            if (!body) { mark_lost("out of memory"); return rgpu_g.lost; }
-            if (recv_full(body, h.body_len)) { free(body); return rgpu_g.lost; }
-        }
-        uint64_t bulk = h.length - h.body_len;
-        uint64_t take = bulk < bulk_cap ? bulk : bulk_cap;
-        if (take && recv_full(bulk_dst, (size_t)take)) { free(body); return rgpu_g.lost; }
-        if (discard(bulk - take)) { free(body); return rgpu_g.lost; }
-        if (reply_body) { *reply_body = body; if (reply_len) *reply_len = h.body_len; }
-        else free(body);
-        CUresult rc = (CUresult)h.result;
-        if (!rc && deferred_async_error) rc = deferred_async_error;
-        note_sticky(rc);
-        deferred_async_error = CUDA_SUCCESS;
-        return rc;
+        pthread_mutex_lock(&rx_lock);
+        reader_active = 0;
+        pthread_cond_broadcast(&rx_cond); /* another waiter takes over reading */
     }
+    struct waiter **pp = &waiters;
+    while (*pp && *pp != w) pp = &(*pp)->next;
+    if (*pp) *pp = w->next;
+    pthread_mutex_unlock(&rx_lock);
+    if (!w->done) return rgpu_g.lost ? rgpu_g.lost : RGPU_ERR_TRANSPORT;
+    if (reply_body) { *reply_body = w->body; if (reply_len) *reply_len = w->body_len; }
+    else free(w->body);
+    return w->rc;
 }
 
+/* Called with rgpu_g.lock; returns with it held, but releases it while waiting for the reply. */
 CUresult rgpu_rpc_call_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
                               const void *bulk, uint64_t bulk_len, uint8_t **reply_body,
                               uint32_t *reply_len, void *bulk_dst, uint64_t bulk_cap)
 {
-    uint32_t seq;
     if (reply_body) *reply_body = NULL;
+    if (rgpu_g.lost) return rgpu_g.lost;
+    /* listed before the request can leave: a concurrent reader may see the reply first */
+    struct waiter w = { .seq = rgpu_g.seq + 1, .bulk_dst = bulk_dst, .bulk_cap = bulk_cap };
+    pthread_mutex_lock(&rx_lock);
+    w.next = waiters;
+    waiters = &w;
+    pthread_mutex_unlock(&rx_lock);
+    uint32_t seq;
     CUresult rc = post(op, 0, stream, body, body_len, bulk, bulk_len, &seq);
-    if (rc) return rc;
-    rc = rgpu_rpc_flush_locked();
-    if (rc) return rc;
-    return wait_reply(seq, reply_body, reply_len, bulk_dst, bulk_cap);
+    if (!rc) rc = rgpu_rpc_flush_locked();
+    if (rc) {
+        pthread_mutex_lock(&rx_lock);
+        struct waiter **pp = &waiters;
+        while (*pp && *pp != &w) pp = &(*pp)->next;
+        if (*pp) *pp = w.next;
+        pthread_mutex_unlock(&rx_lock);
+        return rc;
+    }
+    rgpu_rpc_unlock();
+    rc = wait_reply(&w, reply_body, reply_len);
+    rgpu_rpc_lock();
+    return rc;
 }
 
 CUresult rgpu_rpc_post_dtoh_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
                                    void *dst, uint64_t size, uint64_t width, uint64_t height, uint64_t dpitch)
 {
+    if (rgpu_g.lost) return rgpu_g.lost;
+    pthread_mutex_lock(&rx_lock);
     if (rgpu_g.npending == rgpu_g.cap_pending) {
         size_t cap = rgpu_g.cap_pending ? rgpu_g.cap_pending * 2 : 16;
         void *np = realloc(rgpu_g.pending, cap * sizeof(*rgpu_g.pending));
-        if (!np) return CUDA_ERROR_OUT_OF_MEMORY;
+        if (!np) { pthread_mutex_unlock(&rx_lock); return CUDA_ERROR_OUT_OF_MEMORY; }
         rgpu_g.pending = np;
         rgpu_g.cap_pending = cap;
     }
+    /* registered before the request can leave, with the seq post() is about to assign (we hold the lock) */
+    struct rgpu_pending_dtoh *p = &rgpu_g.pending[rgpu_g.npending++];
+    p->seq = rgpu_g.seq + 1; p->dst = dst; p->size = size;
+    p->width = width; p->height = height; p->dpitch = dpitch;
+    uint32_t predicted = p->seq;
+    pthread_mutex_unlock(&rx_lock);
     uint32_t seq;
     CUresult rc = post(op, 0, stream, body, body_len, NULL, 0, &seq);
-    if (rc) return rc;
-    struct rgpu_pending_dtoh *p = &rgpu_g.pending[rgpu_g.npending++];
-    p->seq = seq; p->dst = dst; p->size = size;
-    p->width = width; p->height = height; p->dpitch = dpitch;
-    return CUDA_SUCCESS;
+    if (rc) {
+        pthread_mutex_lock(&rx_lock);
+        for (size_t i = 0; i < rgpu_g.npending; i++)
+            if (rgpu_g.pending[i].seq == predicted) { rgpu_g.pending[i] = rgpu_g.pending[--rgpu_g.npending]; break; }
+        pthread_mutex_unlock(&rx_lock);
+    }
+    return rc;
 }
 
 /* ---- connecting ---- */
@@ -492,8 +587,12 @@ static CUresult hello_locked(void)
     return CUDA_SUCCESS;
 }
 
+/* Serialises connecting: the HELLO wait releases rgpu_g.lock, and a second cuInit must not dial again. */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
 CUresult rgpu_rpc_ensure(void)
 {
+    pthread_mutex_lock(&init_lock);
     rgpu_rpc_lock();
     /* A server that was not reachable may be by now (a notebook started before its proxy): an explicit
      * cuInit tries again; every other call keeps answering the recorded error. */
@@ -518,6 +617,7 @@ CUresult rgpu_rpc_ensure(void)
     }
     CUresult rc = rgpu_g.init_state == 1 ? CUDA_SUCCESS : rgpu_g.init_error;
     rgpu_rpc_unlock();
+    pthread_mutex_unlock(&init_lock);
     return rc;
 }
 
@@ -540,8 +640,11 @@ void rgpu_rpc_goodbye(void)
         rgpu_rpc_flush_locked();
         shutdown(rgpu_g.fd, SHUT_WR);
     }
-    if (rgpu_g.fd >= 0) close(rgpu_g.fd);
-    rgpu_g.fd = -1;
+    pthread_mutex_lock(&rx_lock);
+    int reading = reader_active || waiters;
+    pthread_mutex_unlock(&rx_lock);
+    if (reading && rgpu_g.fd >= 0) shutdown(rgpu_g.fd, SHUT_RDWR); /* wakes the waiting thread; it fails */
+    else if (rgpu_g.fd >= 0) { close(rgpu_g.fd); rgpu_g.fd = -1; }
     rgpu_g.lost = RGPU_ERR_TRANSPORT;
     rgpu_rpc_unlock();
 }
@@ -550,6 +653,11 @@ void rgpu_rpc_goodbye(void)
 void rgpu_rpc_after_fork_child(void)
 {
     pthread_mutex_init(&rgpu_g.lock, NULL);
+    pthread_mutex_init(&rx_lock, NULL);
+    pthread_cond_init(&rx_cond, NULL);
+    pthread_mutex_init(&init_lock, NULL);
+    reader_active = 0;
+    waiters = NULL; /* they belonged to the parent's other threads */
     if (rgpu_g.fd >= 0) close(rgpu_g.fd);
     rgpu_g.fd = -1;
     rgpu_g.init_state = 0;
