@@ -211,6 +211,7 @@ export class Client implements ReplySink {
     }
     this.session = s;
     this.state = 'session';
+    this.env.pool.describe(this.id, client);
     s.onPrintfReady = () => this.flushPrintf();
     this.opts.onSession?.('start', s);
     this.opts.log?.(`${this.id}: ${info.type} #${lease.device.index} for ${JSON.stringify(client ?? {})}`);

@@ -39,9 +39,18 @@ export interface TypeInventory {
   queued: number;
 }
 
+/** Who holds a device, as its HELLO said (for `rgpu smi` and logs). */
+export interface SessionClient {
+  session: string;
+  pid?: number;
+  host?: string;
+  argv0?: string;
+  since: number;
+}
+
 export interface Inventory {
   types: TypeInventory[];
-  devices: { index: number; type: string; name: string; memory: number; memUsed: number; sessions: string[] }[];
+  devices: { index: number; type: string; name: string; memory: number; memUsed: number; sessions: string[]; clients: SessionClient[] }[];
   sessions: number;
   queued: number;
 }
@@ -49,6 +58,7 @@ export interface Inventory {
 export class Pool {
   readonly devices: readonly PoolDevice[];
   private readonly queues = new Map<string, Waiter[]>();
+  private readonly clients = new Map<string, SessionClient>();
 
   constructor(devices: readonly Device[], readonly mode: 'exclusive' | 'shared' = 'exclusive') {
     this.devices = devices.map((device, index) => ({ index, type: device.info.type, device, sessions: new Set<string>() }));
@@ -109,8 +119,22 @@ export class Pool {
     };
   }
 
+  /** Records what a leased session's HELLO said about its client (free-form, sanitised). */
+  describe(sessionId: string, client: unknown): void {
+    const c = (client && typeof client === 'object' ? client : {}) as Record<string, unknown>;
+    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v.slice(0, 200) : undefined);
+    this.clients.set(sessionId, {
+      session: sessionId,
+      pid: typeof c.pid === 'number' ? c.pid : undefined,
+      host: str(c.host),
+      argv0: str(c.argv0),
+      since: Date.now(),
+    });
+  }
+
   /** Gives the device back; the first queued session of its type gets it. */
   release(lease: Lease): void {
+    this.clients.delete(lease.sessionId);
     if (!lease.device.sessions.delete(lease.sessionId)) return;
     const queue = this.queues.get(lease.device.type)!;
     const free = queue.length ? this.pick(lease.device.type) : undefined;
@@ -140,6 +164,7 @@ export class Pool {
       memory: d.device.info.totalMem,
       memUsed: d.device.memUsed(),
       sessions: [...d.sessions],
+      clients: [...d.sessions].map((id) => this.clients.get(id) ?? { session: id, since: 0 }),
     }));
     return { types, devices, sessions: this.sessionCount, queued: this.queuedCount };
   }

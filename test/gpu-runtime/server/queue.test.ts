@@ -39,6 +39,11 @@ describe('server pool and queue', () => {
     assert.deepEqual({ total: t4.total, free: t4.free, sessions: t4.sessions, queued: t4.queued }, { total: 1, free: 0, sessions: 1, queued: 3 });
     assert.equal(inv.queued, 3);
     assert.equal(inv.sessions, 2);
+    const t4dev = inv.devices.find((d: { type: string }) => d.type === 'T4');
+    assert.deepEqual(t4dev.sessions, [a.hello!.session]);
+    assert.equal(t4dev.clients[0].session, a.hello!.session);
+    assert.equal(t4dev.clients[0].pid, process.pid);
+    assert.equal(t4dev.clients[0].argv0, 'testClient');
 
     // C leaves the queue: D moves up to 2.
     c.close();
