@@ -1,4 +1,11 @@
 // The emulated backend: devices that run CUDA kernels from their PTX on the CPU (see ARCHITECTURE.md).
+//
+// Pipeline: parser.ts (PTX text -> ir.ts) -> codegen.ts with alu.ts / memops.ts / syncops.ts (one JS
+// function per kernel; unsupported instructions are refused here, at module load) -> module.ts (globals
+// placed in the context's window, ModuleInfo) -> scheduler.ts (runs a grid: fast path for kernels without
+// sync points, per-CTA resume scheduler otherwise) over memory.ts (one bounds-checked heap per context).
+// device.ts maps all of it onto the server's Device/DeviceContext interface. Set RGPU_EMU_DUMP=<dir> to
+// write the generated JS of every loaded kernel there.
 
 import { Backend, Device } from '../../server/src/backend';
 import { EmulatedDevice } from './device';
