@@ -149,7 +149,11 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
         const closed = new Promise<void>((r) => server.close(() => r()));
         for (const c of [...clients]) c.terminate();
         await closed;
-        if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
+        if (metricsServer) {
+          const done = new Promise<void>((r) => metricsServer!.close(() => r()));
+          metricsServer.closeAllConnections(); // a scraper's keep-alive connection would hold close() forever
+          await done;
+        }
         await Promise.allSettled(o.backends.map((b) => b.close()));
       })();
       return closing;
