@@ -11,7 +11,7 @@ const server = net.createServer((sock) => {
   sock.setNoDelay(true);
   sock.on('error', () => {});
   const scanner = new FrameScanner({
-    onHeader: (op, flags, seq, _len, _bodyLen) => {
+    onHeader: (op, _flags, seq) => {
       if (op === Op.HELLO) sock.write(encodeFrame(Op.HELLO, { flags: Flag.REPLY, seq, body: packValue({ session: 's-1', device: { type: 'T4', name: 'sink' } }) })[0]);
       else if (op === Op.CTX_SYNC || op === Op.PING) sock.write(encodeFrame(op, { flags: Flag.REPLY, seq })[0]);
       else if (op === Op.MEMCPY_DTOH) return true;
