@@ -57,6 +57,7 @@ async function main(): Promise<void> {
   }
   let server: RunningServer | null = null;
   try {
+    await attempt('building the C and CUDA programs', () => build.prebuild(['tcp_echo', 'tcp_ping', 'tcp_bw', 'matmul'], ['path_bench', 'emu_bench'], ['emu_bench']));
     const rawProbe = new RawProbe(build);
     const rawTcpRun = await attempt('raw TCP bandwidth (C)', () => rawProbe.bandwidth());
     const cMatmulRun = await attempt<CMatmul>('C matmul reference', () => measureCMatmul(build));

@@ -52,13 +52,10 @@ function proxyDelta(s0: ProxyStatsSnapshot | null, s1: ProxyStatsSnapshot | null
 }
 
 export class PathBench {
-  private binary: Promise<string> | null = null;
-
   constructor(private readonly build: BenchBuild, private readonly paths: Paths) {}
 
   private bin(): Promise<string> {
-    this.binary ??= this.build.cuda('path_bench');
-    return this.binary;
+    return this.build.cuda('path_bench');
   }
 
   /**
