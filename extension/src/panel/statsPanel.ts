@@ -26,7 +26,8 @@ export class StatsPanel implements vscode.Disposable {
 
   static show(vs: typeof vscode, mediaUri: vscode.Uri, source: StatsSource, log: (s: string) => void): StatsPanel {
     if (StatsPanel.current) { StatsPanel.current.panel.reveal(); return StatsPanel.current; }
-    const panel = vs.window.createWebviewPanel(STATS_VIEW_TYPE, 'Remote GPU Statistics', vs.ViewColumn.Beside, {
+    // preserveFocus: the notebook stays the active editor, so running cells while watching the charts just works.
+    const panel = vs.window.createWebviewPanel(STATS_VIEW_TYPE, 'Remote GPU Statistics', { viewColumn: vs.ViewColumn.Beside, preserveFocus: true }, {
       enableScripts: true,
       localResourceRoots: [mediaUri],
     });
