@@ -2,7 +2,6 @@
 // one turn of the event loop (all replies to one read, all replies resolved together) leaves in one
 // writev: one write per tiny frame costs the receiver 4-7 us per frame (transport-limits.md N11/N12).
 import type { Socket } from 'node:net';
-import { HEADER_SIZE } from '../../protocol/generated/ops';
 import { encodeFrame, FrameDecoder, ProtocolError, type EncodeOptions, type Frame } from '../../protocol/ts/codec';
 
 /** Stop reading while this much is waiting to be written: a client that does not read stalls itself. */
@@ -108,4 +107,3 @@ export class FrameConnection {
   }
 }
 
-export { HEADER_SIZE };
