@@ -34,12 +34,14 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
         return W(wrapInt(type, `${R(a[1])} ${sym} ${R(a[2])}`));
       }
       if (c === 'l') return W(`R.${op}64(${R(a[1])}, ${R(a[2])})`);
+      if (c === 'd' && dmode(p)) return W(`R.drnd(${op === 'add' ? 0 : 1}, ${R(a[1])}, ${R(a[2])}, 0, ${dmode(p)})`);
       return W(fround(type, `${R(a[1])} ${sym} ${R(a[2])}`, p));
     }
     case 'addc': case 'subc': return carry(g, ins);
     case 'madc': return madCarry(g, ins);
     case 'mul': case 'mul24': {
       const c = clsOf(type);
+      if (c === 'd' && dmode(p)) return W(`R.drnd(2, ${R(a[1])}, ${R(a[2])}, 0, ${dmode(p)})`);
       if (c === 'f' || c === 'd') return W(fround(type, `${R(a[1])} * ${R(a[2])}`, p));
       if (op === 'mul24') { if (has('hi')) return null; return W(`Math.imul(${R(a[1])} << 8 >> 8, ${R(a[2])} << 8 >> 8)`); }
       return W(intMul(type, has('hi') ? 'hi' : has('wide') ? 'wide' : 'lo', R(a[1]), R(a[2])), has('wide') ? wide(type) : type);
@@ -63,6 +65,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
     }
     case 'div': {
       const c = clsOf(type);
+      if (c === 'd' && dmode(p)) return W(`R.drnd(3, ${R(a[1])}, ${R(a[2])}, 0, ${dmode(p)})`);
       if (c === 'f' || c === 'd') return W(fround(type, `${R(a[1])} / ${R(a[2])}`, p));
       if (c === 'l') return W(`R.div64(${R(a[1])}, ${R(a[2])}, ${isSigned(type)})`);
       return W(wrapInt(type, `R.div${isSigned(type) ? 's' : 'u'}(${R(a[1])}, ${R(a[2])})`));
@@ -145,7 +148,9 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       return W(t[p[1]], 'pred');
     }
     case 'copysign': return W(`((t = ${R(a[1])}) < 0 || Object.is(t, -0) ? -Math.abs(${R(a[2])}) : Math.abs(${R(a[2])}))`);
-    case 'sqrt': return W(fround(type, `Math.sqrt(${R(a[1])})`, p));
+    case 'sqrt':
+      if (type === 'f64' && dmode(p)) return W(`R.drnd(4, ${R(a[1])}, 0, 0, ${dmode(p)})`);
+      return W(fround(type, `Math.sqrt(${R(a[1])})`, p));
     case 'rsqrt': return W(fround(type, `1 / Math.sqrt(${R(a[1])})`, p));
     case 'rcp': return W(fround(type, `1 / ${R(a[1])}`, p));
     case 'sin': return W(fround(type, `Math.sin(${R(a[1])})`, p));
@@ -185,6 +190,12 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
     case 'createpolicy': return W('0', 'b64');
     default: return null;
   }
+}
+
+/** Directed rounding mode of an f64 op (0 = round to nearest). */
+function dmode(parts: string[]): number {
+  const m = parts.find((q) => q === 'rz' || q === 'rm' || q === 'rp');
+  return m ? ROUND[m] : 0;
 }
 
 function fround(type: string, e: string, parts: string[]): string {

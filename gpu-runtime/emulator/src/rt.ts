@@ -376,3 +376,30 @@ export function hop(op: number, type: string, a: number, b: number, c: number, s
 }
 /** A scalar f16/bf16 as an f32 value (setp on halves). */
 export function h2f(x: number, bf: boolean): number { return bf ? bf16tof32(x) : f16tof32(x); }
+
+/** Exact error of a*b (Dekker): a*b = p + prodErr(a, b, p) when nothing overflows. */
+function prodErr(a: number, b: number, p: number): number {
+  const ta = SPLIT * a, ah = ta - (ta - a), al = a - ah;
+  const tb = SPLIT * b, bh = tb - (tb - b), bl = b - bh;
+  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
+/**
+ * f64 add/sub/mul/div/sqrt/fma with directed rounding (mode 1 rz, 2 rm, 3 rp): the round-to-nearest result
+ * nudged one ulp when the exact error says the true value lies on the other side.
+ */
+export function drnd(op: number, a: number, b: number, c: number, mode: number): number {
+  let r: number, err: number;
+  switch (op) {
+    case 0: { r = a + b; const z = r - a; err = (a - (r - z)) + (b - z); break; }
+    case 1: { r = a - b; const z = r - a; err = (a - (r - z)) + (-b - z); break; }
+    case 2: r = a * b; err = Number.isFinite(r) ? prodErr(a, b, r) : 0; break;
+    case 3: r = a / b; err = Number.isFinite(r) && r !== 0 ? fma64(-r, b, a) * Math.sign(b) : 0; break;
+    case 4: r = Math.sqrt(a); err = Number.isFinite(r) && r !== 0 ? fma64(-r, r, a) : 0; break;
+    default: r = fma64(a, b, c); err = 0; break;
+  }
+  if (err === 0 || r !== r) return r;
+  const up = mode === 3 || (mode === 1 && r < 0);
+  if (up && err > 0) return nextd(r, 1);
+  if (!up && err < 0) return nextd(r, -1);
+  return r;
+}
