@@ -79,7 +79,10 @@ export class Dispatcher {
     const noReply = (f.flags & Flag.NO_REPLY) !== 0;
     const e = this.table.get(f.op);
     try {
-      if (!e) throw new CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED, `unknown op ${f.op}`);
+      if (!e) {
+        const known = OPS.get(f.op);
+        throw new CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED, known ? `${known.name} is not a request a session sends` : `unknown op ${f.op}`);
+      }
       checkShape(e.desc, f);
       if (!e.stickyExempt) {
         const sticky = s.sticky;
