@@ -6,7 +6,7 @@
 import { CudaError, CUresult } from '../../server/src/backend';
 import { DeviceHeap, HeapViews, makeViews } from './memory';
 import { LOCAL_WINDOW, SHARED_WINDOW } from './codegen';
-import { SYNC_OPS } from './syncops';
+import { SPILL_F64, SYNC_OPS } from './syncops';
 import * as R from './rt';
 import { formatPrintf } from './printf';
 
@@ -29,7 +29,7 @@ export interface LaunchKernel {
 
 export interface ThreadState {
   tx: number; ty: number; tz: number; lin: number; lane: number; lb: number; sp: number; pc: number;
-  v: unknown[]; op: number; site: number; k: number; a: unknown; b: number; c: unknown; m: number; r: unknown; rp: boolean;
+  v: unknown[]; vf: Float64Array; op: number; site: number; k: number; a: unknown; b: number; c: unknown; m: number; r: unknown; rp: boolean;
 }
 
 export interface LaunchEnv {
@@ -56,7 +56,7 @@ export interface GridConfig {
 const WD_CHUNK = 1 << 20;
 
 function newThread(): ThreadState {
-  return { tx: 0, ty: 0, tz: 0, lin: 0, lane: 0, lb: 0, sp: 0, pc: 0, v: [], op: 0, site: 0, k: 0, a: 0, b: 0, c: 0, m: 0, r: 0, rp: false };
+  return { tx: 0, ty: 0, tz: 0, lin: 0, lane: 0, lb: 0, sp: 0, pc: 0, v: [], vf: new Float64Array(SPILL_F64), op: 0, site: 0, k: 0, a: 0, b: 0, c: 0, m: 0, r: 0, rp: false };
 }
 
 /** Decodes the kernel-param reads the compiled code uses, from the packed param buffer. */

@@ -12,6 +12,9 @@ export const SYNC_OPS = {
   SHFL: 10, VOTE: 11, ACTIVEMASK: 12, MATCH_ANY: 13, MATCH_ALL: 14, REDUX: 15, WARPSYNC: 16,
 } as const;
 
+/** Float registers a thread can spill unboxed (ThreadState.vf); more go to the generic array. */
+export const SPILL_F64 = 64;
+
 export const SHFL_MODES = ['up', 'down', 'bfly', 'idx'];
 export const VOTE_MODES = ['all', 'any', 'uni', 'ballot'];
 export const REDUX_OPS = ['add', 'min', 'max', 'and', 'or', 'xor'];
@@ -88,8 +91,19 @@ export function emitSync(g: FnGen, ins: Instr): string {
   }
   const id = g.nextCase++;
   const live = g.live.get(g.pos) ?? [];
-  const spill = live.map((r, i) => `S.v[${i}] = ${jsName(r)};`).join(' ');
-  const reload = live.map((r, i) => `${jsName(r)} = S.v[${i}];`).join(' ');
+  // Floats go to a Float64Array so spilling them allocates no heap numbers; the rest (ints, preds, i64 that
+  // may be BigInt) to a plain array.
+  const spills: string[] = [];
+  const reloads: string[] = [];
+  let nf = 0, nv = 0;
+  for (const r of live) {
+    const c = g.regCls.get(r);
+    const slot = (c === 'f' || c === 'd') && nf < SPILL_F64 ? `S.vf[${nf++}]` : `S.v[${nv++}]`;
+    spills.push(`${slot} = ${jsName(r)};`);
+    reloads.push(`${jsName(r)} = ${slot};`);
+  }
+  const spill = spills.join(' ');
+  const reload = reloads.join(' ');
   g.restore.push(`case ${id}: ${reload} ${resume} break;`);
   const guard = ins.guard ? `if (${ins.guard.neg ? '' : '!'}${g.reg(ins.guard.reg)}) { pc = ${id}; continue L; } ` : '';
   return `${guard}${set.join(' ')} ${spill} S.site = ${g.pos}; S.pc = ${id}; return 1;\ncase ${id}:`;
