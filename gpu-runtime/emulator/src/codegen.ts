@@ -27,6 +27,8 @@ export interface KernelCode {
   /** `new Function('R', src)` returns { K, bind(E) }. */
   src: string;
   hasSync: boolean;
+  /** Uses grid-wide sync, which needs every CTA resident at once; refused at launch. */
+  gridSync: boolean;
   /** Distinct kernel-param reads to decode per launch: P[i] = value at (off, type). */
   paramReads: { off: number; type: string }[];
   sharedStatic: number;
@@ -145,7 +147,11 @@ export class FnGen {
       case '%warpsz': case 'WARP_SZ': return '32';
     }
     if (name === '%clock64' || name === '%globaltimer') return null;
-    if (/^%envreg\d+$/.test(name)) return '0';
+    if (/^%envreg\d+$/.test(name)) {
+      // %envreg1/2 hold the cooperative-launch workspace that this_grid().sync() spins on.
+      if (name === '%envreg1' || name === '%envreg2') this.mod.gridSync = true;
+      return '0';
+    }
     if (/^%pm\d/.test(name)) return '0';
     return null;
   }
@@ -356,6 +362,8 @@ export class ModuleGen {
   readonly sharedOff = new Map<string, number>();
   private readonly infos = new Map<string, CallInfo>();
   private reached = new Set<string>();
+  /** Set while compiling a kernel that uses grid-wide sync (cooperative groups). */
+  gridSync = false;
 
   constructor(readonly ptx: PtxModule, readonly addrs: SymbolAddrs) {
     ptx.funcs.forEach((f, i) => { if (!f.external || !this.funcIndex.has(f.name)) this.funcIndex.set(f.name, i); });
@@ -411,6 +419,7 @@ export class ModuleGen {
   kernel(k: FuncDecl): KernelCode {
     const sharedStatic = this.sharedLayout(k);
     this.reached = new Set();
+    this.gridSync = false;
     const kg = new FnGen(this, k, true);
     const kbody = kg.compile();
     const hasSync = kg.restore.length > 0 || kg.live.size > 0;
@@ -448,7 +457,7 @@ export class ModuleGen {
       'return { K, bind };',
       `//# sourceURL=kernel_${sanitize(k.name)}.js`,
     ].join('\n');
-    return { name: k.name, src, hasSync, paramReads: this.takeParamReads(), sharedStatic, localBytes: frame };
+    return { name: k.name, src, hasSync, gridSync: this.gridSync, paramReads: this.takeParamReads(), sharedStatic, localBytes: frame };
   }
 
   kernelParamOffset(k: FuncDecl, idx: number): number {

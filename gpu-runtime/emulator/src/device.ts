@@ -199,6 +199,10 @@ export class EmulatedContext implements DeviceContext {
     const k = this.module(module).kernels[kernel];
     if (!k) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, `kernel index ${kernel}`);
     this.validate(k.maxThreads, k.sharedStatic, k.maxDynamicShared, k.info.paramSize, cfg);
+    if (k.gridSync) {
+      // CTAs run one after another here, so a grid-wide barrier could never be reached by all of them.
+      throw new CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED, `kernel ${k.name} uses grid-wide synchronisation (cooperative groups this_grid().sync()), which the emulated device does not support`);
+    }
     try {
       const text = runGrid(k, heap, {
         grid: cfg.grid, block: cfg.block, sharedMem: cfg.sharedMem, params: cfg.params,

@@ -14,6 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 export interface LoadedKernel extends LaunchKernel {
+  gridSync: boolean;
   info: KernelInfo;
   maxThreads: number;
   maxDynamicShared: number;

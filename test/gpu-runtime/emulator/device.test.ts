@@ -58,6 +58,15 @@ describe('emulator: device and contexts', () => {
     assert.throws(() => s.load('.version 8.0\n.target sm_75\n.entry broken( { ret; }'), code(CUresult.CUDA_ERROR_INVALID_PTX));
   });
 
+  it('refuses grid-wide sync (cooperative workspace in %envreg1/2) at launch, without breaking the context', () => {
+    const s = new Session();
+    const m = s.load(`.version 8.0\n.target sm_75\n.address_size 64
+.visible .entry gs(.param .u64 p)
+{ .reg .b32 %r<3>; mov.u32 %r1, %envreg1; mov.u32 %r2, %envreg2; ret; }`);
+    assert.throws(() => s.launch(m, 'gs', 2, 32, [0]), (e: unknown) => code(CUresult.CUDA_ERROR_NOT_SUPPORTED)(e) && /grid-wide/.test((e as Error).message));
+    assert.equal(s.ctx.stickyError, 0);
+  });
+
   it('asks for PTX when given a cubin', () => {
     const s = new Session();
     assert.throws(() => s.ctx.loadModule(new Uint8Array([0x7f, 0x45, 0x4c, 0x46]), 'cubin', 'k.cubin'),
