@@ -103,7 +103,7 @@ export interface DeviceContext {
   enqueueMemset(stream: BackendStream, dst: number, value: number, elemSize: 1 | 2 | 4, width: number, height: number, pitch: number): void;
 
   // --- modules -----------------------------------------------------------------------------------
-  /** image: a fatbin (with or without the 16-byte wrapper), PTX text, or a cubin; returns its metadata. */
+  /** image: fatbin bytes (one or more fatbins, wrapper pointers already resolved by the client), PTX text, or a cubin. */
   loadModule(image: Uint8Array, kind: 'fatbin' | 'ptx' | 'cubin', name: string): { handle: unknown; info: ModuleInfo };
   unloadModule(handle: unknown): void;
   setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void;

@@ -41,6 +41,7 @@ export function parseDeviceSpec(spec: string): DeviceSpec {
 // Paths kept in variables so that tsc does not resolve them: the packages may not exist in this build.
 const EMULATOR_MODULE = '../../emulator/src/index';
 const CUDA_MODULE = '../../cuda/src/index';
+const FATBIN_MODULE = '../../emulator/src/fatbin';
 
 async function loadFactory<T>(path: string, exportName: string, what: string): Promise<T> {
   let mod: Record<string, unknown>;
@@ -66,6 +67,10 @@ export async function loadBackends(spec: DeviceSpec, opts: { watchdogMs?: number
     if (spec.emulated.length) {
       const create = await loadFactory<(s: EmulatedSpec[], o?: object) => Backend>(EMULATOR_MODULE, 'createEmulatedBackend', 'emulator');
       backends.push(create(spec.emulated, opts));
+      // The emulator parses untrusted fatbins; its bounded (wasm) zstd decoder loads asynchronously, and no
+      // client may be served by the unbounded fallback.
+      const fatbin = (await import(FATBIN_MODULE)) as { fatbinReady?: Promise<void> };
+      await fatbin.fatbinReady;
     }
   } catch (e) {
     await Promise.allSettled(backends.map((b) => b.close()));
