@@ -429,10 +429,16 @@ static int connect_with_timeout(int fd, const struct sockaddr *sa, socklen_t len
     if (r < 0 && errno == EINPROGRESS) {
         struct pollfd pfd = { fd, POLLOUT, 0 };
         do r = poll(&pfd, 1, CONNECT_TIMEOUT_MS); while (r < 0 && errno == EINTR);
-        if (r <= 0) return -1;
+        if (r <= 0) {
+            if (r == 0) errno = ETIMEDOUT;
+            fcntl(fd, F_SETFL, fl);
+            return -1;
+        }
         int err = 0;
         socklen_t el = sizeof(err);
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        /* errno still says EINPROGRESS here: report the connection's own error (e.g. ECONNREFUSED). */
+        if (err) errno = err;
         r = err ? -1 : 0;
     }
     fcntl(fd, F_SETFL, fl);
