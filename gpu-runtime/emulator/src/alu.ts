@@ -132,6 +132,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       if (clsOf(type) === 'l') return W(`R.bfi64(${R(a[1])}, ${R(a[2])}, ${pos}, ${len})`);
       return W(`R.bfi(${R(a[1])}, ${R(a[2])}, ${pos}, ${len})`);
     }
+    case 'bmsk': return W(`R.bmsk(${g.rd(a[1], 'u32')}, ${g.rd(a[2], 'u32')}, ${p[1] === 'wrap'})`, 'b32');
     case 'shf': return W(`R.shf(${R(a[1], 'b32')}, ${R(a[2], 'b32')}, ${g.rd(a[3], 'u32')}, ${p[1] === 'l'}, ${p[2] === 'wrap'})`, 'b32');
     case 'prmt': {
       const mode = p.length > 2 ? p[2] : '';

@@ -408,12 +408,54 @@ export class ModuleGen {
       this.sharedOff.set(v.name, off);
       off += typeSize(v.type) * v.vec * v.count;
     };
-    this.ptx.vars.forEach(place);
+    // Only what the kernel can reach: cub/thrust modules declare each kernel's shared storage at module
+    // level, and summing all of them would exceed the per-block limit for every kernel.
+    const { funcs, syms } = this.reachable(k);
+    for (const v of this.ptx.vars) if (syms.has(v.name)) place(v);
     k.vars.forEach(place);
-    for (const f of this.ptx.funcs) if (f !== k) f.vars.forEach(place);
+    for (const f of funcs) if (f !== k) f.vars.forEach(place);
     const dyn = Math.ceil(off / 16) * 16;
     for (const v of externs) this.sharedOff.set(v.name, dyn);
     return dyn;
+  }
+
+  private readonly symsOf = new Map<FuncDecl, Set<string>>();
+
+  /** Symbol names a function's instructions mention (operands, address bases, call targets). */
+  private symbols(f: FuncDecl): Set<string> {
+    let out = this.symsOf.get(f);
+    if (out) return out;
+    const set = new Set<string>();
+    const walk = (o: Operand): void => {
+      switch (o.k) {
+        case 'sym': set.add(o.name.split('+')[0]); break;
+        case 'addr': if (o.base) set.add(o.base); break;
+        case 'vec': case 'list': o.elems.forEach(walk); break;
+        case 'pair': walk(o.a); walk(o.b); break;
+        case 'not': walk(o.inner); break;
+        default: break;
+      }
+    };
+    for (const s of f.body) if (!isLabel(s)) s.args.forEach(walk);
+    this.symsOf.set(f, set);
+    return set;
+  }
+
+  /** Functions transitively referenced from `k` (by call or by address) and every symbol they mention. */
+  reachable(k: FuncDecl): { funcs: FuncDecl[]; syms: Set<string> } {
+    const funcs: FuncDecl[] = [k];
+    const seen = new Set<FuncDecl>([k]);
+    const syms = new Set<string>();
+    for (let i = 0; i < funcs.length; i++) {
+      for (const n of this.symbols(funcs[i])) {
+        syms.add(n);
+        const idx = this.funcIndex.get(n);
+        if (idx === undefined) continue;
+        const f = this.ptx.funcs[idx];
+        if (!seen.has(f)) { seen.add(f); funcs.push(f); }
+      }
+    }
+    return { funcs, syms };
   }
 
   kernel(k: FuncDecl): KernelCode {

@@ -244,12 +244,20 @@ function parseFunction(c: Cursor, visible: boolean, external: boolean): FuncDecl
 
 function parseBody(c: Cursor, f: FuncDecl): void {
   let depth = 1;
+  // Inline-asm `{ .reg .u32 r0; ... }` blocks declare registers that shadow outer ones and repeat per block:
+  // each nested declaration gets a function-unique name, and operands inside the block are renamed to it.
+  const scopes: Map<string, string>[] = [];
+  let scopeSeq = 0;
   while (depth > 0) {
     const t = c.next();
-    if (t.v === '{' && t.t === 'p') { depth++; continue; }
-    if (t.v === '}' && t.t === 'p') { depth--; continue; }
+    if (t.v === '{' && t.t === 'p') { depth++; scopes.push(new Map()); scopeSeq++; continue; }
+    if (t.v === '}' && t.t === 'p') { depth--; scopes.pop(); continue; }
     if (t.t === 'w' && (t.v === '.pragma' || t.v === '.loc' || t.v === '.file')) { c.i--; skipDirective(c); continue; }
-    if (t.t === 'w' && t.v === '.reg') { parseRegs(c, f.regs); continue; }
+    if (t.t === 'w' && t.v === '.reg') {
+      const scope = scopes[scopes.length - 1];
+      parseRegs(c, f.regs, scope ? (n) => { const u = `${n}$${scopeSeq}`; scope.set(n, u); return u; } : null);
+      continue;
+    }
     if (t.t === 'w' && (t.v === '.local' || t.v === '.shared' || t.v === '.param' || t.v === '.global' || t.v === '.const')) {
       c.i--;
       const v = parseVar(c, false);
@@ -258,11 +266,32 @@ function parseBody(c: Cursor, f: FuncDecl): void {
     }
     if (t.t === 'w' && c.is(':')) { c.next(); f.body.push({ label: t.v, line: t.line }); continue; }
     c.i--;
-    f.body.push(parseInstr(c));
+    const ins = parseInstr(c);
+    if (scopes.length) renameScoped(ins, scopes);
+    f.body.push(ins);
   }
 }
 
-function parseRegs(c: Cursor, regs: RegDecl[]): void {
+function renameScoped(ins: Instr, scopes: Map<string, string>[]): void {
+  const look = (n: string): string | undefined => {
+    for (let i = scopes.length - 1; i >= 0; i--) { const u = scopes[i].get(n); if (u !== undefined) return u; }
+    return undefined;
+  };
+  const fix = (o: Operand): Operand => {
+    switch (o.k) {
+      case 'reg': case 'sym': { const u = look(o.name); return u === undefined ? o : { k: 'reg', name: u }; }
+      case 'addr': { if (o.base === null) return o; const u = look(o.base); return u === undefined ? o : { ...o, base: u }; }
+      case 'vec': case 'list': return { ...o, elems: o.elems.map(fix) };
+      case 'pair': return { k: 'pair', a: fix(o.a), b: fix(o.b) };
+      case 'not': return { k: 'not', inner: fix(o.inner) };
+      default: return o;
+    }
+  };
+  ins.args = ins.args.map(fix);
+  if (ins.guard) { const u = look(ins.guard.reg); if (u !== undefined) ins.guard = { reg: u, neg: ins.guard.neg }; }
+}
+
+function parseRegs(c: Cursor, regs: RegDecl[], rename: ((name: string) => string) | null): void {
   let type = '';
   while (c.peek()?.t === 'w' && c.peek()!.v.startsWith('.')) {
     const q = c.next().v.slice(1);
@@ -270,13 +299,14 @@ function parseRegs(c: Cursor, regs: RegDecl[]): void {
     else if (q === 'v2' || q === 'v4') throw new PtxParseError('vector registers are not supported', c.line());
   }
   if (!type) throw new PtxParseError('.reg without a type', c.line());
+  const add = (name: string): void => { regs.push({ name: rename ? rename(name) : name, type }); };
   do {
     const name = c.next().v;
     if (c.eat('<')) {
       const n = parseIntLit(c.next());
       c.expect('>');
-      for (let i = 0; i < n; i++) regs.push({ name: name + i, type });
-    } else regs.push({ name, type });
+      for (let i = 0; i < n; i++) add(name + i);
+    } else add(name);
   } while (c.eat(','));
   c.expect(';');
 }

@@ -201,6 +201,12 @@ export function bfi(a: number, b: number, pos: number, len: number): number {
   const m = (len >= 32 ? -1 : (1 << len) - 1) << pos;
   return ((b & ~m) | ((a << pos) & m)) | 0;
 }
+/** bmsk.{clamp,wrap}.b32: b one-bits starting at bit a; bits past 31 drop off. */
+export function bmsk(a: number, b: number, wrap: boolean): number {
+  if (wrap) { a &= 31; b &= 31; } else { a = Math.min(a >>> 0, 32); b = Math.min(b >>> 0, 32); }
+  if (a >= 32 || b === 0) return 0;
+  return ((b >= 32 ? -1 : (1 << b) - 1) << a) | 0;
+}
 export function bfi64(a: I64, b: I64, pos: number, len: number): I64 {
   pos &= 0xff; len &= 0xff;
   if (len === 0 || pos > 63) return b;

@@ -60,7 +60,8 @@ export function emitSync(g: FnGen, ins: Instr): string {
     }
     case 'vote': {
       const sync = p.includes('sync');
-      const mode = VOTE_MODES.indexOf(p[sync ? 2 : 1]);
+      // nvcc writes both `vote.sync.ballot` and `vote.ballot.sync`.
+      const mode = VOTE_MODES.findIndex((m) => p.includes(m));
       if (mode < 0) throw new UnsupportedError(`'${ins.op}' is not supported`);
       set.push(`S.op = ${SYNC_OPS.VOTE}; S.k = ${mode}; S.a = ${g.rd(a[1], 'pred')}; S.m = ${sync ? u32(a[2]) : '-1'};`);
       resume = g.wr(a[0], mode === 3 ? 'b32' : 'pred', 'S.r');

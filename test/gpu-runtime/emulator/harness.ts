@@ -71,6 +71,8 @@ export class Session {
       const { offset, size } = k.params[i];
       if (typeof a === 'number' || typeof a === 'bigint') {
         if (size === 8) dv.setBigUint64(offset, BigInt.asUintN(64, BigInt(a)), true);
+        else if (size === 1) dv.setUint8(offset, Number(a) & 0xff);
+        else if (size === 2) dv.setUint16(offset, Number(a) & 0xffff, true);
         else dv.setInt32(offset, Number(a), true);
       } else if ('f32' in a) dv.setFloat32(offset, a.f32, true);
       else if ('f64' in a) dv.setFloat64(offset, a.f64, true);
