@@ -25,7 +25,7 @@ import {
   Op,
   PROTOCOL_VERSION,
 } from '../../gpu-runtime/protocol/generated/ops';
-import { encodeFrame, FrameDecoder, packArgs, type Frame } from '../../gpu-runtime/protocol/ts/codec';
+import { encodeFrame, FrameDecoder, packArgs, type BulkPlacer, type Frame } from '../../gpu-runtime/protocol/ts/codec';
 import { cuResultName } from '../../gpu-runtime/protocol/generated/cuResult';
 
 /** u64 fields come back as bigint above 2^32 (see server wire.ts); tests want numbers. */
@@ -81,7 +81,9 @@ const u64 = (v: number, size: number, fn: (b: Buffer, o: number, v: any) => numb
 };
 
 export class TestClient {
-  private readonly decoder = new FrameDecoder();
+  /** Optional: where large reply bulks land as they arrive (benchmarks read into a warm buffer). */
+  placer?: BulkPlacer;
+  private readonly decoder = new FrameDecoder(undefined, (h, body) => (this.placer ? this.placer(h, body) : null));
   private seq = 0;
   private readonly waiting = new Map<number, { resolve: (f: Frame) => void; reject: (e: Error) => void }>();
   /** QUEUED notifications as they arrived. */

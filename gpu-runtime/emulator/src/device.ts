@@ -114,6 +114,13 @@ export class EmulatedContext implements DeviceContext {
       return Promise.reject(e);
     }
   }
+  hostView(stream: BackendStream, addr: number, size: number): Uint8Array | null {
+    this.checkStream(stream);
+    let off = 0;
+    this.hostOp((h) => { off = h.check(addr, size); });
+    // Every op runs when enqueued, so the heap at this moment is exactly what the stream order says.
+    return this.heap!.views.u8.subarray(off, off + size);
+  }
   enqueueCopy(stream: BackendStream, dst: number, src: number, size: number): void {
     this.checkStream(stream);
     this.hostOp((h) => h.copy(dst, src, size));

@@ -96,6 +96,13 @@ export interface DeviceContext {
   /** Stream-ordered copies; `src`/`dst` host buffers are owned by the caller until the returned promise settles. */
   enqueueWrite(stream: BackendStream, dst: number, src: Uint8Array): void;
   enqueueRead(stream: BackendStream, src: number, dst: Uint8Array): Promise<void>;
+  /**
+   * Optional, for backends whose device memory is host memory executed in call order (the emulator): a
+   * live view of [addr, addr+size), or null when the backend cannot give one. Reading the view now is a
+   * device-to-host copy at this point of the stream and writing it is a host-to-device copy, so the caller
+   * must finish with it before it sends the context any other op. Throws like enqueueRead on a bad range.
+   */
+  hostView?(stream: BackendStream, addr: number, size: number): Uint8Array | null;
   enqueueCopy(stream: BackendStream, dst: number, src: number, size: number): void;
   enqueueWrite2D(stream: BackendStream, dst: number, dpitch: number, src: Uint8Array, width: number, height: number): void;
   enqueueRead2D(stream: BackendStream, src: number, spitch: number, dst: Uint8Array, width: number, height: number): Promise<void>;

@@ -4,11 +4,12 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { CudaError, CUresult } from './backend';
 import { Flag, Op, PROTOCOL_VERSION } from '../../protocol/generated/ops';
-import { packArgs, packValue, unpackArgs, type Frame, type ProtocolError } from '../../protocol/ts/codec';
+import { packArgs, packValue, unpackArgs, type Frame, type FrameHeader, type ProtocolError } from '../../protocol/ts/codec';
 import type { FrameConnection } from './connection';
 import type { Dispatcher, ReplySink } from './dispatch';
 import type { Reply, ServerEnv } from './handler';
 import { controlOps } from './handlers/control';
+import { placeHtod } from './handlers/memory';
 import type { Lease, PendingLease } from './pool';
 import type { ServerCounters } from './metrics';
 import { OP_SLOTS, Session, toCudaError, type Quota } from './session';
@@ -67,6 +68,12 @@ export class Client implements ReplySink {
     this.helloTimer = null;
   }
 
+  private readonly releaseHold = (): void => this.conn.release();
+
+  /** FrameConnection's placer: large MEMCPY_HTOD bulks go straight into device memory. */
+  readonly placeBulk = (h: FrameHeader, body: Buffer): Buffer | null =>
+    this.state === 'session' && !this.session!.isDestroyed ? placeHtod(h, body, this.session!) : null;
+
   get currentSession(): Session | null {
     return this.session;
   }
@@ -94,6 +101,7 @@ export class Client implements ReplySink {
         s.bytesIn += f.length;
         if (f.op === Op.GOODBYE) return this.close();
         this.dispatcher.run(f, s, this);
+        if (s.readHold === f) this.conn.hold();
         return;
       }
       case 'hello':
@@ -132,7 +140,10 @@ export class Client implements ReplySink {
     if (this.state === 'closed') return;
     this.flushPrintf();
     const o = { flags: Flag.REPLY, seq: req.seq, stream: req.stream, result: r?.result ?? 0, body: r?.body, bulk: r?.bulk };
-    this.conn.send(req.op, o);
+    if (this.session && this.session.readHold === req) {
+      this.session.readHold = null;
+      this.conn.send(req.op, o, this.releaseHold);
+    } else this.conn.send(req.op, o);
     if (this.session) this.session.bytesOut += (r?.body?.length ?? 0) + (r?.bulk?.length ?? 0);
   }
 

@@ -2,7 +2,7 @@
 // one turn of the event loop (all replies to one read, all replies resolved together) leaves in one
 // writev: one write per tiny frame costs the receiver 4-7 us per frame (transport-limits.md N11/N12).
 import type { Socket } from 'node:net';
-import { encodeFrame, FrameDecoder, ProtocolError, type EncodeOptions, type Frame } from '../../protocol/ts/codec';
+import { encodeFrame, FrameDecoder, ProtocolError, type BulkPlacer, type EncodeOptions, type Frame } from '../../protocol/ts/codec';
 
 /** Stop reading while this much is waiting to be written: a client that does not read stalls itself. */
 const WRITE_HIGH_WATER = 64 * 2 ** 20;
@@ -12,6 +12,8 @@ export interface ConnectionHooks {
   /** Framing is lost: the connection sends an error frame and closes. */
   onProtocolError(e: ProtocolError): void;
   onClose(): void;
+  /** Where large bulks may land as they arrive (never asked while frames are held). */
+  placeBulk?: BulkPlacer;
   bytesIn?(n: number): void;
   bytesOut?(n: number): void;
 }
@@ -21,6 +23,24 @@ export class FrameConnection {
   private corked = false;
   private closed = false;
   private pausedForWrites = false;
+  /** While held, decoded frames wait here instead of running (see hold()). */
+  private held = false;
+  private heldFrames: Frame[] = [];
+  private heldBytes = 0;
+  private pausedForHold = false;
+  private readonly deliver = (f: Frame): void => {
+    if (this.closed) return;
+    if (!this.held) {
+      this.hooks.onFrame(f);
+      return;
+    }
+    this.heldFrames.push(f);
+    this.heldBytes += f.length;
+    if (!this.pausedForHold && this.heldBytes > WRITE_HIGH_WATER) {
+      this.pausedForHold = true;
+      this.socket.pause();
+    }
+  };
   private readonly uncork = (): void => {
     this.corked = false;
     this.socket.uncork();
@@ -31,13 +51,14 @@ export class FrameConnection {
     private readonly hooks: ConnectionHooks,
     maxFrame?: number,
   ) {
-    this.decoder = new FrameDecoder(maxFrame);
+    const place = hooks.placeBulk;
+    this.decoder = new FrameDecoder(maxFrame, place ? (h, body) => (this.held || this.closed ? null : place(h, body)) : null);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       if (this.pausedForWrites) {
         this.pausedForWrites = false;
-        socket.resume();
+        if (!this.pausedForHold) socket.resume();
       }
     });
     socket.on('error', () => {}); // 'close' follows; a reset peer is not a server error
@@ -59,9 +80,8 @@ export class FrameConnection {
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.hooks.bytesIn?.(chunk.length);
-    let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      this.decoder.feed(chunk, this.deliver);
     } catch (e) {
       if (e instanceof ProtocolError) {
         this.socket.pause();
@@ -70,10 +90,32 @@ export class FrameConnection {
       }
       throw e;
     }
-    for (let i = 0; i < frames.length && !this.closed; i++) this.hooks.onFrame(frames[i]);
   }
 
-  send(op: number, o: EncodeOptions): void {
+  /**
+   * Stops running frames until release(): a reply that carries a live view of device memory must reach
+   * the kernel before any later op may change that memory. Frames keep being decoded and queue in order.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    while (!this.held && !this.closed && this.heldFrames.length) {
+      const f = this.heldFrames.shift()!;
+      this.heldBytes -= f.length;
+      this.hooks.onFrame(f);
+    }
+    if (this.pausedForHold && !this.held) {
+      this.pausedForHold = false;
+      if (!this.pausedForWrites && !this.closed) this.socket.resume();
+    }
+  }
+
+  /** `written` runs once the frame has been handed to the kernel (or the socket failed). */
+  send(op: number, o: EncodeOptions, written?: (err?: Error | null) => void): void {
     if (this.isClosed) return;
     const parts = encodeFrame(op, o);
     if (!this.corked) {
@@ -82,9 +124,10 @@ export class FrameConnection {
       process.nextTick(this.uncork);
     }
     let n = 0;
-    for (const p of parts) {
-      n += p.length;
-      this.socket.write(p);
+    for (let i = 0; i < parts.length; i++) {
+      n += parts[i].length;
+      if (written && i === parts.length - 1) this.socket.write(parts[i], written);
+      else this.socket.write(parts[i]);
     }
     this.hooks.bytesOut?.(n);
     if (!this.pausedForWrites && this.socket.writableLength > WRITE_HIGH_WATER) {

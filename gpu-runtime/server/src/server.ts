@@ -90,6 +90,7 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
       {
         onFrame: (f) => client!.onFrame(f),
         onProtocolError: (e) => client!.onProtocolError(e),
+        placeBulk: (h, body) => client!.placeBulk(h, body),
         onClose: () => {
           client!.onClose();
           clients.delete(client!);

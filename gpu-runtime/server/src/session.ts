@@ -57,6 +57,8 @@ export class Session {
   private destroyed = false;
   /** Replies waiting on the device. */
   pending = 0;
+  /** A request whose reply carries a live view of device memory; no op may run until it is written. */
+  readHold: object | null = null;
   bytesIn = 0;
   bytesOut = 0;
   readonly opCounts = new Float64Array(OP_SLOTS);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { HEADER_SIZE, MAX_BODY, MAX_FRAME, Op, OPS } from '../../../gpu-runtime/protocol/generated/ops';
-import { checkHeader, encodeFrame, FrameDecoder, packArgs, ProtocolError, readHeader, unpackArgs, writeHeader } from '../../../gpu-runtime/protocol/ts/codec';
+import { checkHeader, encodeFrame, FrameDecoder, packArgs, PLACE_MIN, ProtocolError, readHeader, unpackArgs, writeHeader, type Frame } from '../../../gpu-runtime/protocol/ts/codec';
 import { readU64, writeU64 } from '../../../gpu-runtime/protocol/ts/u64';
 
 describe('protocol codec', () => {
@@ -25,6 +25,46 @@ describe('protocol codec', () => {
     const d = new FrameDecoder();
     const [f] = d.push(all);
     assert.equal(f.body.buffer, all.buffer, 'a frame inside one chunk is a view, not a copy');
+  });
+
+  it('places a large bulk straight into the placer\'s target, after every earlier frame was handled', () => {
+    const n = PLACE_MIN + 1001;
+    const bulk = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) bulk[i] = (i * 7) & 0xff;
+    const before = Buffer.concat(encodeFrame(Op.PING, { seq: 1, body: Buffer.alloc(8, 1) }));
+    const big = Buffer.concat(encodeFrame(Op.MEMCPY_HTOD, { seq: 2, body: Buffer.alloc(8, 2), bulk }));
+    const after = Buffer.concat(encodeFrame(Op.PING, { seq: 3, body: Buffer.alloc(8, 3) }));
+    const all = Buffer.concat([before, big, after]);
+    for (const step of [1 << 16, 4093, 70]) {
+      const target = Buffer.alloc(n);
+      const seen: number[] = [];
+      let asked = 0;
+      const d = new FrameDecoder(undefined, (h, body) => {
+        asked++;
+        assert.deepEqual(seen, [1], 'the frame before was delivered first');
+        assert.equal(h.seq, 2);
+        assert.ok(body.equals(Buffer.alloc(8, 2)));
+        return target;
+      });
+      const frames: Frame[] = [];
+      for (let o = 0; o < all.length; o += step) d.feed(all.subarray(o, o + step), (f) => { seen.push(f.seq); frames.push(f); });
+      assert.deepEqual(seen, [1, 2, 3], `step ${step}`);
+      assert.equal(asked, 1, 'asked once per frame');
+      assert.equal(frames[1].placed, true);
+      assert.equal(frames[1].bulk, target);
+      assert.ok(frames[1].body.equals(Buffer.alloc(8, 2)));
+      assert.ok(target.equals(bulk), `step ${step}: placed bytes`);
+      assert.ok(frames[2].body.equals(Buffer.alloc(8, 3)));
+      assert.equal(d.pendingBytes, 0);
+    }
+    // Refused (or wrong-sized) targets fall back to assembly, asked once.
+    let asked = 0;
+    const d = new FrameDecoder(undefined, () => (asked++, Buffer.alloc(5)));
+    const frames: Frame[] = [];
+    for (let o = 0; o < all.length; o += 4096) frames.push(...d.push(all.subarray(o, o + 4096)));
+    assert.equal(asked, 1);
+    assert.deepEqual(frames.map((f) => [f.seq, f.placed]), [[1, false], [2, false], [3, false]]);
+    assert.ok(frames[1].bulk.equals(bulk));
   });
 
   it('enforces the frame and body limits before buffering', () => {

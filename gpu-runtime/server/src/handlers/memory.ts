@@ -1,7 +1,7 @@
 // MEM_* and MEMCPY*: every address range is checked against the session's own allocations before the
 // backend sees it, so a session can neither read nor write memory it does not own.
 import { CudaError, CUresult } from '../backend';
-import { MAX_FRAME, HEADER_SIZE } from '../../../protocol/generated/ops';
+import { MAX_FRAME, HEADER_SIZE, MemcpyHtodArgsSize, Op } from '../../../protocol/generated/ops';
 import {
   decodeMemAllocArgs,
   decodeMemFreeArgs,
@@ -13,7 +13,36 @@ import {
   decodeMemcpyHtodArgs,
   decodeMemsetArgs,
 } from '../../../protocol/generated/ops';
+import { Flag } from '../../../protocol/generated/ops';
+import type { FrameHeader } from '../../../protocol/ts/codec';
 import { syncReply, type HandlerTable } from '../handler';
+import type { Session } from '../session';
+
+/**
+ * Reads at least this large are answered from a view of device memory instead of a copy. The view holds
+ * the session's later frames until the reply is written (connection.hold), which a small read would not
+ * repay: a copy into a fresh buffer costs a page fault per 4 KiB on this VM, far more than the hold.
+ */
+const VIEW_MIN = 64 * 1024;
+
+/**
+ * The decoder's placer for MEMCPY_HTOD: where in device memory a large copy's bulk may be written as it
+ * arrives, or null to take the ordinary path (which then reports any error). Runs after every earlier frame
+ * of the session; no later frame can run before this one completes, so the checks made here still hold
+ * when the frame is dispatched, and MEMCPY_HTOD then only confirms them.
+ */
+export function placeHtod(h: FrameHeader, body: Buffer, s: Session): Buffer | null {
+  if (h.op !== Op.MEMCPY_HTOD || body.length !== MemcpyHtodArgsSize || !s.ctx.hostView || s.sticky) return null;
+  try {
+    const { dst } = decodeMemcpyHtodArgs(body);
+    const n = h.length - h.bodyLen;
+    s.checkRange(dst, n, 'MEMCPY_HTOD destination');
+    const v = s.ctx.hostView(s.stream(h.stream), dst, n);
+    return v ? Buffer.from(v.buffer, v.byteOffset, v.length) : null;
+  } catch {
+    return null;
+  }
+}
 
 /** A reply frame must fit the frame limit; larger reads are split by the client. */
 const MAX_READ = MAX_FRAME - HEADER_SIZE;
@@ -35,15 +64,25 @@ export const memoryHandlers: HandlerTable = {
   MEMCPY_HTOD(f, s) {
     const { dst } = decodeMemcpyHtodArgs(f.body);
     s.checkRange(dst, f.bulk.length, 'MEMCPY_HTOD destination');
-    s.ctx.enqueueWrite(s.stream(f.stream), dst, f.bulk);
+    const stream = s.stream(f.stream);
+    if (!f.placed) s.ctx.enqueueWrite(stream, dst, f.bulk); // else placeHtod wrote it as it arrived
+
   },
 
   MEMCPY_DTOH(f, s) {
     const { src, size } = decodeMemcpyDtohArgs(f.body);
     checkReadSize(size);
     s.checkRange(src, size, 'MEMCPY_DTOH source');
+    const stream = s.stream(f.stream);
+    if (size >= VIEW_MIN && s.ctx.hostView && (f.flags & Flag.NO_REPLY) === 0) {
+      const v = s.ctx.hostView(stream, src, size);
+      if (v) {
+        s.readHold = f; // the client holds the connection's later frames until this reply is written
+        return syncReply(s, Promise.resolve(), { bulk: Buffer.from(v.buffer, v.byteOffset, v.length) });
+      }
+    }
     const out = Buffer.allocUnsafe(size);
-    return syncReply(s, s.ctx.enqueueRead(s.stream(f.stream), src, out), { bulk: out });
+    return syncReply(s, s.ctx.enqueueRead(stream, src, out), { bulk: out });
   },
 
   MEMCPY_DTOD(f, s) {
