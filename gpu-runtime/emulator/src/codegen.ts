@@ -149,7 +149,10 @@ export class FnGen {
     if (name === '%clock64' || name === '%globaltimer') return null;
     if (/^%envreg\d+$/.test(name)) {
       // %envreg1/2 hold the cooperative-launch workspace that this_grid().sync() spins on.
-      if (name === '%envreg1' || name === '%envreg2') this.mod.gridSync = true;
+      // The workspace pointer is built as {hi = envreg1, lo = envreg2}; 0 outside a cooperative launch, which
+      // the CG code turns into a trap, as on hardware.
+      if (name === '%envreg1') { this.mod.gridSync = true; return 'E.env1'; }
+      if (name === '%envreg2') { this.mod.gridSync = true; return 'E.env2'; }
       return '0';
     }
     if (/^%pm\d/.test(name)) return '0';
@@ -223,6 +226,7 @@ export class FnGen {
   }
 
   compile(): string {
+    if (this.isKernel && usesGridSync(this.fn)) this.fn.body = withLoopYields(this.fn.body);
     const body = this.fn.body;
     body.forEach((s, i) => { if (isLabel(s)) this.labelPos.set(s.label, i); });
     const syncIdx = new Set<number>();
@@ -344,6 +348,33 @@ export class FnGen {
     });
     return parts.join(' ');
   }
+}
+
+/** A kernel that reads the cooperative workspace (this_grid().sync()) spins on other CTAs. */
+function usesGridSync(fn: FuncDecl): boolean {
+  return fn.body.some((s) => !isLabel(s) && s.args.some((a) => a.k === 'reg' && (a.name === '%envreg1' || a.name === '%envreg2')));
+}
+
+/**
+ * Puts a `yield` sync point at the head of every loop (a label some later branch jumps back to), so a thread
+ * spinning on another CTA hands the scheduler back control and the other CTAs of the grid make progress.
+ */
+function withLoopYields(body: Stmt[]): Stmt[] {
+  const at = new Map<string, number>();
+  body.forEach((s, i) => { if (isLabel(s)) at.set(s.label, i); });
+  const heads = new Set<number>();
+  body.forEach((s, i) => {
+    if (isLabel(s) || s.parts[0] !== 'bra' || s.args[0]?.k !== 'sym') return;
+    const t = at.get(s.args[0].name);
+    if (t !== undefined && t <= i) heads.add(t);
+  });
+  if (heads.size === 0) return body;
+  const out: Stmt[] = [];
+  body.forEach((s, i) => {
+    out.push(s);
+    if (heads.has(i)) out.push({ op: 'yield', parts: ['yield'], guard: null, args: [], line: s.line });
+  });
+  return out;
 }
 
 export function jsName(reg: string): string {

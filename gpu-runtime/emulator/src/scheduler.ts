@@ -36,6 +36,10 @@ export interface LaunchEnv {
   hb: number; hl: number; pg: Uint8Array; g: HeapViews; sh: HeapViews; sl: number; lc: HeapViews; ls: number;
   ntx: number; nty: number; ntz: number; ncx: number; ncy: number; ncz: number; nwarp: number; nsm: number; dynsm: number;
   cx: number; cy: number; cz: number; P: unknown[]; wd: number;
+  /** Cooperative workspace address, high and low words (%envreg1/%envreg2); 0 otherwise. */
+  env1: number; env2: number;
+  /** Loop passes left before a cooperative kernel's thread yields. */
+  yc: number;
   tick(): void; trap(): never; stackOverflow(): never;
   gfault(addr: number, size: number): never; sfault(off: number, size: number): never; lfault(off: number, size: number): never;
   vprintf(S: ThreadState, fmt: number, args: number): number;
@@ -51,7 +55,27 @@ export interface GridConfig {
   smCount: number;
   watchdogMs: number;
   printfLimit: number;
+  /** Set for a cooperative launch (launchFlags bit 1): every CTA resident at once, grid-wide sync works. */
+  cooperative?: CoopLimits;
 }
+
+/** Per-SM residency limits that bound a cooperative grid (device attributes 106, 39, 81). */
+export interface CoopLimits {
+  maxBlocksPerSm: number;
+  maxThreadsPerSm: number;
+  sharedPerSm: number;
+}
+
+/** How many CTAs of this shape can be resident at once: the largest cooperative grid the device accepts. */
+export function coopCapacity(smCount: number, lim: CoopLimits, blockThreads: number, sharedPerBlock: number): number {
+  let perSm = Math.min(lim.maxBlocksPerSm, Math.floor(lim.maxThreadsPerSm / blockThreads));
+  if (sharedPerBlock > 0) perSm = Math.min(perSm, Math.floor(lim.sharedPerSm / sharedPerBlock));
+  return smCount * Math.max(perSm, 0);
+}
+
+/** One small zeroed global block per heap for the grid barrier counter, reused by every cooperative launch. */
+const coopWorkspace = new WeakMap<DeviceHeap, number>();
+const COOP_WS_BYTES = 64;
 
 const WD_CHUNK = 1 << 20;
 
@@ -86,6 +110,8 @@ export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): str
   const ls = Math.ceil(Math.max(k.localBytes, 16) / 16) * 16;
   const sh = makeViews(new ArrayBuffer(Math.ceil(Math.max(sl, 16) / 16) * 16));
   const lc = makeViews(new ArrayBuffer(ls * (k.hasSync ? nthreads : 1)));
+  // Before E captures the heap views: the first allocation may grow the heap.
+  if (cfg.cooperative && !coopWorkspace.has(heap)) coopWorkspace.set(heap, heap.allocGlobal(COOP_WS_BYTES, 64));
   const deadline = Date.now() + cfg.watchdogMs;
   let out = '';
   const t0 = process.hrtime.bigint();
@@ -93,7 +119,7 @@ export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): str
     if (addr >= SHARED_WINDOW && addr < SHARED_WINDOW + 2 ** 32) {
       const off = addr - SHARED_WINDOW;
       if (off + n > sl) E.sfault(off, n);
-      return { u8: sh.u8, off };
+      return { u8: E.sh.u8, off };
     }
     if (addr >= LOCAL_WINDOW && addr < LOCAL_WINDOW + 2 ** 32) {
       const off = addr - LOCAL_WINDOW;
@@ -114,7 +140,7 @@ export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): str
   const E: LaunchEnv = {
     hb: heap.base, hl: heap.length, pg: heap.pages, g: heap.views, sh, sl, lc, ls,
     ntx, nty, ntz, ncx, ncy, ncz, nwarp: Math.ceil(nthreads / 32), nsm: cfg.smCount, dynsm: cfg.sharedMem,
-    cx: 0, cy: 0, cz: 0, P: decodeParams(cfg.params, k.paramReads), wd: WD_CHUNK,
+    cx: 0, cy: 0, cz: 0, P: decodeParams(cfg.params, k.paramReads), wd: WD_CHUNK, env1: 0, env2: 0, yc: 0,
     tick() {
       if (Date.now() > deadline) throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_TIMEOUT, `kernel ${k.name} exceeded the ${cfg.watchdogMs} ms watchdog`);
       E.wd = WD_CHUNK;
@@ -156,7 +182,15 @@ export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): str
   inst.bind(E);
   const K = inst.K;
   try {
-    if (k.hasSync) runSync(K, E, nthreads);
+    if (cfg.cooperative) {
+      const nblocks = ncx * ncy * ncz;
+      const cap = coopCapacity(cfg.smCount, cfg.cooperative, nthreads, sl);
+      if (nblocks > cap) throw new CudaError(CUresult.CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE, `cooperative grid of ${nblocks} blocks exceeds the ${cap} blocks of ${nthreads} threads the device holds at once`);
+      const ws = coopWorkspace.get(heap)!;
+      heap.views.u8.fill(0, ws - heap.base, ws - heap.base + COOP_WS_BYTES);
+      E.env1 = Math.floor(ws / 2 ** 32); E.env2 = ws >>> 0;
+      runCooperative(inst, E, nthreads, sl, ls);
+    } else if (k.hasSync) runSync(K, E, nthreads);
     else runFast(K, E);
   } catch (e) {
     throw toCudaError(e, k.name, out);
@@ -214,13 +248,64 @@ function runSync(K: (S: ThreadState) => number, E: LaunchEnv, n: number): void {
         ran++;
         let r = 0;
         try { r = K(threads[i]); } catch (e) { if (e !== R.EXIT) throw e; }
-        if (r === 0) { status[i] = DONE; live--; } else status[i] = WAIT;
+        if (r === 0) { status[i] = DONE; live--; } else if (threads[i].op !== SYNC_OPS.YIELD) status[i] = WAIT;
       }
       if (live === 0) break;
       if (--E.wd < 0) E.tick();
       if (resolveWarps(threads, status, n, nwarps, false)) continue;
       if (resolveBarriers(threads, status, n, live)) continue;
+      if (status.includes(RUN)) continue; // yielded threads
       if (resolveWarps(threads, status, n, nwarps, true)) continue;
+      throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, 'deadlock: threads wait at barriers or warp collectives that can never complete');
+    }
+  }
+}
+
+/**
+ * A cooperative grid: every CTA resident at once (own shared memory, local frames and thread states). CTAs
+ * take turns; in a turn each runnable thread runs to its next sync point or loop yield, then the CTA's warp
+ * collectives and barriers resolve. A thread spinning on another CTA yields, so that CTA gets its turn.
+ */
+function runCooperative(inst: KernelInstance, E: LaunchEnv, n: number, sl: number, ls: number): void {
+  const K = inst.K;
+  const nb = E.ncx * E.ncy * E.ncz;
+  E.lc = makeViews(new ArrayBuffer(ls * n * nb));
+  const shs: HeapViews[] = [];
+  const threads: ThreadState[][] = [];
+  const status: Uint8Array[] = [];
+  const live = new Int32Array(nb);
+  for (let b = 0; b < nb; b++) {
+    shs.push(makeViews(new ArrayBuffer(Math.ceil(Math.max(sl, 16) / 16) * 16)));
+    const ts: ThreadState[] = [];
+    for (let tz = 0, lin = 0; tz < E.ntz; tz++) for (let ty = 0; ty < E.nty; ty++) for (let tx = 0; tx < E.ntx; tx++, lin++) {
+      const S = newThread();
+      S.tx = tx; S.ty = ty; S.tz = tz; S.lin = lin; S.lane = lin & 31; S.lb = (b * n + lin) * ls;
+      ts.push(S);
+    }
+    threads.push(ts);
+    status.push(new Uint8Array(n));
+    live[b] = n;
+  }
+  const nwarps = Math.ceil(n / 32);
+  let remaining = nb;
+  while (remaining > 0) {
+    for (let b = 0; b < nb; b++) {
+      if (live[b] === 0) continue;
+      E.cx = b % E.ncx; E.cy = Math.floor(b / E.ncx) % E.ncy; E.cz = Math.floor(b / (E.ncx * E.ncy));
+      E.sh = shs[b];
+      inst.bind(E);
+      const ts = threads[b], st = status[b];
+      let yielded = 0;
+      for (let i = 0; i < n; i++) {
+        if (st[i] !== RUN) continue;
+        let r = 0;
+        try { r = K(ts[i]); } catch (e) { if (e !== R.EXIT) throw e; }
+        if (r === 0) { st[i] = DONE; live[b]--; } else if (ts[i].op === SYNC_OPS.YIELD) yielded++; else st[i] = WAIT;
+      }
+      if (live[b] === 0) { remaining--; continue; }
+      if (--E.wd < 0) E.tick();
+      if (resolveWarps(ts, st, n, nwarps, false) || resolveBarriers(ts, st, n, live[b]) || yielded > 0) continue;
+      if (resolveWarps(ts, st, n, nwarps, true)) continue;
       throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, 'deadlock: threads wait at barriers or warp collectives that can never complete');
     }
   }

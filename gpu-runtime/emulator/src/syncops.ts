@@ -9,11 +9,15 @@ import { UnsupportedError } from './values';
 
 export const SYNC_OPS = {
   BAR: 1, BAR_POPC: 2, BAR_AND: 3, BAR_OR: 4,
+  /** Not a wait: the thread hands control back to the scheduler (cooperative grids) and stays runnable. */
+  YIELD: 9,
   SHFL: 10, VOTE: 11, ACTIVEMASK: 12, MATCH_ANY: 13, MATCH_ALL: 14, REDUX: 15, WARPSYNC: 16,
 } as const;
 
 /** Float registers a thread can spill unboxed (ThreadState.vf); more go to the generic array. */
 export const SPILL_F64 = 64;
+
+export const YIELD_EVERY = 32;
 
 export const SHFL_MODES = ['up', 'down', 'bfly', 'idx'];
 export const VOTE_MODES = ['all', 'any', 'uni', 'ballot'];
@@ -23,7 +27,7 @@ export function isSyncInstr(ins: Instr): boolean {
   const p = ins.parts;
   switch (p[0]) {
     case 'bar': case 'barrier': return true;
-    case 'shfl': case 'vote': case 'activemask': case 'match': case 'redux': return true;
+    case 'shfl': case 'vote': case 'activemask': case 'match': case 'redux': case 'yield': return true;
     default: return false;
   }
 }
@@ -34,7 +38,13 @@ export function emitSync(g: FnGen, ins: Instr): string {
   const set: string[] = [];
   let resume = '';
   const u32 = (o: Operand | undefined): string => (o ? g.rd(o, 'u32') : '-1');
+  let pre = '';
   switch (p[0]) {
+    case 'yield':
+      // Yield only every YIELD_EVERY passes: a spin loop still returns promptly, a hot loop barely pays.
+      set.push(`E.yc = ${YIELD_EVERY}; S.op = ${SYNC_OPS.YIELD};`);
+      pre = `if (--E.yc >= 0) { pc = ${g.nextCase}; continue L; } `;
+      break;
     case 'bar': case 'barrier': {
       if (p[1] === 'warp') { set.push(`S.op = ${SYNC_OPS.WARPSYNC}; S.m = ${u32(a[0])};`); break; }
       if (p.includes('arrive')) throw new UnsupportedError(`'${ins.op}' (barrier arrive without wait) is not supported`);
@@ -107,5 +117,5 @@ export function emitSync(g: FnGen, ins: Instr): string {
   const reload = reloads.join(' ');
   g.restore.push(`case ${id}: ${reload} ${resume} break;`);
   const guard = ins.guard ? `if (${ins.guard.neg ? '' : '!'}${g.reg(ins.guard.reg)}) { pc = ${id}; continue L; } ` : '';
-  return `${guard}${set.join(' ')} ${spill} S.site = ${g.pos}; S.pc = ${id}; return 1;\ncase ${id}:`;
+  return `${pre}${guard}${set.join(' ')} ${spill} S.site = ${g.pos}; S.pc = ${id}; return 1;\ncase ${id}:`;
 }
