@@ -33,6 +33,9 @@ export interface DriverFns {
   cuMemMap(ptr: number, size: number, offset: number, handle: bigint, flags: number): number;
   cuMemUnmap(ptr: number, size: number): number;
   cuMemSetAccess(ptr: number, size: number, desc: Buffer, count: number): number;
+  cuMemAlloc_v2(out: Buffer, size: number): number;
+  cuMemFree_v2(ptr: number): number;
+  cuMemGetInfo_v2(free: Buffer, total: Buffer): number;
   cuMemHostAlloc(out: unknown[], size: number, flags: number): number;
   cuMemFreeHost(p: unknown): number;
   cuMemcpyHtoDAsync_v2(dst: number, src: bigint, size: number, stream: bigint): number;
@@ -92,6 +95,9 @@ const PROTOTYPES: Record<keyof DriverFns, string> = {
   cuMemMap: 'int cuMemMap(uint64_t ptr, size_t size, size_t offset, uint64_t handle, uint64_t flags)',
   cuMemUnmap: 'int cuMemUnmap(uint64_t ptr, size_t size)',
   cuMemSetAccess: 'int cuMemSetAccess(uint64_t ptr, size_t size, void *desc, size_t count)',
+  cuMemAlloc_v2: 'int cuMemAlloc_v2(void *out, size_t size)',
+  cuMemFree_v2: 'int cuMemFree_v2(uint64_t ptr)',
+  cuMemGetInfo_v2: 'int cuMemGetInfo_v2(void *free, void *total)',
   cuMemHostAlloc: 'int cuMemHostAlloc(_Out_ void **pp, size_t size, unsigned int flags)',
   cuMemFreeHost: 'int cuMemFreeHost(void *p)',
   cuMemcpyHtoDAsync_v2: 'int cuMemcpyHtoDAsync_v2(uint64_t dst, uint64_t src, size_t size, uint64_t stream)',

@@ -16,6 +16,8 @@ const CU_MEM_LOCATION_TYPE_DEVICE = 1;
 const CU_MEM_ALLOC_GRANULARITY_MINIMUM = 0;
 const CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 3;
 const CUDA_ERROR_INVALID_VALUE = 1;
+const CUDA_ERROR_OUT_OF_MEMORY = 2;
+const CUDA_ERROR_NOT_SUPPORTED = 801;
 
 interface Mapping {
   start: number;
@@ -36,6 +38,8 @@ export class VaWindow {
   readonly granule: number;
   /** Bytes of physical memory currently mapped. */
   mappedBytes = 0;
+  /** The window is one cuMemAlloc block (driver without VMM): alloc and free only keep the books. */
+  readonly whole: boolean = false;
   private readonly prop = Buffer.alloc(32); // CUmemAllocationProp
   private readonly access = Buffer.alloc(12); // CUmemAccessDesc
   private readonly allocs = new Map<number, Allocation>();
@@ -52,11 +56,22 @@ export class VaWindow {
     this.access.writeInt32LE(device, 4);
     this.access.writeUInt32LE(CU_MEM_ACCESS_FLAGS_PROT_READWRITE, 8);
     const f = drv.fn;
-    drv.check(f.cuMemGetAllocationGranularity(drv.out, this.prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM), 'cuMemGetAllocationGranularity');
-    this.granule = drv.readNum() || 2 * 1024 * 1024;
-    this.size = Math.ceil(size / this.granule) * this.granule;
-    drv.check(f.cuMemAddressReserve(drv.out, this.size, this.granule, 0, 0), 'cuMemAddressReserve');
+    const g = f.cuMemGetAllocationGranularity(drv.out, this.prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM);
+    this.granule = (g === 0 && drv.readNum()) || 2 * 1024 * 1024;
+    let windowSize = Math.ceil(size / this.granule) * this.granule;
+    const rc = g === 0 ? f.cuMemAddressReserve(drv.out, windowSize, this.granule, 0, 0) : g;
+    if (rc === CUDA_ERROR_NOT_SUPPORTED) {
+      // No virtual memory management (the intercept library, some virtualised drivers): the window becomes one
+      // cuMemAlloc block, so every client address in it is backed from the start, at the cost of holding the
+      // whole window's memory for the session's lifetime.
+      windowSize = allocWhole(drv, windowSize, this.granule);
+      this.whole = true;
+      this.mappedBytes = windowSize;
+    } else {
+      drv.check(rc, g === 0 ? 'cuMemAddressReserve' : 'cuMemGetAllocationGranularity');
+    }
     this.base = drv.readNum();
+    this.size = windowSize;
   }
 
   /** Backs [addr, addr+size) with device memory. The range must lie in the window and overlap no allocation. */
@@ -65,6 +80,10 @@ export class VaWindow {
       throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation [0x${addr.toString(16)}, +${size}) outside the window`);
     }
     if (!this.ranges.add(addr, size)) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `allocation at 0x${addr.toString(16)} overlaps another`);
+    if (this.whole) {
+      this.allocs.set(addr, { size, mappings: [] });
+      return;
+    }
     const first = Math.floor((addr - this.base) / this.granule);
     const last = Math.floor((addr + size - 1 - this.base) / this.granule);
     const used = new Set<Mapping>();
@@ -108,7 +127,12 @@ export class VaWindow {
     for (const m of mappings) this.unmap(m);
     this.allocs.clear();
     this.ranges.clear();
-    if (this.size > 0 && this.base !== 0) this.drv.fn.cuMemAddressFree(this.base, this.size);
+    if (this.whole && this.base !== 0) {
+      this.drv.fn.cuMemFree_v2(this.base);
+      this.mappedBytes = 0;
+    } else if (this.size > 0 && this.base !== 0) {
+      this.drv.fn.cuMemAddressFree(this.base, this.size);
+    }
     (this as { base: number }).base = 0;
   }
 
@@ -142,4 +166,24 @@ export class VaWindow {
     for (let g = lo; g < lo + m.size / this.granule; g++) this.granuleOwner.delete(g);
     this.mappedBytes -= m.size;
   }
+}
+
+/**
+ * cuMemAlloc of `size` bytes, or of all free memory (in whole granules) when that much is not free; the address
+ * is left in drv.out. Returns the size obtained.
+ */
+function allocWhole(drv: Driver, size: number, granule: number): number {
+  const f = drv.fn;
+  let rc = f.cuMemAlloc_v2(drv.out, size);
+  if (rc === CUDA_ERROR_OUT_OF_MEMORY) {
+    const free = drv.out.subarray(0, 8);
+    drv.check(f.cuMemGetInfo_v2(free, drv.out.subarray(8, 16)), 'cuMemGetInfo');
+    const fits = Math.floor(drv.readNum() / granule) * granule;
+    if (fits > 0 && fits < size) {
+      size = fits;
+      rc = f.cuMemAlloc_v2(drv.out, size);
+    }
+  }
+  drv.check(rc, 'cuMemAlloc (window without virtual memory management)');
+  return size;
 }
