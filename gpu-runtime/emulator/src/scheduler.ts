@@ -40,6 +40,8 @@ export interface LaunchEnv {
   env1: number; env2: number;
   /** Loop passes left before a cooperative kernel's thread yields. */
   yc: number;
+  /** Per named barrier (0..15) of the running CTA: threads that arrived with bar.arrive and did not wait. */
+  ba: Int32Array;
   tick(): void; trap(): never; stackOverflow(): never;
   gfault(addr: number, size: number): never; sfault(off: number, size: number): never; lfault(off: number, size: number): never;
   vprintf(S: ThreadState, fmt: number, args: number): number;
@@ -140,7 +142,7 @@ export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): str
   const E: LaunchEnv = {
     hb: heap.base, hl: heap.length, pg: heap.pages, g: heap.views, sh, sl, lc, ls,
     ntx, nty, ntz, ncx, ncy, ncz, nwarp: Math.ceil(nthreads / 32), nsm: cfg.smCount, dynsm: cfg.sharedMem,
-    cx: 0, cy: 0, cz: 0, P: decodeParams(cfg.params, k.paramReads), wd: WD_CHUNK, env1: 0, env2: 0, yc: 0,
+    cx: 0, cy: 0, cz: 0, P: decodeParams(cfg.params, k.paramReads), wd: WD_CHUNK, env1: 0, env2: 0, yc: 0, ba: new Int32Array(16),
     tick() {
       if (Date.now() > deadline) throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_TIMEOUT, `kernel ${k.name} exceeded the ${cfg.watchdogMs} ms watchdog`);
       E.wd = WD_CHUNK;
@@ -239,6 +241,7 @@ function runSync(K: (S: ThreadState) => number, E: LaunchEnv, n: number): void {
   for (let cz = 0; cz < E.ncz; cz++) for (let cy = 0; cy < E.ncy; cy++) for (let cx = 0; cx < E.ncx; cx++) {
     E.cx = cx; E.cy = cy; E.cz = cz;
     E.sh.u8.fill(0);
+    E.ba.fill(0);
     for (let i = 0; i < n; i++) { threads[i].pc = 0; status[i] = RUN; }
     let live = n;
     for (;;) {
@@ -253,7 +256,7 @@ function runSync(K: (S: ThreadState) => number, E: LaunchEnv, n: number): void {
       if (live === 0) break;
       if (--E.wd < 0) E.tick();
       if (resolveWarps(threads, status, n, nwarps, false)) continue;
-      if (resolveBarriers(threads, status, n, live)) continue;
+      if (resolveBarriers(threads, status, n, live, E.ba)) continue;
       if (status.includes(RUN)) continue; // yielded threads
       if (resolveWarps(threads, status, n, nwarps, true)) continue;
       throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, 'deadlock: threads wait at barriers or warp collectives that can never complete');
@@ -274,7 +277,9 @@ function runCooperative(inst: KernelInstance, E: LaunchEnv, n: number, sl: numbe
   const threads: ThreadState[][] = [];
   const status: Uint8Array[] = [];
   const live = new Int32Array(nb);
+  const bas: Int32Array[] = [];
   for (let b = 0; b < nb; b++) {
+    bas.push(new Int32Array(16));
     shs.push(makeViews(new ArrayBuffer(Math.ceil(Math.max(sl, 16) / 16) * 16)));
     const ts: ThreadState[] = [];
     for (let tz = 0, lin = 0; tz < E.ntz; tz++) for (let ty = 0; ty < E.nty; ty++) for (let tx = 0; tx < E.ntx; tx++, lin++) {
@@ -293,6 +298,7 @@ function runCooperative(inst: KernelInstance, E: LaunchEnv, n: number, sl: numbe
       if (live[b] === 0) continue;
       E.cx = b % E.ncx; E.cy = Math.floor(b / E.ncx) % E.ncy; E.cz = Math.floor(b / (E.ncx * E.ncy));
       E.sh = shs[b];
+      E.ba = bas[b];
       inst.bind(E);
       const ts = threads[b], st = status[b];
       let yielded = 0;
@@ -304,14 +310,14 @@ function runCooperative(inst: KernelInstance, E: LaunchEnv, n: number, sl: numbe
       }
       if (live[b] === 0) { remaining--; continue; }
       if (--E.wd < 0) E.tick();
-      if (resolveWarps(ts, st, n, nwarps, false) || resolveBarriers(ts, st, n, live[b]) || yielded > 0) continue;
+      if (resolveWarps(ts, st, n, nwarps, false) || resolveBarriers(ts, st, n, live[b], E.ba) || yielded > 0) continue;
       if (resolveWarps(ts, st, n, nwarps, true)) continue;
       throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, 'deadlock: threads wait at barriers or warp collectives that can never complete');
     }
   }
 }
 
-function resolveBarriers(threads: ThreadState[], status: Uint8Array, n: number, live: number): boolean {
+function resolveBarriers(threads: ThreadState[], status: Uint8Array, n: number, live: number, arrived: Int32Array): boolean {
   let waiting = 0;
   let plain = true;
   for (let i = 0; i < n; i++) {
@@ -324,6 +330,7 @@ function resolveBarriers(threads: ThreadState[], status: Uint8Array, n: number, 
   // The common case, __syncthreads(): everyone alive waits at barrier 0.
   if (plain && waiting === live) {
     for (let i = 0; i < n; i++) if (status[i] === WAIT) status[i] = RUN;
+    arrived[0] = 0;
     return true;
   }
   // A counted barrier (bar.sync id, count) may release a subset; otherwise every live thread must wait.
@@ -337,7 +344,11 @@ function resolveBarriers(threads: ThreadState[], status: Uint8Array, n: number, 
   }
   for (const ids of byId.values()) {
     const need = threads[ids[0]].b;
-    if ((need > 0 && ids.length >= need) || (waiting === live && byId.size === 1)) {
+    const id = Number(threads[ids[0]].a) & 15;
+    // bar.arrive threads count toward the barrier's thread count without waiting (producer/consumer).
+    const have = ids.length + arrived[id];
+    if ((have >= (need > 0 ? need : n)) || (waiting === live && byId.size === 1)) {
+      arrived[id] = Math.max(0, have - (need > 0 ? need : n));
       const op = threads[ids[0]].op;
       let popc = 0, all = true, any = false;
       for (const i of ids) { const p = Boolean(threads[i].c); if (p) popc++; all &&= p; any ||= p; }

@@ -32,6 +32,15 @@ export function isSyncInstr(ins: Instr): boolean {
   }
 }
 
+/** bar.arrive a{, b}: counts toward barrier a without waiting, so it is not a sync point. */
+function arrive(g: FnGen, ins: Instr): string {
+  const a = ins.args;
+  // Each arriving thread counts once; the count operand is the barrier's total, checked by its waiters.
+  const id = a[0] ? g.rd(a[0], 'u32') : '0';
+  const code = `E.ba[(${id}) & 15]++;`;
+  return ins.guard ? `if (${ins.guard.neg ? '!' : ''}${g.reg(ins.guard.reg)}) { ${code} }` : code;
+}
+
 export function emitSync(g: FnGen, ins: Instr): string {
   const p = ins.parts;
   const a = ins.args;
@@ -47,7 +56,7 @@ export function emitSync(g: FnGen, ins: Instr): string {
       break;
     case 'bar': case 'barrier': {
       if (p[1] === 'warp') { set.push(`S.op = ${SYNC_OPS.WARPSYNC}; S.m = ${u32(a[0])};`); break; }
-      if (p.includes('arrive')) throw new UnsupportedError(`'${ins.op}' (barrier arrive without wait) is not supported`);
+      if (p.includes('arrive')) return arrive(g, ins);
       if (p.includes('red')) {
         // bar.red.popc.u32 d, a{, b}, {!}c
         const kind = p.includes('popc') ? SYNC_OPS.BAR_POPC : p.includes('and') ? SYNC_OPS.BAR_AND : SYNC_OPS.BAR_OR;
