@@ -33,6 +33,11 @@ extern "C" __global__ void axpb(double a, char tag, float *x, long long b, int n
   if (i < n) x[i] = (float)(a * x[i] + b) + tag;
 }
 extern "C" __global__ void poke(int *p, unsigned long long off) { p[off] = 1; }
+__device__ float g_bias = 0.5f;
+extern "C" __global__ void addBias(float *x, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) x[i] += g_bias;
+}
 `;
 
 /** Starts `rgpu serve` on an ephemeral port and resolves with the child and its port. */
@@ -223,7 +228,7 @@ describe('cuda backend over the intercept library (emulated T4 server)', functio
   it('loads PTX compiled by nvcc and reads parameter layouts from cuFuncGetParamInfo', () => {
     ptxMod = ctx.loadModule(Buffer.from(ptx + '\0'), 'ptx', 'k.ptx');
     const byName = new Map(ptxMod.info.kernels.map((k) => [k.name, k]));
-    assert.deepEqual([...byName.keys()].sort(), ['axpb', 'poke', 'vadd']);
+    assert.deepEqual([...byName.keys()].sort(), ['addBias', 'axpb', 'poke', 'vadd']);
     const vadd = byName.get('vadd')!;
     assert.deepEqual(vadd.params, [{ offset: 0, size: 8 }, { offset: 8, size: 8 }, { offset: 16, size: 8 }, { offset: 24, size: 4 }]);
     assert.equal(vadd.paramSize, 28);
@@ -234,7 +239,7 @@ describe('cuda backend over the intercept library (emulated T4 server)', functio
 
   it('loads a fatbin with the same kernels', () => {
     fatMod = ctx.loadModule(fatbin, 'fatbin', 'k.fatbin');
-    assert.deepEqual(fatMod.info.kernels.map((k) => k.name).sort(), ['axpb', 'poke', 'vadd']);
+    assert.deepEqual(fatMod.info.kernels.map((k) => k.name).sort(), ['addBias', 'axpb', 'poke', 'vadd']);
     const vadd = fatMod.info.kernels.find((k) => k.name === 'vadd')!;
     assert.equal(vadd.paramSize, 28);
   });
@@ -265,6 +270,55 @@ describe('cuda backend over the intercept library (emulated T4 server)', functio
     const got = asF32(back);
     for (let i = 0; i < N; i++) assert.equal(got[i], Math.fround(Math.fround(2 * hostA[i] - 5) + 3), `x[${i}]`);
     ctx.enqueueWrite(null, a, f32(hostA));
+  });
+
+  it('finds module globals, writes one and launches a kernel that reads it', async () => {
+    const g = ptxMod.info.globals.find((x) => x.name === 'g_bias');
+    assert.ok(g, `globals: ${ptxMod.info.globals.map((x) => x.name).join(', ')}`);
+    assert.equal(g.size, 4);
+    const init = new Uint8Array(4);
+    await ctx.enqueueRead(null, g.addr, init);
+    assert.equal(asF32(init)[0], 0.5);
+    ctx.enqueueWrite(null, g.addr, f32([2.25]));
+    ctx.enqueueWrite(null, c, f32(hostA));
+    const p = Buffer.alloc(12);
+    p.writeBigUInt64LE(BigInt(c), 0);
+    p.writeInt32LE(N, 8);
+    ctx.launch(null, ptxMod.handle, ptxMod.info.kernels.findIndex((x) => x.name === 'addBias'), { grid: [8, 1, 1], block: [128, 1, 1], sharedMem: 0, params: p, cooperative: false }, () => {});
+    const back = new Uint8Array(N * 4);
+    await ctx.enqueueRead(null, c, back);
+    const got = asF32(back);
+    for (let i = 0; i < N; i++) assert.equal(got[i], Math.fround(hostA[i] + 2.25), `x[${i}]`);
+  });
+
+  it('sets a kernel attribute and launches cooperatively', async () => {
+    const k = ptxMod.info.kernels.findIndex((x) => x.name === 'vadd');
+    ctx.setKernelAttribute(ptxMod.handle, k, 8, 1024); // MAX_DYNAMIC_SHARED_SIZE_BYTES
+    ctx.enqueueMemset(null, c, 0, 4, N, 1, 0);
+    ctx.launch(null, ptxMod.handle, k, { grid: [8, 1, 1], block: [128, 1, 1], sharedMem: 1024, params: vaddParams(a, b, c, N), cooperative: true }, () => {});
+    const back = new Uint8Array(N * 4);
+    await ctx.enqueueRead(null, c, back);
+    const got = asF32(back);
+    for (let i = 0; i < N; i++) assert.equal(got[i], Math.fround(hostA[i] + hostB[i]), `c[${i}]`);
+  });
+
+  it('copies pitched 2D regions host-to-device, device-to-device and back', async () => {
+    const w = 12;
+    const h = 5;
+    const pitch = 32;
+    const src = Uint8Array.from({ length: w * h }, (_, i) => (i * 7 + 3) & 0xff);
+    ctx.enqueueMemset(null, c, 0xee, 1, pitch * h * 2, 1, 0);
+    ctx.enqueueWrite2D(null, c, pitch, src, w, h);
+    ctx.enqueueCopy2D(null, c + pitch * h, pitch, c, pitch, w, h);
+    const back = new Uint8Array(w * h);
+    await ctx.enqueueRead2D(null, c + pitch * h, pitch, back, w, h);
+    assert.deepEqual([...back], [...src]);
+    const raw = new Uint8Array(pitch * h);
+    await ctx.enqueueRead(null, c, raw);
+    for (let r = 0; r < h; r++) {
+      assert.deepEqual([...raw.subarray(r * pitch, r * pitch + w)], [...src.subarray(r * w, (r + 1) * w)], `row ${r}`);
+      assert.ok(raw.subarray(r * pitch + w, (r + 1) * pitch).every((x) => x === 0xee), `padding of row ${r} untouched`);
+    }
   });
 
   it('orders work on created streams, queries and synchronizes them', async () => {
@@ -310,6 +364,14 @@ describe('cuda backend over the intercept library (emulated T4 server)', functio
     ctx.unloadModule(fatMod.handle);
     const k = fatMod.info.kernels.findIndex((x) => x.name === 'vadd');
     assert.throws(() => ctx.launch(null, fatMod.handle, k, { grid: [1, 1, 1], block: [1, 1, 1], sharedMem: 0, params: vaddParams(a, b, c, N), cooperative: false }, () => {}), CudaError);
+  });
+
+  it('reports a failed launch at the next synchronisation, once, without breaking the context', async () => {
+    const k = ptxMod.info.kernels.findIndex((x) => x.name === 'vadd');
+    ctx.launch(null, ptxMod.handle, k, { grid: [1, 1, 1], block: [2048, 1, 1], sharedMem: 0, params: vaddParams(a, b, c, N), cooperative: false }, () => {});
+    await assert.rejects(ctx.synchronize(null), (e: unknown) => e instanceof CudaError && (e.code === 1 || e.code === 9)); // INVALID_VALUE / INVALID_CONFIGURATION
+    await ctx.synchronize(null);
+    assert.equal(ctx.stickyError, 0);
   });
 
   it('makes an out-of-bounds kernel a sticky ILLEGAL_ADDRESS', async () => {
