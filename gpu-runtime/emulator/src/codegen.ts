@@ -10,6 +10,7 @@ import { emitMem } from './memops';
 import { SYNC_OPS, emitSync, isSyncInstr } from './syncops';
 import { liveAtSync } from './liveness';
 import { paramLayout } from './parser';
+import { inlineSyncCalls, syncFunctions } from './inline';
 
 /** Generic address windows: shared and local memory seen through generic pointers. */
 export const SHARED_WINDOW = 0x1000_0000_0000;
@@ -489,7 +490,10 @@ export class ModuleGen {
     return { funcs, syms };
   }
 
-  kernel(k: FuncDecl): KernelCode {
+  private syncFuncs: Set<string> | null = null;
+
+  kernel(k0: FuncDecl): KernelCode {
+    const k = inlineSyncCalls(k0, this.ptx, this.syncFuncs ??= syncFunctions(this.ptx));
     const sharedStatic = this.sharedLayout(k);
     this.reached = new Set();
     this.gridSync = false;

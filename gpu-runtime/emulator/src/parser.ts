@@ -246,7 +246,9 @@ function parseBody(c: Cursor, f: FuncDecl): void {
   let depth = 1;
   // Inline-asm `{ .reg .u32 r0; ... }` blocks declare registers that shadow outer ones and repeat per block:
   // each nested declaration gets a function-unique name, and operands inside the block are renamed to it.
-  const scopes: Map<string, string>[] = [];
+  // Call blocks' `.param` slots (param0, retval0 in every block) are renamed the same way, so each call's
+  // slots are distinct symbols (the inliner turns them into registers).
+  const scopes: Map<string, Scoped>[] = [];
   let scopeSeq = 0;
   while (depth > 0) {
     const t = c.next();
@@ -255,12 +257,14 @@ function parseBody(c: Cursor, f: FuncDecl): void {
     if (t.t === 'w' && (t.v === '.pragma' || t.v === '.loc' || t.v === '.file')) { c.i--; skipDirective(c); continue; }
     if (t.t === 'w' && t.v === '.reg') {
       const scope = scopes[scopes.length - 1];
-      parseRegs(c, f.regs, scope ? (n) => { const u = `${n}$${scopeSeq}`; scope.set(n, u); return u; } : null);
+      parseRegs(c, f.regs, scope ? (n) => { const u = `${n}$${scopeSeq}`; scope.set(n, { name: u, reg: true }); return u; } : null);
       continue;
     }
     if (t.t === 'w' && (t.v === '.local' || t.v === '.shared' || t.v === '.param' || t.v === '.global' || t.v === '.const')) {
       c.i--;
       const v = parseVar(c, false);
+      const scope = scopes[scopes.length - 1];
+      if (scope && v.space === 'param') { const u = `${v.name}$${scopeSeq}`; scope.set(v.name, { name: u, reg: false }); v.name = u; }
       f.vars.push(v);
       continue;
     }
@@ -272,15 +276,17 @@ function parseBody(c: Cursor, f: FuncDecl): void {
   }
 }
 
-function renameScoped(ins: Instr, scopes: Map<string, string>[]): void {
-  const look = (n: string): string | undefined => {
+interface Scoped { name: string; reg: boolean }
+
+function renameScoped(ins: Instr, scopes: Map<string, Scoped>[]): void {
+  const look = (n: string): Scoped | undefined => {
     for (let i = scopes.length - 1; i >= 0; i--) { const u = scopes[i].get(n); if (u !== undefined) return u; }
     return undefined;
   };
   const fix = (o: Operand): Operand => {
     switch (o.k) {
-      case 'reg': case 'sym': { const u = look(o.name); return u === undefined ? o : { k: 'reg', name: u }; }
-      case 'addr': { if (o.base === null) return o; const u = look(o.base); return u === undefined ? o : { ...o, base: u }; }
+      case 'reg': case 'sym': { const u = look(o.name); return u === undefined ? o : { k: u.reg ? 'reg' : 'sym', name: u.name }; }
+      case 'addr': { if (o.base === null) return o; const u = look(o.base); return u === undefined ? o : { ...o, base: u.name }; }
       case 'vec': case 'list': return { ...o, elems: o.elems.map(fix) };
       case 'pair': return { k: 'pair', a: fix(o.a), b: fix(o.b) };
       case 'not': return { k: 'not', inner: fix(o.inner) };
@@ -288,7 +294,7 @@ function renameScoped(ins: Instr, scopes: Map<string, string>[]): void {
     }
   };
   ins.args = ins.args.map(fix);
-  if (ins.guard) { const u = look(ins.guard.reg); if (u !== undefined) ins.guard = { reg: u, neg: ins.guard.neg }; }
+  if (ins.guard) { const u = look(ins.guard.reg); if (u !== undefined) ins.guard = { reg: u.name, neg: ins.guard.neg }; }
 }
 
 function parseRegs(c: Cursor, regs: RegDecl[], rename: ((name: string) => string) | null): void {

@@ -26,3 +26,28 @@ describe('emulator: named barriers', function () {
     assert.deepStrictEqual(Array.from(got), Array.from(want));
   });
 });
+
+describe('emulator: sync points inside non-inlined device functions', function () {
+  this.timeout(60_000);
+  before(function () { if (!hasNvcc()) this.skip(); });
+
+  it('__noinline__ block and warp reductions called twice per kernel', async () => {
+    const s = new Session();
+    const ptx = nvccPtx(fs.readFileSync(path.join(CUDA, 'noinline_sync.cu'), 'utf8'), ['-arch=sm_75']);
+    assert.match(ptx, /\.func .*blockSum/, 'nvcc kept blockSum out of line');
+    const m = s.load(ptx);
+    const blocks = 3, threads = 128;
+    const input = Int32Array.from({ length: blocks * threads }, (_, i) => (i * 13) % 29 - 14);
+    const din = s.upload(input);
+    const dout = s.alloc(8 * blocks);
+    s.launch(m, 'sums', blocks, threads, [din, dout]);
+    const got = await s.download(dout, new Int32Array(2 * blocks));
+    const want: number[] = [];
+    for (let b = 0; b < blocks; b++) {
+      let s1 = 0, s2 = 0;
+      for (let t = 0; t < threads; t++) { const v = input[b * threads + t]; s1 += v; s2 += v * v; }
+      want.push(s1, s2);
+    }
+    assert.deepStrictEqual(Array.from(got), want);
+  });
+});
