@@ -8,7 +8,7 @@ import {
 } from '../../server/src/backend';
 import { DeviceHeap, GLOBAL_WINDOW } from './memory';
 import { DEFAULT_DYNAMIC_SHARED, LoadedModule, loadPtx } from './module';
-import { runGrid } from './scheduler';
+import { runGrid, type GridConfig } from './scheduler';
 import { choosePtx, extractImages } from './fatbin';
 
 export interface EmulatorOptions {
@@ -59,18 +59,28 @@ export class EmulatedDevice implements Device {
   attr(i: number, fallback: number): number { return this.info.attributes[i] || fallback; }
 }
 
+const posInt = (v: number): boolean => Number.isInteger(v) && v >= 1;
+function bad(msg: string): never {
+  throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, msg);
+}
+
 export class EmulatedContext implements DeviceContext {
   readonly va: { base: number; size: number };
   private heap: DeviceHeap | null;
   private sticky = 0;
   private modules = new Set<LoadedModule>();
   private streams = new Set<EmuStream>();
+  private readonly grid: GridConfig;
 
   constructor(private readonly dev: EmulatedDevice, private readonly slot: number, vaSize: number,
     private readonly opts: EmulatorOptions, onUsage: (d: number) => void) {
     const base = VA_ROOT + slot * VA_STRIDE + GLOBAL_WINDOW;
     this.heap = new DeviceHeap(base, Math.min(vaSize, VA_STRIDE - GLOBAL_WINDOW), onUsage);
     this.va = { base, size: this.heap.vaSize };
+    this.grid = {
+      grid: [1, 1, 1], block: [1, 1, 1], sharedMem: 0, params: new Uint8Array(0),
+      smCount: dev.attr(16, 1), watchdogMs: opts.watchdogMs, printfLimit: opts.printfLimit,
+    };
   }
 
   get stickyError(): number { return this.sticky; }
@@ -211,10 +221,10 @@ export class EmulatedContext implements DeviceContext {
       throw new CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED, `kernel ${k.name} uses grid-wide synchronisation (cooperative groups this_grid().sync()), which the emulated device does not support`);
     }
     try {
-      const text = runGrid(k, heap, {
-        grid: cfg.grid, block: cfg.block, sharedMem: cfg.sharedMem, params: cfg.params,
-        smCount: this.dev.attr(16, 1), watchdogMs: this.opts.watchdogMs, printfLimit: this.opts.printfLimit,
-      });
+      // One config object per context, refilled per launch: runGrid runs to completion before returning.
+      const g = this.grid;
+      g.grid = cfg.grid; g.block = cfg.block; g.sharedMem = cfg.sharedMem; g.params = cfg.params;
+      const text = runGrid(k, heap, g);
       if (text) onPrintf(text);
     } catch (e) {
       const printed = (e as { printf?: string }).printf;
@@ -225,11 +235,10 @@ export class EmulatedContext implements DeviceContext {
   }
 
   private validate(maxThreads: number, staticShared: number, maxDyn: number, paramSize: number, cfg: LaunchConfig): void {
-    const bad = (msg: string): never => { throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, msg); };
-    const [bx, by, bz] = cfg.block;
-    const [gx, gy, gz] = cfg.grid;
+    const bx = cfg.block[0], by = cfg.block[1], bz = cfg.block[2];
+    const gx = cfg.grid[0], gy = cfg.grid[1], gz = cfg.grid[2];
     const d = this.dev;
-    for (const v of [bx, by, bz, gx, gy, gz]) if (!Number.isInteger(v) || v < 1) bad('grid and block dimensions must be positive integers');
+    if (!(posInt(bx) && posInt(by) && posInt(bz) && posInt(gx) && posInt(gy) && posInt(gz))) bad('grid and block dimensions must be positive integers');
     if (bx > d.attr(2, 1024) || by > d.attr(3, 1024) || bz > d.attr(4, 64)) bad(`block (${bx},${by},${bz}) exceeds the device's block dimensions`);
     if (bx * by * bz > Math.min(d.attr(1, 1024), maxThreads)) bad(`block of ${bx * by * bz} threads exceeds the limit of ${Math.min(d.attr(1, 1024), maxThreads)}`);
     if (gx > d.attr(5, 2147483647) || gy > d.attr(6, 65535) || gz > d.attr(7, 65535)) bad(`grid (${gx},${gy},${gz}) exceeds the device's grid dimensions`);
