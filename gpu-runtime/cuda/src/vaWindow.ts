@@ -169,19 +169,22 @@ export class VaWindow {
 }
 
 /**
- * cuMemAlloc of `size` bytes, or of all free memory (in whole granules) when that much is not free; the address
- * is left in drv.out. Returns the size obtained.
+ * cuMemAlloc of `size` bytes or, when that much cannot be had, of the largest power-of-two fraction of it (capped
+ * at the free memory) that can: free memory is not one contiguous range (the intercept library, for one, reports
+ * the device's free bytes but allocates within a smaller address window). The address is left in drv.out.
+ * Returns the size obtained.
  */
 function allocWhole(drv: Driver, size: number, granule: number): number {
   const f = drv.fn;
   let rc = f.cuMemAlloc_v2(drv.out, size);
   if (rc === CUDA_ERROR_OUT_OF_MEMORY) {
-    const free = drv.out.subarray(0, 8);
-    drv.check(f.cuMemGetInfo_v2(free, drv.out.subarray(8, 16)), 'cuMemGetInfo');
-    const fits = Math.floor(drv.readNum() / granule) * granule;
-    if (fits > 0 && fits < size) {
-      size = fits;
-      rc = f.cuMemAlloc_v2(drv.out, size);
+    drv.check(f.cuMemGetInfo_v2(drv.out.subarray(0, 8), drv.out.subarray(8, 16)), 'cuMemGetInfo');
+    const free = Math.floor(drv.readNum() / granule) * granule;
+    let want = Math.min(size, free);
+    while (rc === CUDA_ERROR_OUT_OF_MEMORY && want >= granule) {
+      rc = f.cuMemAlloc_v2(drv.out, want);
+      if (rc === 0) size = want;
+      else want = Math.floor(want / 2 / granule) * granule;
     }
   }
   drv.check(rc, 'cuMemAlloc (window without virtual memory management)');
