@@ -15,6 +15,15 @@ import { inlineSyncCalls, syncFunctions } from './inline';
 /** Generic address windows: shared and local memory seen through generic pointers. */
 export const SHARED_WINDOW = 0x1000_0000_0000;
 export const LOCAL_WINDOW = 0x2000_0000_0000;
+/** Function "addresses" for function pointers: never dereferenced, only compared by indirect calls. */
+export const FUNC_WINDOW = 0x3000_0000_0000;
+
+/** Address of each defined function (the same numbering ModuleGen.funcIndex uses). */
+export function functionAddrs(ptx: PtxModule): Map<string, number> {
+  const out = new Map<string, number>();
+  ptx.funcs.forEach((f, i) => { if (!f.external && !out.has(f.name)) out.set(f.name, FUNC_WINDOW + i * 16); });
+  return out;
+}
 /** Per-thread stack bytes when a kernel calls non-inlined functions (recursion depth is unknown). */
 export const CALL_STACK_BYTES = 8192;
 
@@ -173,7 +182,8 @@ export class FnGen {
     const d = this.fn.vars.find((v) => v.name === base && v.space === 'local');
     if (d) return off; // frame-relative; callers add FB via symExpr
     const fnIdx = this.mod.funcIndex.get(base);
-    if (fnIdx !== undefined) throw new UnsupportedError(`taking the address of function ${base} (indirect calls) is not supported`);
+    if (fnIdx !== undefined && !this.mod.ptx.funcs[fnIdx].external) return FUNC_WINDOW + fnIdx * 16 + off;
+    if (fnIdx !== undefined) throw new UnsupportedError(`taking the address of external function ${base} is not supported`);
     throw new UnsupportedError(`${this.fn.name}: unknown symbol ${base}`);
   }
 
@@ -302,9 +312,10 @@ export class FnGen {
     let rets: Operand[] = [];
     if (ins.args[0]?.k === 'list') { rets = (ins.args[0] as { elems: Operand[] }).elems; i = 1; }
     const target = ins.args[i];
-    if (!target || target.k !== 'sym') throw new UnsupportedError('indirect calls are not supported');
     const argOps = ins.args[i + 1]?.k === 'list' ? (ins.args[i + 1] as { elems: Operand[] }).elems : [];
-    if (ins.args.length > i + 2) throw new UnsupportedError('calls through a prototype (indirect) are not supported');
+    if (target?.k === 'reg') return this.indirectCall(target, rets, argOps);
+    if (!target || target.k !== 'sym') throw new UnsupportedError('bad call target');
+    if (ins.args.length > i + 2) throw new UnsupportedError('call through a prototype to a named function');
     const name = target.name;
     const argSlot = (a: Operand, off: number, cls: Cls, type: string): string => {
       if (a.k === 'reg') return this.rd(a, type);
@@ -330,6 +341,30 @@ export class FnGen {
     if (idx === undefined || this.mod.ptx.funcs[idx].external) {
       throw new UnsupportedError(`call to external function '${name}' is not supported`);
     }
+    return this.directCall(name, rets, argOps);
+  }
+
+  /** Call through a function pointer: a switch over every function whose address the module takes. */
+  indirectCall(target: Operand, rets: Operand[], argOps: Operand[]): string {
+    const cands = [...this.mod.addressTaken()].filter((n) => {
+      const f = this.mod.ptx.funcs[this.mod.funcIndex.get(n)!];
+      return f.params.length === argOps.length && f.rets.length === rets.length;
+    });
+    const cases = cands.map((n) => `case ${FUNC_WINDOW + this.mod.funcIndex.get(n)! * 16}: ${this.directCall(n, rets, argOps)} break;`);
+    return `switch (Number(${this.rd(target, 'u64')})) { ${cases.join(' ')} default: E.badcall(Number(${this.rd(target, 'u64')})); }`;
+  }
+
+  directCall(name: string, rets: Operand[], argOps: Operand[]): string {
+    const idx = this.mod.funcIndex.get(name)!;
+    const argSlot = (a: Operand, off: number, cls: Cls, type: string): string => {
+      if (a.k === 'reg') return this.rd(a, type);
+      if (a.k === 'imm') return literal(a.text, type);
+      if (a.k !== 'sym') throw new UnsupportedError('bad call argument');
+      const slot = `cp_${sanitize(a.name)}_${off}`;
+      const have = this.slotCls.get(slot);
+      if (!have) return cls === 'p' ? 'false' : '0';
+      return conv(slot, have, cls, type);
+    };
     const info = this.callInfo(name);
     const args = info.args.map((a) => argSlot(argOps[a.idx], a.off, a.cls, a.type));
     this.mod.reach(name);
@@ -402,6 +437,22 @@ export class ModuleGen {
   }
 
   reach(name: string): void { this.reached.add(name); }
+
+  private taken: Set<string> | null = null;
+  /** Functions whose address is used as a value (mov, initialisers): the possible indirect-call targets. */
+  addressTaken(): Set<string> {
+    if (this.taken) return this.taken;
+    const out = new Set<string>();
+    const isFn = (n: string): boolean => { const i = this.funcIndex.get(n); return i !== undefined && !this.ptx.funcs[i].external; };
+    const walk = (o: Operand): void => {
+      if (o.k === 'sym') { const b = o.name.split('+')[0]; if (isFn(b)) out.add(b); }
+      else if (o.k === 'vec' || o.k === 'list') o.elems.forEach(walk);
+    };
+    for (const f of this.ptx.funcs) for (const s of f.body) if (!isLabel(s) && s.parts[0] !== 'call') s.args.forEach(walk);
+    for (const v of this.ptx.vars) for (const t of v.init ?? []) { const b = t.split('+')[0]; if (isFn(b)) out.add(b); }
+    this.taken = out;
+    return out;
+  }
 
   callInfo(name: string): CallInfo {
     let info = this.infos.get(name);

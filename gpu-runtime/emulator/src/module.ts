@@ -5,7 +5,7 @@
 import { CudaError, CUresult, GlobalInfo, KernelInfo, ModuleInfo } from '../../server/src/backend';
 import { FuncDecl, PtxModule, VarDecl, typeSize } from './ir';
 import { PtxParseError, paramLayout, parsePtx } from './parser';
-import { compileModule } from './codegen';
+import { compileModule, functionAddrs } from './codegen';
 import { UnsupportedError, clsOf, literal } from './values';
 import { DeviceHeap } from './memory';
 import { KernelFactory, LaunchKernel } from './scheduler';
@@ -104,6 +104,8 @@ function placeGlobals(ptx: PtxModule, heap: DeviceHeap): GlobalInfo[] {
     out.push({ name: v.name, addr: heap.allocGlobal(size, v.align), size });
   }
   const addr = new Map(out.map((g) => [g.name, g.addr]));
+  // Function-pointer tables (`.global .u64 table[] = {f, g}`) hold the addresses indirect calls switch on.
+  for (const [n, a] of functionAddrs(ptx)) if (!addr.has(n)) addr.set(n, a);
   try {
     vars.forEach((v, i) => { if (v.init) writeInit(v, out[i].addr, heap, addr); });
   } catch (e) {

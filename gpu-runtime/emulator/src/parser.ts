@@ -269,6 +269,9 @@ function parseBody(c: Cursor, f: FuncDecl): void {
       continue;
     }
     if (t.t === 'w' && c.is(':')) { c.next(); f.body.push({ label: t.v, line: t.line }); continue; }
+    // An indirect call's prototype only restates the callee's signature, which the compiler reads from the
+    // callee itself.
+    if (t.t === 'w' && t.v === '.callprototype') { c.skipStatement(); continue; }
     c.i--;
     const ins = parseInstr(c);
     if (scopes.length) renameScoped(ins, scopes);

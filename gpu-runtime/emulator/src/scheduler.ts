@@ -42,7 +42,7 @@ export interface LaunchEnv {
   yc: number;
   /** Per named barrier (0..15) of the running CTA: threads that arrived with bar.arrive and did not wait. */
   ba: Int32Array;
-  tick(): void; trap(): never; stackOverflow(): never;
+  tick(): void; trap(): never; stackOverflow(): never; badcall(addr: number): never;
   gfault(addr: number, size: number): never; sfault(off: number, size: number): never; lfault(off: number, size: number): never;
   vprintf(S: ThreadState, fmt: number, args: number): number;
   assertfail(S: ThreadState, msg: number, file: number, line: number, func: number): never;
@@ -148,6 +148,7 @@ export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): str
       E.wd = WD_CHUNK;
     },
     trap() { throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, `kernel ${k.name} executed trap`); },
+    badcall(addr) { throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION, `kernel ${k.name}: indirect call through 0x${addr.toString(16)}, which is not a function of this module`); },
     stackOverflow() { throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${k.name}: per-thread stack overflow`); },
     gfault(addr, size) {
       if (typeof addr === 'number' && addr % size !== 0) throw new CudaError(CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, `kernel ${k.name}: misaligned ${size}-byte global access at 0x${addr.toString(16)}`);
