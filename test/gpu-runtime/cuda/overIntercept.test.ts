@@ -68,9 +68,10 @@ type WaitableDriver = {
 
 /**
  * Makes the backend's waits skip their cuEventQuery fast path and always wait with cuEventSynchronize, because
- * of the server bug the "reads complete before a later event query" step detects: the server answers EVENT_QUERY
- * at once but an earlier MEMCPY_DTOH a microtask later, so the query overtakes the read's bytes. EVENT_SYNC
- * replies through the same promise path as MEMCPY_DTOH and keeps their order. Returns the undo.
+ * of the intercept bug the "reads complete before a later event query" step detects: the server answers
+ * EVENT_QUERY (sent on stream 0) at once but an earlier MEMCPY_DTOH (on the copy's stream) a microtask later, and
+ * the intercept returns the query's CUDA_SUCCESS without waiting for the read's bytes. EVENT_SYNC replies through
+ * the same promise path as MEMCPY_DTOH on the emulator, so it keeps their order here. Returns the undo.
  */
 function waitWithoutQuery(backend: Backend): () => void {
   const drv = (backend.devices[0] as unknown as { drv: Driver }).drv as unknown as WaitableDriver;
@@ -178,7 +179,7 @@ describe('cuda backend over the intercept library (emulated T4 server)', functio
     assert.throws(() => ctx.free(t), (e: unknown) => e instanceof CudaError && e.code === 1);
   });
 
-  it('reads complete before a later event query reports completion (server reply order)', async function () {
+  it('reads complete before a later event query reports completion (intercept/server reply order)', async function () {
     // enqueueRead = async DtoH into staging, event record, then a wait whose fast path is cuEventQuery. A
     // "complete" answer must imply the read's bytes have arrived. Writes of distinct values followed by reads
     // catch a query reply that overtakes the read's.
@@ -193,10 +194,11 @@ describe('cuda backend over the intercept library (emulated T4 server)', functio
     // later steps wait through cuEventSynchronize in any case (EVENT_SYNC replies keep their order).
     undoWorkaround = waitWithoutQuery(backend);
     if (stale.length) {
-      // Known server bug (gpu-runtime/server/src/dispatch.ts run(): a handler returning a promise, e.g.
-      // MEMCPY_DTOH, replies after a microtask, a synchronous one such as EVENT_QUERY/STREAM_QUERY at once; a
-      // query that arrives together with a pending read is answered first).
-      this.test!.title += ` [SKIPPED: server bug, ${stale.length}/8 reads returned stale bytes]`;
+      // Known bug: gpu-runtime/server/src/dispatch.ts run() replies to a handler that returns a promise (e.g.
+      // MEMCPY_DTOH) a microtask later, to a synchronous one (EVENT_QUERY, STREAM_QUERY) at once. docs/protocol.md
+      // allows replies to different streams to reorder, and the query travels on stream 0, so the fault is the
+      // intercept's: a successful query/sync must not return before the async reads posted earlier have landed.
+      this.test!.title += ` [SKIPPED: intercept bug, ${stale.length}/8 reads returned stale bytes]`;
       this.skip();
     }
   });
