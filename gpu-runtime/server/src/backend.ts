@@ -70,6 +70,7 @@ export interface ModuleInfo {
   globals: GlobalInfo[];
 }
 
+/** Lent to launch() for the duration of the call only: the server refills one object for every launch. */
 export interface LaunchConfig {
   grid: [number, number, number];
   block: [number, number, number];

@@ -1,6 +1,6 @@
 // MODULE_LOAD/UNLOAD, LAUNCH and FUNC_SET_ATTR. Images are cached by content hash (moduleCache.ts) so a
 // client can load a known module without sending it again.
-import { CudaError, CUresult, type KernelInfo, type ModuleInfo } from '../backend';
+import { CudaError, CUresult, type KernelInfo, type LaunchConfig, type ModuleInfo } from '../backend';
 import { unpackArgs, packValue } from '../../../protocol/ts/codec';
 import { decodeFuncSetAttrArgs, decodeLaunchArgs, decodeModuleUnloadArgs } from '../../../protocol/generated/ops';
 import { HashMismatchError } from '../moduleCache';
@@ -9,6 +9,9 @@ import type { HandlerTable } from '../handler';
 import type { Session } from '../session';
 
 const KINDS = new Set(['fatbin', 'ptx', 'cubin']);
+/** Refilled for every launch (launch() is synchronous and keeps nothing; see LaunchConfig). */
+const EMPTY_PARAMS = new Uint8Array(0);
+const launchCfg: LaunchConfig = { grid: [1, 1, 1], block: [1, 1, 1], sharedMem: 0, params: EMPTY_PARAMS, cooperative: false };
 const MAX_BLOCK_THREADS = 1024;
 
 function kernelOf(s: Session, module: number, kernel: number): { handle: unknown; info: KernelInfo } {
@@ -64,28 +67,34 @@ export const moduleHandlers: HandlerTable = {
 
   LAUNCH(f, s) {
     const a = decodeLaunchArgs(f.body);
-    const k = kernelOf(s, a.module, a.kernel);
+    const m = s.module(a.module);
+    const k = m.info.kernels[a.kernel];
+    if (!k) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, `module ${a.module} has no kernel ${a.kernel}`);
     if (!a.gridX || !a.gridY || !a.gridZ || !a.blockX || !a.blockY || !a.blockZ) {
-      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.info.name}: a grid or block dimension is 0`);
+      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.name}: a grid or block dimension is 0`);
     }
     if (a.gridX > 0x7fffffff || a.gridY > 65535 || a.gridZ > 65535 || a.blockZ > 64) {
-      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.info.name}: grid (${a.gridX}, ${a.gridY}, ${a.gridZ}) or block z ${a.blockZ} beyond the device limits`);
+      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.name}: grid (${a.gridX}, ${a.gridY}, ${a.gridZ}) or block z ${a.blockZ} beyond the device limits`);
     }
     const threads = a.blockX * a.blockY * a.blockZ;
-    const maxThreads = k.info.attrs.maxThreadsPerBlock || MAX_BLOCK_THREADS;
+    const maxThreads = k.attrs.maxThreadsPerBlock || MAX_BLOCK_THREADS;
     if (threads > maxThreads) {
-      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.info.name}: ${threads} threads per block exceeds ${maxThreads}`);
+      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.name}: ${threads} threads per block exceeds ${maxThreads}`);
     }
-    if (f.bulk.length < k.info.paramSize) {
-      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.info.name}: ${f.bulk.length} parameter bytes, the kernel takes ${k.info.paramSize}`);
+    if (f.bulk.length < k.paramSize) {
+      throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `LAUNCH ${k.name}: ${f.bulk.length} parameter bytes, the kernel takes ${k.paramSize}`);
     }
-    s.ctx.launch(
-      s.stream(f.stream),
-      k.handle,
-      a.kernel,
-      { grid: [a.gridX, a.gridY, a.gridZ], block: [a.blockX, a.blockY, a.blockZ], sharedMem: a.sharedMem, params: f.bulk, cooperative: (a.launchFlags & 1) !== 0 },
-      s.onPrintf,
-    );
+    const c = launchCfg;
+    c.grid[0] = a.gridX; c.grid[1] = a.gridY; c.grid[2] = a.gridZ;
+    c.block[0] = a.blockX; c.block[1] = a.blockY; c.block[2] = a.blockZ;
+    c.sharedMem = a.sharedMem;
+    c.params = f.bulk;
+    c.cooperative = (a.launchFlags & 1) !== 0;
+    try {
+      s.ctx.launch(s.stream(f.stream), m.handle, a.kernel, c, s.onPrintf);
+    } finally {
+      c.params = EMPTY_PARAMS; // do not keep the frame's chunk alive
+    }
   },
 
   FUNC_SET_ATTR(f, s) {
