@@ -3,7 +3,7 @@
 // `for(;;) switch(pc)` over labels, and every sync point (barrier or warp collective) spills the live
 // registers into S.v, records what it waits for and returns; the CTA scheduler resumes it later.
 
-import { FuncDecl, Instr, Operand, PtxModule, Stmt, VarDecl, isLabel, typeSize } from './ir';
+import { FuncDecl, Instr, Operand, PtxModule, Stmt, VarDecl, branchTargets, isLabel, typeSize } from './ir';
 import { Cls, UnsupportedError, clsOf, conv, literal, wrapInt } from './values';
 import { emitAlu } from './alu';
 import { emitMem } from './memops';
@@ -232,6 +232,14 @@ export class FnGen {
     return `{ ${back}pc = ${this.caseFor(label)}; continue L; }`;
   }
 
+  /** brx.idx i, tbl: a JS switch over the `.branchtargets` list that follows label tbl. */
+  jumpTable(ins: Instr): string {
+    const targets = branchTargets(this.fn.body, symName(ins.args[1]));
+    if (!targets) throw new UnsupportedError(`${this.fn.name}: brx.idx needs a .branchtargets list`);
+    const cases = targets.map((t, i) => `case ${i}: ${this.jump(t)}`);
+    return `switch (${this.rd(ins.args[0], 'u32')}) { ${cases.join(' ')} default: E.trap(); }`;
+  }
+
   callInfo(name: string): CallInfo {
     return this.mod.callInfo(name);
   }
@@ -287,6 +295,7 @@ export class FnGen {
   instr(ins: Instr): string {
     let code: string | null;
     const base = ins.parts[0];
+    if (ins.op === '.branchtargets') return '';
     if (isSyncInstr(ins)) {
       code = emitSync(this, ins);
       // A guarded sync point: skip to its resume case when the guard is false.
@@ -294,6 +303,8 @@ export class FnGen {
     }
     switch (base) {
       case 'bra': code = this.jump(symName(ins.args[0])); break;
+      case 'brx': code = this.jumpTable(ins); break;
+
       case 'ret': code = this.isKernel ? 'return 0;' : `{ S.sp = FB; return ${this.retExpr()}; }`; break;
       case 'exit': code = this.isKernel ? 'return 0;' : 'throw R.EXIT;'; break;
       case 'trap': code = 'E.trap();'; break;

@@ -90,6 +90,14 @@ export interface PtxModule {
   funcs: FuncDecl[];
 }
 
+/** The labels of `tbl: .branchtargets L0, L1, ...;`, or null. */
+export function branchTargets(body: Stmt[], tbl: string): string[] | null {
+  const i = body.findIndex((s) => isLabel(s) && s.label === tbl);
+  const s = body[i + 1];
+  if (i < 0 || !s || isLabel(s) || s.op !== '.branchtargets') return null;
+  return s.args.map((a) => (a.k === 'sym' ? a.name : ''));
+}
+
 /** Byte size of a PTX fundamental type. */
 export function typeSize(t: string): number {
   switch (t) {

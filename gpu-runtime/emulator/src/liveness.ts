@@ -1,10 +1,11 @@
 // Which registers are live right after each sync point, so a thread that parks there spills only those
 // (standard backward dataflow over the instruction list; bitsets keep it linear in practice).
 
-import { FuncDecl, Instr, Operand, isLabel } from './ir';
+import { FuncDecl, Instr, Operand, branchTargets, isLabel } from './ir';
 import type { Cls } from './values';
 
-const NO_DEF = new Set(['st', 'red', 'bra', 'ret', 'exit', 'trap', 'call', 'bar', 'barrier', 'membar', 'fence', 'prefetch',
+// '' is `.branchtargets` (its opcode splits to ['', 'branchtargets']).
+const NO_DEF = new Set(['st', 'red', 'bra', 'brx', '', 'ret', 'exit', 'trap', 'call', 'bar', 'barrier', 'membar', 'fence', 'prefetch',
   'prefetchu', 'pmevent', 'nanosleep', 'discard', 'applypriority']);
 
 function regsOf(o: Operand | undefined, out: string[]): void {
@@ -57,6 +58,10 @@ export function liveAtSync(fn: FuncDecl, syncIdx: Set<number>, regCls: Map<strin
     if (op === 'bra') {
       const t = s.args[0]?.k === 'sym' ? labelAt.get(s.args[0].name) : undefined;
       const targets = t === undefined ? [] : [t];
+      succ.push(s.guard ? [...next, ...targets] : targets);
+    } else if (op === 'brx') {
+      const tbl = s.args[1]?.k === 'sym' ? branchTargets(body, s.args[1].name) : null;
+      const targets = (tbl ?? []).map((l) => labelAt.get(l)).filter((t): t is number => t !== undefined);
       succ.push(s.guard ? [...next, ...targets] : targets);
     } else if ((op === 'ret' || op === 'exit' || op === 'trap') && !s.guard) succ.push([]);
     else succ.push(next);

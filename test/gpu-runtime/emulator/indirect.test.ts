@@ -29,3 +29,25 @@ describe('emulator: indirect calls', function () {
     assert.deepStrictEqual(Array.from(got), want);
   });
 });
+
+describe('emulator: brx.idx jump tables', function () {
+  this.timeout(60_000);
+  before(function () { if (!hasNvcc()) this.skip(); });
+
+  it('branches through a .branchtargets table', async () => {
+    const src = fs.readFileSync(path.join(__dirname, '../../../../test/gpu-runtime/emulator/cuda/jumptable.cu'), 'utf8');
+    const ptx = nvccPtx(src, ['-arch=sm_75']);
+    assert.match(ptx, /brx\.idx/);
+    const s = new Session();
+    const m = s.load(ptx);
+    const n = 256;
+    const inp = Int32Array.from({ length: n }, (_, i) => (i * 37) % 211 - 90);
+    const din = s.upload(inp);
+    const dout = s.alloc(4 * n);
+    s.launch(m, 'jt', 2, 128, [din, dout, n]);
+    const got = await s.download(dout, new Int32Array(n));
+    const f = (v: number): number => [Math.imul(v, 3), v ^ 85, v - 100, -v][v & 3];
+    const want = Array.from(inp, (_, i) => { const b = i - (i % 128); return f(inp[i]) + f(inp[b + ((i % 128) + 1) % 128]); });
+    assert.deepStrictEqual(Array.from(got), want);
+  });
+});
