@@ -39,21 +39,22 @@ export function liveAtSync(fn: FuncDecl, syncIdx: Set<number>, regCls: Map<strin
   const n = body.length;
   const labelAt = new Map<string, number>();
   body.forEach((s, i) => { if (isLabel(s)) labelAt.set(s.label, i); });
-  const use: Uint32Array[] = [];
-  const def: Uint32Array[] = [];
+  // Flat bitsets (instruction i owns words [i*W, (i+1)*W)): thrust-sized kernels have thousands of
+  // instructions and hundreds of registers, and per-instruction arrays made this the load-time hot spot.
+  const use = new Uint32Array(n * W);
+  const def = new Uint32Array(n * W);
   const succ: number[][] = [];
-  const set = (bs: Uint32Array, r: string): void => {
+  const set = (bs: Uint32Array, base: number, r: string): void => {
     const k = index.get(r);
-    if (k !== undefined) bs[k >>> 5] |= 1 << (k & 31);
+    if (k !== undefined) bs[base + (k >>> 5)] |= 1 << (k & 31);
   };
   for (let i = 0; i < n; i++) {
     const s = body[i];
-    const u = new Uint32Array(W), d = new Uint32Array(W);
     const next = i + 1 < n ? [i + 1] : [];
-    if (isLabel(s)) { succ.push(next); use.push(u); def.push(d); continue; }
+    if (isLabel(s)) { succ.push(next); continue; }
     const du = defsUses(s);
-    du.uses.forEach((r) => set(u, r));
-    du.defs.forEach((r) => set(d, r));
+    for (const r of du.uses) set(use, i * W, r);
+    for (const r of du.defs) set(def, i * W, r);
     const op = s.parts[0];
     if (op === 'bra') {
       const t = s.args[0]?.k === 'sym' ? labelAt.get(s.args[0].name) : undefined;
@@ -65,27 +66,25 @@ export function liveAtSync(fn: FuncDecl, syncIdx: Set<number>, regCls: Map<strin
       succ.push(s.guard ? [...next, ...targets] : targets);
     } else if ((op === 'ret' || op === 'exit' || op === 'trap') && !s.guard) succ.push([]);
     else succ.push(next);
-    use.push(u); def.push(d);
   }
-  const liveIn: Uint32Array[] = Array.from({ length: n }, () => new Uint32Array(W));
-  const liveOut: Uint32Array[] = Array.from({ length: n }, () => new Uint32Array(W));
+  const liveIn = new Uint32Array(n * W);
+  const liveOut = new Uint32Array(n * W);
   let changed = true;
   while (changed) {
     changed = false;
     for (let i = n - 1; i >= 0; i--) {
-      const o = liveOut[i];
-      for (const sIdx of succ[i]) { const li = liveIn[sIdx]; for (let w = 0; w < W; w++) o[w] |= li[w]; }
-      const inn = liveIn[i];
+      const ob = i * W;
+      for (const sIdx of succ[i]) { const ib = sIdx * W; for (let w = 0; w < W; w++) liveOut[ob + w] |= liveIn[ib + w]; }
       for (let w = 0; w < W; w++) {
-        const v = (use[i][w] | (o[w] & ~def[i][w])) >>> 0;
-        if (v !== inn[w]) { inn[w] = v; changed = true; }
+        const v = (use[ob + w] | (liveOut[ob + w] & ~def[ob + w])) >>> 0;
+        if (v !== liveIn[ob + w]) { liveIn[ob + w] = v; changed = true; }
       }
     }
   }
   const out = new Map<number, string[]>();
   for (const i of syncIdx) {
     const regs: string[] = [];
-    names.forEach((nm, k) => { if (liveOut[i][k >>> 5] & (1 << (k & 31))) regs.push(nm); });
+    names.forEach((nm, k) => { if (liveOut[i * W + (k >>> 5)] & (1 << (k & 31))) regs.push(nm); });
     out.set(i, regs);
   }
   return out;

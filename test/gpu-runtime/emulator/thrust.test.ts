@@ -34,6 +34,14 @@ describe('emulator: thrust (cub) kernels', function () {
     assert.ok(ms < 5000, `load took ${ms} ms`);
   });
 
+  it('loads thrust float/double/int64 sorts, sort_by_key, scan, transform_reduce and unique', function () {
+    const more = nvccPtx(fs.readFileSync(path.join(__dirname, '../../../../test/gpu-runtime/emulator/cuda/thrust_more.cu'), 'utf8'), ['-arch=sm_75']);
+    const m = new Session().load(more);
+    for (const want of ['DeviceRadixSortOnesweepKernel', 'DeviceScanKernel', 'DeviceReduceKernel']) {
+      assert.ok(m.info.kernels.some((k) => k.name.includes(want)), want);
+    }
+  });
+
   it('DeviceReduceSingleTileKernel sums 3000 ints', async () => {
     const s = new Session();
     const m = s.load(ptx);
