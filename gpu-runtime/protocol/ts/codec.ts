@@ -1,7 +1,8 @@
 // Frame codec shared by the server, the kernel-proxy and the TypeScript test client.
 // Hand-written rather than taken from a framing library because it is the hot path: the decoder is
 // socket-free (push chunks, get frames), checks limits before buffering, hands out views into the
-// received chunk when a frame lies inside one, and copies only frames that straddle chunks.
+// received chunk when a frame lies inside one, and copies only frames that straddle chunks (a large bulk
+// can instead be copied once, chunk by chunk, straight to where it is going: see BulkPlacer).
 import { pack, unpack } from 'msgpackr';
 import { HEADER_SIZE, MAX_BODY, MAX_FRAME, OPS } from '../generated/ops';
 
