@@ -37,6 +37,7 @@ struct waiter {
     uint32_t body_len;
     void *bulk_dst;
     uint64_t bulk_cap;
+    int ordered;            /* a synchronising op: also wait for every async read posted before it */
     struct waiter *next;
 };
 
@@ -266,7 +267,12 @@ static int handle_pending(const rgpu_header *h)
     if (!found) return discard(h->length); /* a reply nobody waits for any more */
     note_sticky((CUresult)h->result);
     if (discard(h->body_len)) return -1;
-    return read_bulk_2d(&cur, h->length - h->body_len);
+    if (read_bulk_2d(&cur, h->length - h->body_len)) return -1;
+    /* only now has the data landed: wake synchronising waiters that were held back by this read */
+    pthread_mutex_lock(&rx_lock);
+    pthread_cond_broadcast(&rx_cond);
+    pthread_mutex_unlock(&rx_lock);
+    return 0;
 }
 
 /* The reply a thread waits for: body and bulk go into its buffers, then it is woken. */
@@ -329,11 +335,23 @@ static void note_sticky(CUresult rc)
     }
 }
 
+/* Called with rx_lock. Replies on different streams may come back in any order (a sync's reply can overtake
+ * an async read's), yet once a synchronising call succeeds the data of every read posted before it must have
+ * landed, as on a real GPU. So an ordered waiter is finished only when no older read is still pending. */
+static int finished(const struct waiter *w)
+{
+    if (!w->done) return 0;
+    if (!w->ordered || w->rc) return 1;
+    for (size_t i = 0; i < rgpu_g.npending; i++)
+        if ((int32_t)(rgpu_g.pending[i].seq - w->seq) < 0) return 0;
+    return 1;
+}
+
 /* Waits (without rgpu_g.lock) until w is answered: as the reader if nobody is, else asleep. */
 static CUresult wait_reply(struct waiter *w, uint8_t **reply_body, uint32_t *reply_len)
 {
     pthread_mutex_lock(&rx_lock);
-    while (!w->done && !rgpu_g.lost) {
+    while (!finished(w) && !rgpu_g.lost) {
         if (reader_active) {
             pthread_cond_wait(&rx_cond, &rx_lock);
             continue;
@@ -342,7 +360,7 @@ static CUresult wait_reply(struct waiter *w, uint8_t **reply_body, uint32_t *rep
         pthread_mutex_unlock(&rx_lock);
         for (;;) {
             pthread_mutex_lock(&rx_lock);
-            int done = w->done;
+            int done = finished(w);
             pthread_mutex_unlock(&rx_lock);
             if (done || read_interleaved_frame()) break;
         }
@@ -353,8 +371,9 @@ static CUresult wait_reply(struct waiter *w, uint8_t **reply_body, uint32_t *rep
     struct waiter **pp = &waiters;
     while (*pp && *pp != w) pp = &(*pp)->next;
     if (*pp) *pp = w->next;
+    int fin = finished(w);
     pthread_mutex_unlock(&rx_lock);
-    if (!w->done) return rgpu_g.lost ? rgpu_g.lost : RGPU_ERR_TRANSPORT;
+    if (!fin) return rgpu_g.lost ? rgpu_g.lost : RGPU_ERR_TRANSPORT;
     if (reply_body) { *reply_body = w->body; if (reply_len) *reply_len = w->body_len; }
     else free(w->body);
     return w->rc;
@@ -368,7 +387,9 @@ CUresult rgpu_rpc_call_locked(uint16_t op, uint32_t stream, const void *body, ui
     if (reply_body) *reply_body = NULL;
     if (rgpu_g.lost) return rgpu_g.lost;
     /* listed before the request can leave: a concurrent reader may see the reply first */
-    struct waiter w = { .seq = rgpu_g.seq + 1, .bulk_dst = bulk_dst, .bulk_cap = bulk_cap };
+    struct waiter w = { .seq = rgpu_g.seq + 1, .bulk_dst = bulk_dst, .bulk_cap = bulk_cap,
+                        .ordered = op == RGPU_OP_CTX_SYNC || op == RGPU_OP_STREAM_SYNC || op == RGPU_OP_STREAM_QUERY ||
+                                   op == RGPU_OP_EVENT_SYNC || op == RGPU_OP_EVENT_QUERY };
     pthread_mutex_lock(&rx_lock);
     w.next = waiters;
     waiters = &w;
