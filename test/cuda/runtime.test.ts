@@ -25,6 +25,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
       ['kernels', 'kernels.cu', []],
       ['streams', 'streams.cu', []],
       ['errors', 'errors.cu', []],
+      ['cooperative', 'cooperative.cu', []],
     ];
     for (let i = 0; i < jobs.length; i += 2)
       await Promise.all(jobs.slice(i, i + 2).map(async ([name, src, flags]) => (bins[name] = await nvcc(src, flags))));
@@ -41,6 +42,12 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     expectOk(r, 'vadd');
     assert.equal(r.stdout, 'vadd ok n=5000 c[10]=30 c[4999]=14997\n');
     assert.equal(r.stderr, '');
+  });
+
+  it('cooperative launch: grid-wide sync across resident blocks; an oversized grid is refused', async () => {
+    const r = await exec('cooperative');
+    expectOk(r, 'cooperative');
+    assert.equal(r.stdout, 'cooperative ok sum=-10\n');
   });
 
   it('vector add, -cudart shared', async () => {

@@ -8,7 +8,7 @@ import {
 } from '../../server/src/backend';
 import { DeviceHeap, GLOBAL_WINDOW } from './memory';
 import { DEFAULT_DYNAMIC_SHARED, LoadedModule, loadPtx } from './module';
-import { runGrid, type GridConfig } from './scheduler';
+import { runGrid, type CoopLimits, type GridConfig } from './scheduler';
 import { choosePtx, extractImages } from './fatbin';
 
 export interface EmulatorOptions {
@@ -71,6 +71,8 @@ export class EmulatedContext implements DeviceContext {
   private modules = new Set<LoadedModule>();
   private streams = new Set<EmuStream>();
   private readonly grid: GridConfig;
+  /** Per-SM residency limits (max blocks, threads, shared memory per SM) that bound a cooperative grid. */
+  private readonly coopLimits: CoopLimits;
 
   constructor(private readonly dev: EmulatedDevice, private readonly slot: number, vaSize: number,
     private readonly opts: EmulatorOptions, onUsage: (d: number) => void) {
@@ -81,6 +83,7 @@ export class EmulatedContext implements DeviceContext {
       grid: [1, 1, 1], block: [1, 1, 1], sharedMem: 0, params: new Uint8Array(0),
       smCount: dev.attr(16, 1), watchdogMs: opts.watchdogMs, printfLimit: opts.printfLimit,
     };
+    this.coopLimits = { maxBlocksPerSm: dev.attr(106, 16), maxThreadsPerSm: dev.attr(39, 1024), sharedPerSm: dev.attr(81, 65536) };
   }
 
   get stickyError(): number { return this.sticky; }
@@ -216,14 +219,13 @@ export class EmulatedContext implements DeviceContext {
     const k = this.module(module).kernels[kernel];
     if (!k) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, `kernel index ${kernel}`);
     this.validate(k.maxThreads, k.sharedStatic, k.maxDynamicShared, k.info.paramSize, cfg);
-    if (k.gridSync) {
-      // CTAs run one after another here, so a grid-wide barrier could never be reached by all of them.
-      throw new CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED, `kernel ${k.name} uses grid-wide synchronisation (cooperative groups this_grid().sync()), which the emulated device does not support`);
-    }
     try {
       // One config object per context, refilled per launch: runGrid runs to completion before returning.
+      // A cooperative launch keeps every CTA resident (runGrid refuses a grid larger than the device holds at
+      // once); a grid-sync kernel launched without the flag traps, as on hardware.
       const g = this.grid;
       g.grid = cfg.grid; g.block = cfg.block; g.sharedMem = cfg.sharedMem; g.params = cfg.params;
+      g.cooperative = cfg.cooperative ? this.coopLimits : undefined;
       const text = runGrid(k, heap, g);
       if (text) onPrintf(text);
     } catch (e) {

@@ -57,7 +57,7 @@ export interface GridConfig {
   smCount: number;
   watchdogMs: number;
   printfLimit: number;
-  /** Set for a cooperative launch (launchFlags bit 1): every CTA resident at once, grid-wide sync works. */
+  /** Set for a cooperative launch (LAUNCH launchFlags & 1): every CTA resident at once, grid-wide sync works. */
   cooperative?: CoopLimits;
 }
 

@@ -58,12 +58,13 @@ describe('emulator: device and contexts', () => {
     assert.throws(() => s.load('.version 8.0\n.target sm_75\n.entry broken( { ret; }'), code(CUresult.CUDA_ERROR_INVALID_PTX));
   });
 
-  it('refuses grid-wide sync (cooperative workspace in %envreg1/2) at launch, without breaking the context', () => {
+  it('launches a kernel that reads the cooperative workspace (%envreg1/2) without the flag, and both ways through the context', () => {
     const s = new Session();
     const m = s.load(`.version 8.0\n.target sm_75\n.address_size 64
 .visible .entry gs(.param .u64 p)
 { .reg .b32 %r<3>; mov.u32 %r1, %envreg1; mov.u32 %r2, %envreg2; ret; }`);
-    assert.throws(() => s.launch(m, 'gs', 2, 32, [0]), (e: unknown) => code(CUresult.CUDA_ERROR_NOT_SUPPORTED)(e) && /grid-wide/.test((e as Error).message));
+    s.launch(m, 'gs', 2, 32, [0]);
+    s.ctx.launch(null, m.handle, 0, { grid: [2, 1, 1], block: [32, 1, 1], sharedMem: 0, params: new Uint8Array(8), cooperative: true }, () => undefined);
     assert.equal(s.ctx.stickyError, 0);
   });
 
