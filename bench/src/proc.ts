@@ -1,6 +1,7 @@
 // Child-process helpers for the bench: run a probe and parse the one JSON line it prints, or start a
 // long-lived helper and read its first stdout line (a port, an address).
 import { ChildProcess, spawn } from 'node:child_process';
+import { forEachLine } from '../../kernel-proxy/src/lines';
 
 export class BenchProcessError extends Error {
   readonly code = 'RGPU_ERR_BENCH_PROCESS';
@@ -130,25 +131,10 @@ export function startHelper(cmd: string, args: string[], opts: RunOptions & { re
           }),
       });
     };
-    lines(child.stdout, (l) => onLine(l, true));
-    lines(child.stderr, (l) => onLine(l, false));
+    forEachLine(child.stdout, (l) => onLine(l, true));
+    forEachLine(child.stderr, (l) => onLine(l, false));
     child.on('error', (e) => fail(e.message));
     child.on('exit', (code, sig) => fail(`exited (${sig ?? code}) before it was ready`));
-  });
-}
-
-/** Splits a stream into lines; keeps draining it after readiness so the child never blocks on a full pipe. */
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (s: string) => {
-    buf += s;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i).replace(/\r$/, ''));
-      buf = buf.slice(i + 1);
-    }
-    if (buf.length > 65536) buf = buf.slice(-4096);
   });
 }
 
@@ -160,8 +146,8 @@ export function spawnHelper(cmd: string, args: string[], opts: RunOptions = {}):
     output.push(l);
     if (output.length > 20) output.shift();
   };
-  lines(child.stdout, keep);
-  lines(child.stderr, keep);
+  forEachLine(child.stdout, keep);
+  forEachLine(child.stderr, keep);
   child.on('error', (e) => keep(`spawn error: ${e.message}`));
   return {
     child,

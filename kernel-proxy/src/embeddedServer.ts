@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ProxyError } from './errors';
+import { forEachLine } from './lines';
 
 export const DEFAULT_EMBEDDED_DEVICES = 'emulated:T4x2,emulated:A100-40GB';
 
@@ -73,8 +74,8 @@ export class EmbeddedServer {
         const m = done ? null : LISTEN_LINE.exec(line);
         if (m) finish(null, Number(m[1]));
       };
-      lines(child.stdout!, onLine);
-      lines(child.stderr!, onLine);
+      forEachLine(child.stdout!, onLine);
+      forEachLine(child.stderr!, onLine);
       child.once('error', (e) => finish(failure(e.message, tail)));
       child.once('exit', (code, sig) => finish(failure(`exited with ${sig ?? code}`, tail)));
     });
@@ -95,15 +96,3 @@ function failure(why: string, tail: string[]): ProxyError {
   return new ProxyError('RGPU_ERR_EMBEDDED_SERVER', `embedded GPU server ${why}${out}`);
 }
 
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (s: string) => {
-    buf += s;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i).replace(/\r$/, ''));
-      buf = buf.slice(i + 1);
-    }
-  });
-}

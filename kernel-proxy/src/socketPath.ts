@@ -27,7 +27,8 @@ export function ensurePrivateDir(dir: string): void {
   }
 }
 
-function answers(p: string): Promise<boolean> {
+/** true when something accepts connections on the Unix socket `p`. */
+export function answers(p: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(p);
     c.once('connect', () => {

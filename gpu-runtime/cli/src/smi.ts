@@ -1,11 +1,10 @@
 // `rgpu smi`: the pool's GPUs, their use, sessions and queue, from INVENTORY. Asks the pool directly when
 // one is named (--pool / RGPU_POOL); otherwise a running kernel-proxy (which knows its pool, embedded or
 // not) and, failing that, a server at the default address.
-import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import { PoolClient } from '../../../kernel-proxy/src/poolClient';
 import { DEFAULT_PORT, parsePoolUrl, readTokenFile } from '../../../kernel-proxy/src/poolUrl';
-import { defaultSocketPath } from '../../../kernel-proxy/src/socketPath';
+import { answers, defaultSocketPath } from '../../../kernel-proxy/src/socketPath';
 import { UsageError } from '../../../kernel-proxy/src/errors';
 import { proxyRequest } from './proxyRequest';
 import { formatSmi, type SmiInventory } from './smiTable';
@@ -59,13 +58,3 @@ export async function runSmi(argv: string[], out: (s: string) => void = (s) => p
   return 0;
 }
 
-function answers(p: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(p);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
