@@ -109,35 +109,22 @@ function planParams(reads: { off: number; type: string }[]): ParamRead[] {
   });
 }
 
-// Scratch for reassembling float params byte by byte: no DataView per launch.
-const scratch = new Uint8Array(8);
-const scratchF32 = new Float32Array(scratch.buffer, 0, 1);
-const scratchF64 = new Float64Array(scratch.buffer, 0, 1);
-
-function le32(b: Uint8Array, off: number): number {
-  return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24);
-}
-
 /** Decodes the kernel-param reads the compiled code uses, from the packed param buffer, into `P`. */
 function decodeParams(buf: Uint8Array, reads: ParamRead[], P: unknown[]): void {
+  if (reads.length === 0) return;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let i = 0; i < reads.length; i++) {
     const { off, size, kind } = reads[i];
     if (off + size > buf.length) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `kernel parameter buffer is ${buf.length} bytes; the kernel reads ${size} bytes at offset ${off}`);
     switch (kind) {
-      case ParamKind.U8: P[i] = buf[off]; break;
-      case ParamKind.S8: P[i] = (buf[off] << 24) >> 24; break;
-      case ParamKind.U16: P[i] = buf[off] | (buf[off + 1] << 8); break;
-      case ParamKind.S16: P[i] = ((buf[off] | (buf[off + 1] << 8)) << 16) >> 16; break;
-      case ParamKind.F32:
-        for (let j = 0; j < 4; j++) scratch[j] = buf[off + j];
-        P[i] = scratchF32[0];
-        break;
-      case ParamKind.F64:
-        for (let j = 0; j < 8; j++) scratch[j] = buf[off + j];
-        P[i] = scratchF64[0];
-        break;
-      case ParamKind.I64: P[i] = R.pack64(le32(buf, off), le32(buf, off + 4)); break;
-      default: P[i] = le32(buf, off); break;
+      case ParamKind.U8: P[i] = dv.getUint8(off); break;
+      case ParamKind.S8: P[i] = dv.getInt8(off); break;
+      case ParamKind.U16: P[i] = dv.getUint16(off, true); break;
+      case ParamKind.S16: P[i] = dv.getInt16(off, true); break;
+      case ParamKind.F32: P[i] = dv.getFloat32(off, true); break;
+      case ParamKind.F64: P[i] = dv.getFloat64(off, true); break;
+      case ParamKind.I64: P[i] = R.pack64(dv.getInt32(off, true), dv.getInt32(off + 4, true)); break;
+      default: P[i] = dv.getInt32(off, true); break;
     }
   }
 }
