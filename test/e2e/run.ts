@@ -283,6 +283,7 @@ async function main(): Promise<number> {
           try {
             out = await frameWith(p, `text=/${expect}/`, 45000);
           } catch (e) {
+            await shot(`restart-attempt-${attempt}.png`);
             if (attempt >= 3) throw e;
             log(`no "${expect}" output yet after Run All (attempt ${attempt}), running again`);
           }
