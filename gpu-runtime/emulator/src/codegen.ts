@@ -328,15 +328,7 @@ export class FnGen {
     if (!target || target.k !== 'sym') throw new UnsupportedError('bad call target');
     if (ins.args.length > i + 2) throw new UnsupportedError('call through a prototype to a named function');
     const name = target.name;
-    const argSlot = (a: Operand, off: number, cls: Cls, type: string): string => {
-      if (a.k === 'reg') return this.rd(a, type);
-      if (a.k === 'imm') return literal(a.text, type);
-      if (a.k !== 'sym') throw new UnsupportedError('bad call argument');
-      const slot = `cp_${sanitize(a.name)}_${off}`;
-      const have = this.slotCls.get(slot);
-      if (!have) return cls === 'p' ? 'false' : '0';
-      return conv(slot, have, cls, type);
-    };
+    const argSlot = (a: Operand, off: number, cls: Cls, type: string): string => this.callArg(a, off, cls, type);
     if (name === 'vprintf') {
       const a0 = argSlot(argOps[0], 0, 'l', 'u64');
       const a1 = argSlot(argOps[1], 0, 'l', 'u64');
@@ -355,6 +347,17 @@ export class FnGen {
     return this.directCall(name, rets, argOps);
   }
 
+  /** One call argument: a register, an immediate, or a `.param` slot the caller filled (0/false if never set). */
+  callArg(a: Operand, off: number, cls: Cls, type: string): string {
+    if (a.k === 'reg') return this.rd(a, type);
+    if (a.k === 'imm') return literal(a.text, type);
+    if (a.k !== 'sym') throw new UnsupportedError('bad call argument');
+    const slot = `cp_${sanitize(a.name)}_${off}`;
+    const have = this.slotCls.get(slot);
+    if (!have) return cls === 'p' ? 'false' : '0';
+    return conv(slot, have, cls, type);
+  }
+
   /** Call through a function pointer: a switch over every function whose address the module takes. */
   indirectCall(target: Operand, rets: Operand[], argOps: Operand[]): string {
     const cands = [...this.mod.addressTaken()].filter((n) => {
@@ -367,15 +370,7 @@ export class FnGen {
 
   directCall(name: string, rets: Operand[], argOps: Operand[]): string {
     const idx = this.mod.funcIndex.get(name)!;
-    const argSlot = (a: Operand, off: number, cls: Cls, type: string): string => {
-      if (a.k === 'reg') return this.rd(a, type);
-      if (a.k === 'imm') return literal(a.text, type);
-      if (a.k !== 'sym') throw new UnsupportedError('bad call argument');
-      const slot = `cp_${sanitize(a.name)}_${off}`;
-      const have = this.slotCls.get(slot);
-      if (!have) return cls === 'p' ? 'false' : '0';
-      return conv(slot, have, cls, type);
-    };
+    const argSlot = (a: Operand, off: number, cls: Cls, type: string): string => this.callArg(a, off, cls, type);
     const info = this.callInfo(name);
     const args = info.args.map((a) => argSlot(argOps[a.idx], a.off, a.cls, a.type));
     this.mod.reach(name);
