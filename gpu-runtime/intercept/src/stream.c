@@ -92,25 +92,18 @@ RGPU_EXPORT CUresult CUDAAPI cuStreamDestroy_v2(CUstream h)
 }
 RGPU_EXPORT CUresult CUDAAPI cuStreamDestroy(CUstream h) { return cuStreamDestroy_v2(h); }
 
-static CUresult stream_sync(CUstream s, int ptds)
+/* STREAM_SYNC / STREAM_QUERY: a bodiless request on the stream, answered with its result. */
+static CUresult stream_call(uint16_t op, CUstream s, int ptds)
 {
     CUresult rc = rgpu_rpc_ready();
     if (rc) return rc;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-    return call(RGPU_OP_STREAM_SYNC, rgpu_stream_id(s, ptds), NULL, 0, NULL, 0);
+    return call(op, rgpu_stream_id(s, ptds), NULL, 0, NULL, 0);
 }
-RGPU_EXPORT CUresult CUDAAPI cuStreamSynchronize(CUstream s) { return stream_sync(s, 0); }
-RGPU_EXPORT CUresult CUDAAPI cuStreamSynchronize_ptsz(CUstream s) { return stream_sync(s, 1); }
-
-static CUresult stream_query(CUstream s, int ptds)
-{
-    CUresult rc = rgpu_rpc_ready();
-    if (rc) return rc;
-    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-    return call(RGPU_OP_STREAM_QUERY, rgpu_stream_id(s, ptds), NULL, 0, NULL, 0);
-}
-RGPU_EXPORT CUresult CUDAAPI cuStreamQuery(CUstream s) { return stream_query(s, 0); }
-RGPU_EXPORT CUresult CUDAAPI cuStreamQuery_ptsz(CUstream s) { return stream_query(s, 1); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamSynchronize(CUstream s) { return stream_call(RGPU_OP_STREAM_SYNC, s, 0); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamSynchronize_ptsz(CUstream s) { return stream_call(RGPU_OP_STREAM_SYNC, s, 1); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamQuery(CUstream s) { return stream_call(RGPU_OP_STREAM_QUERY, s, 0); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamQuery_ptsz(CUstream s) { return stream_call(RGPU_OP_STREAM_QUERY, s, 1); }
 
 static CUresult stream_wait(CUstream s, CUevent e, int ptds)
 {
@@ -169,7 +162,7 @@ RGPU_EXPORT CUresult CUDAAPI cuStreamGetId_ptsz(CUstream s, unsigned long long *
 static CUresult host_func(CUstream s, CUhostFn fn, void *data, int ptds)
 {
     if (!fn) return CUDA_ERROR_INVALID_VALUE;
-    CUresult rc = stream_sync(s, ptds);
+    CUresult rc = stream_call(RGPU_OP_STREAM_SYNC, s, ptds);
     if (rc) return rc;
     fn(data);
     return CUDA_SUCCESS;
@@ -267,7 +260,7 @@ RGPU_EXPORT CUresult CUDAAPI cuEventElapsedTime(float *ms, CUevent start, CUeven
 static CUresult stream_callback(CUstream s, CUstreamCallback cb, void *data, unsigned int flags, int ptds)
 {
     if (!cb || flags) return CUDA_ERROR_INVALID_VALUE;
-    CUresult rc = stream_sync(s, ptds);
+    CUresult rc = stream_call(RGPU_OP_STREAM_SYNC, s, ptds);
     cb(s, rc, data);
     return CUDA_SUCCESS;
 }
