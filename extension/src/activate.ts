@@ -108,7 +108,7 @@ async function start(ctx: vscode.ExtensionContext, log: (s: string) => void): Pr
   // Commands last, so they are disposed first: nothing can invoke them against torn-down modules.
   ctx.subscriptions.push(...registerCommands(vscode, {
     model, jupyter, secrets: ctx.secrets, mediaUri: vscode.Uri.joinPath(ctx.extensionUri, 'media'), log,
-    onGpuTypeChanged: (t) => servers.gpuTypeChanged(t),
+    onGpuTypeChanged: (t) => servers.gpuTypeChanged(t), restartKernels: (ids) => servers.restartKernels(ids),
   }));
 }
 

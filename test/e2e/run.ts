@@ -121,6 +121,25 @@ function notebook(): object {
   };
 }
 
+/** On failure, the tail of every extension log under the run's directory (the "Remote GPU" output channel carries
+ * the proxy's, jupyter-server's and the kernels' lines): CI keeps nothing else of a failed run. */
+function dumpLogs(dir: string): void {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const f = path.join(d, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (/Remote GPU|remote-gpu|exthost\.log$|code-server\.log$/.test(e.name)) found.push(f);
+    }
+  };
+  try { walk(dir); } catch { /* partial tree */ }
+  for (const f of found) {
+    const lines = fs.readFileSync(f, 'utf8').split('\n');
+    process.stdout.write(`\n  --- ${path.relative(dir, f)} (last 80 of ${lines.length} lines) ---\n`);
+    for (const l of lines.slice(-80)) process.stdout.write(`  | ${l}\n`);
+  }
+}
+
 async function main(): Promise<number> {
   fs.mkdirSync(shots, { recursive: true });
   const T = fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-e2e-'));
@@ -343,6 +362,7 @@ async function main(): Promise<number> {
     process.stdout.write(`  ✗ e2e harness: ${e instanceof Error ? e.stack : e}\n`);
     try { await shot('error.png'); } catch { /* no page */ }
   } finally {
+    if (results.some((r) => !r.ok)) dumpLogs(T);
     await browser?.close().catch(() => undefined);
     if (cs?.pid) { try { process.kill(-cs.pid, 'SIGTERM'); } catch { /* gone */ } }
     await new Promise((r) => setTimeout(r, 1500));

@@ -21,6 +21,7 @@ export interface CommandDeps {
   mediaUri: vscode.Uri;
   log: (s: string) => void;
   onGpuTypeChanged: (type: string) => void;
+  restartKernels: (ids: readonly string[]) => Promise<void>;
 }
 
 export function registerCommands(vs: typeof vscode, d: CommandDeps): vscode.Disposable[] {
@@ -43,7 +44,7 @@ export function registerCommands(vs: typeof vscode, d: CommandDeps): vscode.Disp
       if (answer !== restart) return;
     }
     await d.model.setGpuType(pick.type);
-    for (const k of kernels) await d.jupyter.restartKernel(k.id);
+    await d.restartKernels(kernels.map((k) => k.id));
     d.onGpuTypeChanged(pick.type);
     void vs.window.setStatusBarMessage(`Remote GPU: now ${pick.type}${kernels.length ? `, ${kernels.length} kernel(s) restarted` : ''}`, 4000);
   }

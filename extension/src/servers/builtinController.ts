@@ -33,9 +33,13 @@ export class BuiltinController implements vscode.Disposable {
   private async connect(): Promise<Services> {
     const c = await this.ensureServer();
     if (this.services && this.services.baseUrl === c.baseUrl) return this.services;
-    this.services?.sessions.dispose();
-    this.services?.kernels.dispose();
-    this.sessions.clear();
+    if (this.services) {
+      // The server was restarted: sessions on the old one are gone. (Not on the first connect: the caller has
+      // already stored the session being started.)
+      this.services.sessions.dispose();
+      this.services.kernels.dispose();
+      this.sessions.clear();
+    }
     const js = await import('@jupyterlab/services');
     const settings = js.ServerConnection.makeSettings({ baseUrl: c.baseUrl, token: c.token, appendToken: true });
     const kernels = new js.KernelManager({ serverSettings: settings });
@@ -92,6 +96,24 @@ export class BuiltinController implements vscode.Disposable {
         : /^image\/(png|jpeg|gif|webp)$/.test(p.mime) ? new this.vs.NotebookCellOutputItem(Buffer.from(p.value, 'base64'), p.mime)
         : I.text(p.value, p.mime)));
     return exec.appendOutput(new this.vs.NotebookCellOutput(items));
+  }
+
+  /**
+   * Restarts the kernels among `ids` that this controller's sessions hold, through their own connections, and
+   * returns the ids it restarted. A restart through the REST API alone leaves this connection's websocket on the
+   * old kernel's channels (the kernel's ports may change on restart): the next execute request would never be
+   * answered. KernelConnection.restart() reconnects afterwards, as JupyterLab does.
+   */
+  async restartKernels(ids: readonly string[]): Promise<Set<string>> {
+    const done = new Set<string>();
+    for (const p of this.sessions.values()) {
+      const kernel = await p.then((s) => s.kernel, () => null);
+      if (kernel && ids.includes(kernel.id) && !done.has(kernel.id)) {
+        await kernel.restart();
+        done.add(kernel.id);
+      }
+    }
+    return done;
   }
 
   /** Kernels started by this controller are on the owned server; a restart there is seen by LocalJupyter too. */

@@ -7,7 +7,11 @@ import { JUPYTER_EXTENSION_ID, getJupyterApi } from './jupyterApi';
 import type { LocalJupyter } from './localJupyter';
 import { RemoteGpuServerProvider } from './provider';
 
-export interface ServersModule extends vscode.Disposable { gpuTypeChanged(type: string): void }
+export interface ServersModule extends vscode.Disposable {
+  gpuTypeChanged(type: string): void;
+  /** Restarts these kernels of the owned server: the built-in controller's through its own connections. */
+  restartKernels(ids: readonly string[]): Promise<void>;
+}
 
 export function createServersModule(vs: typeof vscode, ctx: vscode.ExtensionContext, jupyter: LocalJupyter,
   currentGpuType: () => string, log: (s: string) => void): ServersModule {
@@ -52,6 +56,10 @@ export function createServersModule(vs: typeof vscode, ctx: vscode.ExtensionCont
 
   return {
     gpuTypeChanged(type: string) { provider?.refresh(); controller?.setGpuLabel(type); },
+    async restartKernels(ids: readonly string[]) {
+      const done = (await controller?.restartKernels(ids)) ?? new Set<string>();
+      for (const id of ids) if (!done.has(id)) await jupyter.restartKernel(id);
+    },
     dispose() {
       while (disposables.length) disposables.pop()!.dispose();
       controller?.dispose();
