@@ -12,6 +12,21 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string 
   return path.join(os.tmpdir(), `remote-gpu-${uid}`, 'proxy.sock');
 }
 
+/**
+ * Proxies that answer next to the default socket (the per-user one, then per-window ones such as VS Code's
+ * `vscode-PID.sock`), newest first: what `rgpu smi` looks at when no socket is named.
+ */
+export async function runningProxySockets(env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  const def = defaultSocketPath(env);
+  const dir = path.dirname(def);
+  let names: string[] = [];
+  try { names = fs.readdirSync(dir).filter((n) => n.endsWith('.sock')); } catch { return []; }
+  const mtime = (p: string) => { try { return fs.statSync(p).mtimeMs; } catch { return 0; } };
+  const all = names.map((n) => path.join(dir, n)).sort((a, b) => (a === def ? -1 : b === def ? 1 : mtime(b) - mtime(a)));
+  const live = await Promise.all(all.map((p) => answers(`${p}.ctl`)));
+  return all.filter((_, i) => live[i]);
+}
+
 /** Creates the socket's directory with mode 0700 and refuses one that another user owns. */
 export function ensurePrivateDir(dir: string): void {
   try {

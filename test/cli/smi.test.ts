@@ -57,6 +57,20 @@ describe('rgpu smi', () => {
     }
   });
 
+  it('finds a VS Code window\'s proxy (vscode-PID.sock next to the per-user default) when no socket is named', async () => {
+    const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-smi-xdg-'));
+    fs.mkdirSync(path.join(xdg, 'remote-gpu'), { mode: 0o700 });
+    const proxy = await KernelProxy.start({ socket: path.join(xdg, 'remote-gpu', 'vscode-4242.sock'), pool: pool.url, log: () => {} });
+    try {
+      const r = await runCli(['smi'], { env: { ...env(), XDG_RUNTIME_DIR: xdg } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, formatSmi(INVENTORY, `${pool.url} (via ${proxy.socketPath})`));
+    } finally {
+      await proxy.stop();
+      fs.rmSync(xdg, { recursive: true, force: true });
+    }
+  });
+
   it('fails with a clear message when the pool is unreachable', async () => {
     const r = await runCli(['smi', '--pool', 'tcp://127.0.0.1:1'], { env: env() });
     assert.equal(r.code, 1);

@@ -1,7 +1,7 @@
 // Where the Remote GPU runtime (the `rgpu` CLI: proxy, kernelspec, launcher) lives and how to run it.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { defaultSocketPath } from '../../../kernel-proxy/src/socketPath';
 
 export interface RuntimeLocation {
   /** Node binary that runs the CLI: `node` on PATH, else the extension host's own (in Electron mode). */
@@ -49,7 +49,6 @@ export function locateRuntime(setting: string, extensionPath: string, env: NodeJ
  * Unix socket paths are limited to 107 bytes, which extension storage paths can exceed.
  */
 export function proxySocketPath(env: NodeJS.ProcessEnv = process.env, pid = process.pid): string {
-  const base = env.XDG_RUNTIME_DIR || os.tmpdir();
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return path.join(base, `remote-gpu-${uid}`, `vscode-${pid}.sock`);
+  // The per-user default's directory, so `rgpu smi` finds this window's proxy next to the default one.
+  return path.join(path.dirname(defaultSocketPath(env)), `vscode-${pid}.sock`);
 }

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { PoolClient } from '../../../kernel-proxy/src/poolClient';
 import { DEFAULT_PORT, parsePoolUrl, readTokenFile } from '../../../kernel-proxy/src/poolUrl';
-import { answers, defaultSocketPath } from '../../../kernel-proxy/src/socketPath';
+import { answers, runningProxySockets } from '../../../kernel-proxy/src/socketPath';
 import { UsageError } from '../../../kernel-proxy/src/errors';
 import { proxyRequest } from './proxyRequest';
 import { formatSmi, type SmiInventory } from './smiTable';
@@ -12,7 +12,7 @@ import { formatSmi, type SmiInventory } from './smiTable';
 export const SMI_USAGE = `usage: rgpu smi [--pool URL] [--token-file FILE] [--socket PATH] [--json]
   Shows the pool's GPUs, their memory use, sessions and queue.
   --pool        tcp://HOST:PORT or tls://HOST:PORT (default $RGPU_POOL; else the running kernel-proxy at
-                --socket, else tcp://127.0.0.1:${DEFAULT_PORT})
+                --socket, else the per-user proxy or a VS Code window's, else tcp://127.0.0.1:${DEFAULT_PORT})
   --token-file  pool token file (default $RGPU_TOKEN_FILE)
   --json        print the INVENTORY reply as JSON`;
 
@@ -35,8 +35,8 @@ export async function runSmi(argv: string[], out: (s: string) => void = (s) => p
   let pool = v.pool ?? (process.env.RGPU_POOL || undefined);
   let inv: unknown;
   let source: string;
-  const socket = v.socket ?? defaultSocketPath();
-  if (!pool && (await answers(`${socket}.ctl`))) {
+  const socket = v.socket ?? (pool ? undefined : (await runningProxySockets())[0]);
+  if (!pool && socket && (await answers(`${socket}.ctl`))) {
     const status = (await proxyRequest(`${socket}.ctl`, 'rgpu/status')) as { pool?: { url?: string } };
     inv = await proxyRequest(`${socket}.ctl`, 'rgpu/inventory');
     source = `${status.pool?.url ?? '?'} (via ${socket})`;
