@@ -25,6 +25,8 @@ export interface LaunchKernel {
   localBytes: number;
   /** Created on first launch and kept, so the optimised code survives across launches. */
   instance?: KernelInstance;
+  /** The launch environment, created on first launch and refilled by each later one. */
+  env?: GridEnv;
 }
 
 export interface ThreadState {
@@ -85,120 +87,206 @@ function newThread(): ThreadState {
   return { tx: 0, ty: 0, tz: 0, lin: 0, lane: 0, lb: 0, sp: 0, pc: 0, v: [], vf: new Float64Array(SPILL_F64), op: 0, site: 0, k: 0, a: 0, b: 0, c: 0, m: 0, r: 0, rp: false };
 }
 
-/** Decodes the kernel-param reads the compiled code uses, from the packed param buffer. */
-function decodeParams(buf: Uint8Array, reads: { off: number; type: string }[]): unknown[] {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+const enum ParamKind { U8, S8, U16, S16, F32, F64, I64, I32 }
+interface ParamRead { off: number; size: number; kind: ParamKind }
+
+/** Classifies the kernel's param reads once per kernel, so a launch only reads bytes. */
+function planParams(reads: { off: number; type: string }[]): ParamRead[] {
   return reads.map(({ off, type }) => {
     const size = type.endsWith('64') ? 8 : type.endsWith('16') ? 2 : type.endsWith('8') ? 1 : 4;
-    if (off + size > buf.length) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `kernel parameter buffer is ${buf.length} bytes; the kernel reads ${size} bytes at offset ${off}`);
+    let kind: ParamKind;
     switch (type) {
-      case 'u8': case 'b8': return dv.getUint8(off);
-      case 's8': return dv.getInt8(off);
-      case 'u16': case 'b16': case 'f16': return dv.getUint16(off, true);
-      case 's16': return dv.getInt16(off, true);
-      case 'f32': return dv.getFloat32(off, true);
-      case 'f64': return dv.getFloat64(off, true);
-      case 'u64': case 's64': case 'b64': return R.pack64(dv.getInt32(off, true), dv.getInt32(off + 4, true));
-      default: return dv.getInt32(off, true);
+      case 'u8': case 'b8': kind = ParamKind.U8; break;
+      case 's8': kind = ParamKind.S8; break;
+      case 'u16': case 'b16': case 'f16': kind = ParamKind.U16; break;
+      case 's16': kind = ParamKind.S16; break;
+      case 'f32': kind = ParamKind.F32; break;
+      case 'f64': kind = ParamKind.F64; break;
+      case 'u64': case 's64': case 'b64': kind = ParamKind.I64; break;
+      default: kind = ParamKind.I32; break;
     }
+    return { off, size, kind };
   });
 }
 
-export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): string {
-  const [ntx, nty, ntz] = cfg.block;
-  const [ncx, ncy, ncz] = cfg.grid;
-  const nthreads = ntx * nty * ntz;
-  const sl = k.sharedStatic + cfg.sharedMem;
-  const ls = Math.ceil(Math.max(k.localBytes, 16) / 16) * 16;
-  const sh = makeViews(new ArrayBuffer(Math.ceil(Math.max(sl, 16) / 16) * 16));
-  const lc = makeViews(new ArrayBuffer(ls * (k.hasSync ? nthreads : 1)));
-  // Before E captures the heap views: the first allocation may grow the heap.
-  if (cfg.cooperative && !coopWorkspace.has(heap)) coopWorkspace.set(heap, heap.allocGlobal(COOP_WS_BYTES, 64));
-  const deadline = Date.now() + cfg.watchdogMs;
-  let out = '';
-  const t0 = process.hrtime.bigint();
-  const genericBytes = (S: ThreadState, addr: number, n: number): { u8: Uint8Array; off: number } => {
+// Scratch for reassembling float params byte by byte: no DataView per launch.
+const scratch = new Uint8Array(8);
+const scratchF32 = new Float32Array(scratch.buffer, 0, 1);
+const scratchF64 = new Float64Array(scratch.buffer, 0, 1);
+
+function le32(b: Uint8Array, off: number): number {
+  return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24);
+}
+
+/** Decodes the kernel-param reads the compiled code uses, from the packed param buffer, into `P`. */
+function decodeParams(buf: Uint8Array, reads: ParamRead[], P: unknown[]): void {
+  for (let i = 0; i < reads.length; i++) {
+    const { off, size, kind } = reads[i];
+    if (off + size > buf.length) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `kernel parameter buffer is ${buf.length} bytes; the kernel reads ${size} bytes at offset ${off}`);
+    switch (kind) {
+      case ParamKind.U8: P[i] = buf[off]; break;
+      case ParamKind.S8: P[i] = (buf[off] << 24) >> 24; break;
+      case ParamKind.U16: P[i] = buf[off] | (buf[off + 1] << 8); break;
+      case ParamKind.S16: P[i] = ((buf[off] | (buf[off + 1] << 8)) << 16) >> 16; break;
+      case ParamKind.F32:
+        for (let j = 0; j < 4; j++) scratch[j] = buf[off + j];
+        P[i] = scratchF32[0];
+        break;
+      case ParamKind.F64:
+        for (let j = 0; j < 8; j++) scratch[j] = buf[off + j];
+        P[i] = scratchF64[0];
+        break;
+      case ParamKind.I64: P[i] = R.pack64(le32(buf, off), le32(buf, off + 4)); break;
+      default: P[i] = le32(buf, off); break;
+    }
+  }
+}
+
+function sharedBytes(sl: number): number { return Math.ceil(Math.max(sl, 16) / 16) * 16; }
+
+/**
+ * The launch environment E of one kernel, kept across its launches: launches run to completion one at a
+ * time, so every field is refilled here per launch instead of building buffers, views and closures anew
+ * (the per-launch allocations dominated small launches). Buffers are reused only at the same size and are
+ * zeroed on reuse, so a launch sees exactly what fresh buffers gave it.
+ */
+class GridEnv implements LaunchEnv {
+  hb = 0; hl = 0; pg!: Uint8Array; g!: HeapViews; sh!: HeapViews; sl = 0; lc!: HeapViews; ls = 0;
+  ntx = 0; nty = 0; ntz = 0; ncx = 0; ncy = 0; ncz = 0; nwarp = 0; nsm = 0; dynsm = 0;
+  cx = 0; cy = 0; cz = 0; P: unknown[]; wd = WD_CHUNK; env1 = 0; env2 = 0; yc = 0; ba = new Int32Array(16);
+  out = '';
+  heap!: DeviceHeap;
+  private deadline = 0;
+  private watchdogMs = 0;
+  private printfLimit = 0;
+  private t0 = 0n;
+  /** Shared and local buffers of the last launch, reused when the next launch needs the same sizes. */
+  private shBuf: HeapViews | null = null;
+  private lcBuf: HeapViews | null = null;
+  readonly reads: ParamRead[];
+  /** Thread states reused by the fast path (one) and by runSync (one per thread of the block). */
+  readonly fastThread = newThread();
+  readonly threads: ThreadState[] = [];
+  status = new Uint8Array(0);
+
+  constructor(private readonly name: string, paramReads: { off: number; type: string }[]) {
+    this.reads = planParams(paramReads);
+    this.P = new Array(this.reads.length).fill(0);
+  }
+
+  /** Refills E for one launch (a cooperative launch then swaps in its own per-CTA buffers). */
+  reset(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig, nthreads: number, sl: number, ls: number): void {
+    const [ntx, nty, ntz] = cfg.block;
+    const [ncx, ncy, ncz] = cfg.grid;
+    decodeParams(cfg.params, this.reads, this.P);
+    this.heap = heap;
+    this.hb = heap.base; this.hl = heap.length; this.pg = heap.pages; this.g = heap.views;
+    const shLen = sharedBytes(sl);
+    if (this.shBuf && this.shBuf.buf.byteLength === shLen) this.shBuf.u8.fill(0);
+    else this.shBuf = makeViews(new ArrayBuffer(shLen));
+    const lcLen = ls * (k.hasSync ? nthreads : 1);
+    if (this.lcBuf && this.lcBuf.buf.byteLength === lcLen) this.lcBuf.u8.fill(0);
+    else this.lcBuf = makeViews(new ArrayBuffer(lcLen));
+    this.sh = this.shBuf; this.lc = this.lcBuf; this.sl = sl; this.ls = ls;
+    this.ntx = ntx; this.nty = nty; this.ntz = ntz; this.ncx = ncx; this.ncy = ncy; this.ncz = ncz;
+    this.nwarp = Math.ceil(nthreads / 32); this.nsm = cfg.smCount; this.dynsm = cfg.sharedMem;
+    this.cx = 0; this.cy = 0; this.cz = 0; this.wd = WD_CHUNK; this.env1 = 0; this.env2 = 0; this.yc = 0;
+    this.ba.fill(0);
+    this.out = '';
+    this.watchdogMs = cfg.watchdogMs; this.printfLimit = cfg.printfLimit;
+    this.deadline = Date.now() + cfg.watchdogMs;
+    this.t0 = process.hrtime.bigint();
+  }
+
+  tick(): void {
+    if (Date.now() > this.deadline) throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_TIMEOUT, `kernel ${this.name} exceeded the ${this.watchdogMs} ms watchdog`);
+    this.wd = WD_CHUNK;
+  }
+  trap(): never { throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, `kernel ${this.name} executed trap`); }
+  badcall(addr: number): never { throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION, `kernel ${this.name}: indirect call through 0x${addr.toString(16)}, which is not a function of this module`); }
+  stackOverflow(): never { throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${this.name}: per-thread stack overflow`); }
+  gfault(addr: number, size: number): never {
+    if (typeof addr === 'number' && addr % size !== 0) throw new CudaError(CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, `kernel ${this.name}: misaligned ${size}-byte global access at 0x${addr.toString(16)}`);
+    throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${this.name}: ${size}-byte global access at 0x${addr.toString(16)} is outside every allocation`);
+  }
+  sfault(off: number, size: number): never {
+    if (off % size !== 0 && off >= 0) throw new CudaError(CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, `kernel ${this.name}: misaligned ${size}-byte shared access at ${off}`);
+    throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${this.name}: shared access at ${off} outside the ${this.sl}-byte block`);
+  }
+  lfault(off: number, size: number): never {
+    if (off % size !== 0 && off >= 0) throw new CudaError(CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, `kernel ${this.name}: misaligned ${size}-byte local access at ${off}`);
+    throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${this.name}: local access at ${off} outside the ${this.ls}-byte frame`);
+  }
+  private genericBytes(S: ThreadState, addr: number, n: number): { u8: Uint8Array; off: number } {
     if (addr >= SHARED_WINDOW && addr < SHARED_WINDOW + 2 ** 32) {
       const off = addr - SHARED_WINDOW;
-      if (off + n > sl) E.sfault(off, n);
-      return { u8: E.sh.u8, off };
+      if (off + n > this.sl) this.sfault(off, n);
+      return { u8: this.sh.u8, off };
     }
     if (addr >= LOCAL_WINDOW && addr < LOCAL_WINDOW + 2 ** 32) {
       const off = addr - LOCAL_WINDOW;
-      if (off + n > ls) E.lfault(off, n);
-      return { u8: lc.u8, off: S.lb + off };
+      if (off + n > this.ls) this.lfault(off, n);
+      return { u8: this.lc.u8, off: S.lb + off };
     }
-    return { u8: heap.views.u8, off: heap.check(addr, n) };
-  };
-  const cstring = (S: ThreadState, addr: number): string => {
+    return { u8: this.heap.views.u8, off: this.heap.check(addr, n) };
+  }
+  private cstring(S: ThreadState, addr: number): string {
     let s = '';
     for (let i = 0; i < 4096; i++) {
-      const { u8, off } = genericBytes(S, addr + i, 1);
+      const { u8, off } = this.genericBytes(S, addr + i, 1);
       if (u8[off] === 0) break;
       s += String.fromCharCode(u8[off]);
     }
     return s;
-  };
-  const E: LaunchEnv = {
-    hb: heap.base, hl: heap.length, pg: heap.pages, g: heap.views, sh, sl, lc, ls,
-    ntx, nty, ntz, ncx, ncy, ncz, nwarp: Math.ceil(nthreads / 32), nsm: cfg.smCount, dynsm: cfg.sharedMem,
-    cx: 0, cy: 0, cz: 0, P: decodeParams(cfg.params, k.paramReads), wd: WD_CHUNK, env1: 0, env2: 0, yc: 0, ba: new Int32Array(16),
-    tick() {
-      if (Date.now() > deadline) throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_TIMEOUT, `kernel ${k.name} exceeded the ${cfg.watchdogMs} ms watchdog`);
-      E.wd = WD_CHUNK;
-    },
-    trap() { throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, `kernel ${k.name} executed trap`); },
-    badcall(addr) { throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION, `kernel ${k.name}: indirect call through 0x${addr.toString(16)}, which is not a function of this module`); },
-    stackOverflow() { throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${k.name}: per-thread stack overflow`); },
-    gfault(addr, size) {
-      if (typeof addr === 'number' && addr % size !== 0) throw new CudaError(CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, `kernel ${k.name}: misaligned ${size}-byte global access at 0x${addr.toString(16)}`);
-      throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${k.name}: ${size}-byte global access at 0x${addr.toString(16)} is outside every allocation`);
-    },
-    sfault(off, size) {
-      if (off % size !== 0 && off >= 0) throw new CudaError(CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, `kernel ${k.name}: misaligned ${size}-byte shared access at ${off}`);
-      throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${k.name}: shared access at ${off} outside the ${sl}-byte block`);
-    },
-    lfault(off, size) {
-      if (off % size !== 0 && off >= 0) throw new CudaError(CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, `kernel ${k.name}: misaligned ${size}-byte local access at ${off}`);
-      throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${k.name}: local access at ${off} outside the ${ls}-byte frame`);
-    },
-    vprintf(S, fmt, args) {
-      let cur = args;
-      const text = formatPrintf(cstring(S, fmt), (size) => {
-        cur = Math.ceil(cur / size) * size;
-        const { u8, off } = genericBytes(S, cur, size);
-        cur += size;
-        return new DataView(u8.buffer, u8.byteOffset + off, size);
-      }, (a) => cstring(S, a));
-      if (out.length < cfg.printfLimit) out += text;
-      return text.length;
-    },
-    assertfail(S, msg, file, line, func) {
-      out += `${cstring(S, file)}:${line}: ${cstring(S, func)}: block: [${E.cx},${E.cy},${E.cz}], thread: [${S.tx},${S.ty},${S.tz}] Assertion \`${cstring(S, msg)}\` failed.\n`;
-      throw new CudaError(CUresult.CUDA_ERROR_ASSERT, `device-side assert in kernel ${k.name}`);
-    },
-    clock() { return Number((process.hrtime.bigint() - t0) & 0x7fffffffn); },
-    clock64() { return Number(process.hrtime.bigint() - t0); },
-    gtimer() { return Number(process.hrtime.bigint() & 0xfffffffffffffn); },
-  };
+  }
+  vprintf(S: ThreadState, fmt: number, args: number): number {
+    let cur = args;
+    const text = formatPrintf(this.cstring(S, fmt), (size) => {
+      cur = Math.ceil(cur / size) * size;
+      const { u8, off } = this.genericBytes(S, cur, size);
+      cur += size;
+      return new DataView(u8.buffer, u8.byteOffset + off, size);
+    }, (a) => this.cstring(S, a));
+    if (this.out.length < this.printfLimit) this.out += text;
+    return text.length;
+  }
+  assertfail(S: ThreadState, msg: number, file: number, line: number, func: number): never {
+    this.out += `${this.cstring(S, file)}:${line}: ${this.cstring(S, func)}: block: [${this.cx},${this.cy},${this.cz}], thread: [${S.tx},${S.ty},${S.tz}] Assertion \`${this.cstring(S, msg)}\` failed.\n`;
+    throw new CudaError(CUresult.CUDA_ERROR_ASSERT, `device-side assert in kernel ${this.name}`);
+  }
+  clock(): number { return Number((process.hrtime.bigint() - this.t0) & 0x7fffffffn); }
+  clock64(): number { return Number(process.hrtime.bigint() - this.t0); }
+  gtimer(): number { return Number(process.hrtime.bigint() & 0xfffffffffffffn); }
+}
+
+export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): string {
+  const nthreads = cfg.block[0] * cfg.block[1] * cfg.block[2];
+  const sl = k.sharedStatic + cfg.sharedMem;
+  const ls = Math.ceil(Math.max(k.localBytes, 16) / 16) * 16;
+  // Before E captures the heap views: the first allocation may grow the heap.
+  if (cfg.cooperative && !coopWorkspace.has(heap)) coopWorkspace.set(heap, heap.allocGlobal(COOP_WS_BYTES, 64));
+  // Keyed by the heap it was last filled from: a kernel object is per context today, but an env must never carry
+  // one context's buffers into another's launch should kernels ever be shared.
+  let E = k.env;
+  if (!E || E.heap !== heap) E = k.env = new GridEnv(k.name, k.paramReads);
   const inst = k.instance ?? (k.instance = k.factory(R));
-  inst.bind(E);
-  const K = inst.K;
   try {
+    E.reset(k, heap, cfg, nthreads, sl, ls);
+    inst.bind(E);
     if (cfg.cooperative) {
-      const nblocks = ncx * ncy * ncz;
+      const nblocks = E.ncx * E.ncy * E.ncz;
       const cap = coopCapacity(cfg.smCount, cfg.cooperative, nthreads, sl);
       if (nblocks > cap) throw new CudaError(CUresult.CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE, `cooperative grid of ${nblocks} blocks exceeds the ${cap} blocks of ${nthreads} threads the device holds at once`);
       const ws = coopWorkspace.get(heap)!;
       heap.views.u8.fill(0, ws - heap.base, ws - heap.base + COOP_WS_BYTES);
       E.env1 = Math.floor(ws / 2 ** 32); E.env2 = ws >>> 0;
       runCooperative(inst, E, nthreads, sl, ls);
-    } else if (k.hasSync) runSync(K, E, nthreads);
-    else runFast(K, E);
+    } else if (k.hasSync) runSync(inst.K, E, nthreads);
+    else runFast(inst.K, E);
   } catch (e) {
-    throw toCudaError(e, k.name, out);
+    throw toCudaError(e, k.name, E.out);
   }
-  return out;
+  return E.out;
 }
 
 function toCudaError(e: unknown, name: string, out: string): CudaError {
@@ -211,8 +299,10 @@ function toCudaError(e: unknown, name: string, out: string): CudaError {
   return err;
 }
 
-function runFast(K: (S: ThreadState) => number, E: LaunchEnv): void {
-  const S = newThread();
+function runFast(K: (S: ThreadState) => number, E: GridEnv): void {
+  // One state serves every thread in turn, as before; across launches too, so only the ids are reset.
+  const S = E.fastThread;
+  S.lb = 0; S.sp = 0;
   const { ntx, nty, ntz, ncx, ncy, ncz } = E;
   const shu8 = E.sh.u8;
   for (let cz = 0; cz < ncz; cz++) for (let cy = 0; cy < ncy; cy++) for (let cx = 0; cx < ncx; cx++) {
@@ -230,14 +320,16 @@ function runFast(K: (S: ThreadState) => number, E: LaunchEnv): void {
 
 const RUN = 0, WAIT = 1, DONE = 2;
 
-function runSync(K: (S: ThreadState) => number, E: LaunchEnv, n: number): void {
-  const threads: ThreadState[] = [];
+function runSync(K: (S: ThreadState) => number, E: GridEnv, n: number): void {
+  // Thread states persist across CTAs (only pc is reset per CTA), so reusing them across launches is the same.
+  const threads = E.threads;
+  while (threads.length < n) threads.push(newThread());
   for (let tz = 0, lin = 0; tz < E.ntz; tz++) for (let ty = 0; ty < E.nty; ty++) for (let tx = 0; tx < E.ntx; tx++, lin++) {
-    const S = newThread();
-    S.tx = tx; S.ty = ty; S.tz = tz; S.lin = lin; S.lane = lin & 31; S.lb = lin * E.ls;
-    threads.push(S);
+    const S = threads[lin];
+    S.tx = tx; S.ty = ty; S.tz = tz; S.lin = lin; S.lane = lin & 31; S.lb = lin * E.ls; S.sp = 0;
   }
-  const status = new Uint8Array(n);
+  if (E.status.length !== n) E.status = new Uint8Array(n);
+  const status = E.status;
   const nwarps = Math.ceil(n / 32);
   for (let cz = 0; cz < E.ncz; cz++) for (let cy = 0; cy < E.ncy; cy++) for (let cx = 0; cx < E.ncx; cx++) {
     E.cx = cx; E.cy = cy; E.cz = cz;
