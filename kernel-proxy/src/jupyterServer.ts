@@ -1,7 +1,8 @@
 /**
- * Owns one local jupyter-server process (token auth, loopback, a port picked here) for the demo and tests.
- * Facts behind the flags: /work/shared/facts/vscode-jupyter.md §2.3 (port 0 is reported as 0, root needs
- * --allow-root, allowed_kernelspecs hides Debian's python3 spec).
+ * Starts one local jupyter-server (token auth, loopback, a port picked here, private config/runtime/data dirs)
+ * for the demo, the tests and the VS Code extension's owned server. Facts behind the flags:
+ * /work/shared/facts/vscode-jupyter.md §2.3 (port 0 is reported as 0, root needs --allow-root,
+ * allowed_kernelspecs hides Debian's python3 spec).
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -12,11 +13,17 @@ import { KernelSetupError } from './kernelErrors';
 import { findKernelPython } from './pythonLocator';
 
 export interface JupyterServerOptions {
-  dataDir: string;          // private JUPYTER_PATH / config / runtime / root live under here
+  dataDir: string;          // config / runtime / data (and root, unless rootDir is given) live under here
   jupyterPath: string[];    // where kernelspecs are (…/share/jupyter)
   kernelName: string;
+  /** The server command; default: the Python that has ipykernel, `-m jupyter_server`. */
+  command?: string[];
+  /** Kernel working directory (default dataDir/root). */
+  rootDir?: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Server output as it arrives, the token already replaced by `<token>`. */
+  onOutput?: (text: string) => void;
 }
 
 export interface RunningJupyter {
@@ -24,6 +31,9 @@ export interface RunningJupyter {
   token: string;
   pid: number;
   rootDir: string;
+  /** Settles with a description ("exited (code 1)") when the server process ends. */
+  exited: Promise<string>;
+  /** The last 64 KiB of output. */
   log(): string;
   stop(): Promise<void>;
 }
@@ -40,33 +50,43 @@ export function freePort(): Promise<number> {
 }
 
 export async function startJupyterServer(o: JupyterServerOptions): Promise<RunningJupyter> {
-  const python = findKernelPython();
+  const command = o.command ?? [findKernelPython(), '-m', 'jupyter_server'];
   const port = await freePort();
   const token = crypto.randomBytes(24).toString('hex');
-  const sub = (n: string) => { const d = path.join(o.dataDir, n); fs.mkdirSync(d, { recursive: true }); return d; };
-  const rootDir = sub('root');
+  const sub = (n: string) => { const d = path.join(o.dataDir, n); fs.mkdirSync(d, { recursive: true, mode: 0o700 }); return d; };
+  const rootDir = o.rootDir ?? sub('root');
   const env: NodeJS.ProcessEnv = {
     ...process.env, ...o.env,
     JUPYTER_PATH: o.jupyterPath.join(path.delimiter),
     JUPYTER_CONFIG_DIR: sub('config'), JUPYTER_RUNTIME_DIR: sub('runtime'), JUPYTER_DATA_DIR: sub('data'),
     PYDEVD_DISABLE_FILE_VALIDATION: '1',
   };
-  const args = ['-m', 'jupyter_server', '--no-browser', '--allow-root',
+  // The token travels on the command line only to jupyter-server itself, never in the kernels' environment.
+  delete env.JUPYTER_TOKEN;
+  const args = [...command.slice(1), '--no-browser', '--allow-root',
     '--ServerApp.ip=127.0.0.1', `--ServerApp.port=${port}`, '--ServerApp.port_retries=0',
     `--ServerApp.token=${token}`, `--ServerApp.root_dir=${rootDir}`,
     `--KernelSpecManager.allowed_kernelspecs=${o.kernelName}`,
     `--MappingKernelManager.default_kernel_name=${o.kernelName}`];
   // setpriv ties the server (and so its kernels) to us even if we are SIGKILLed.
-  const cmd = fs.existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig=TERM', '--', python, ...args] : [python, ...args];
-  const child: ChildProcess = spawn(cmd[0], cmd.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = fs.existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig=TERM', '--', command[0], ...args] : [command[0], ...args];
+  const child: ChildProcess = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: rootDir });
   let log = '';
-  const keep = (b: Buffer) => { log = (log + b.toString()).slice(-64 * 1024); };
+  const keep = (b: Buffer) => {
+    const text = b.toString().replaceAll(token, '<token>');
+    log = (log + text).slice(-64 * 1024);
+    o.onOutput?.(text);
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let ended: string | undefined;
+  const exited = new Promise<string>((r) => {
+    child.once('exit', (code, sig) => r(ended = `exited (${sig ?? `code ${code}`})`));
+    child.once('error', (e) => r(ended = e.message));
+  });
   const baseUrl = `http://127.0.0.1:${port}/`;
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (ended !== undefined || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
@@ -74,10 +94,10 @@ export async function startJupyterServer(o: JupyterServerOptions): Promise<Runni
   };
   const deadline = Date.now() + (o.timeoutMs ?? 30000);
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new KernelSetupError('RGPU_ERR_JUPYTER_START', `jupyter-server exited with ${child.exitCode}:\n${log}`);
+    if (ended !== undefined) throw new KernelSetupError('RGPU_ERR_JUPYTER_START', `jupyter-server ${ended}:\n${log}`);
     try {
       const r = await fetch(`${baseUrl}api/status`, { headers: { Authorization: `token ${token}` } });
-      if (r.ok) return { baseUrl, token, pid: child.pid!, rootDir, log: () => log, stop };
+      if (r.ok) return { baseUrl, token, pid: child.pid!, rootDir, exited, log: () => log, stop };
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
