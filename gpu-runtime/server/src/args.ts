@@ -16,13 +16,23 @@ export interface ServeArgs {
   mode: 'exclusive' | 'shared';
   memQuota?: number;
   metrics?: { host: string; port: number };
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  /** --devices cuda: run sessions in the server process instead of one worker process each. */
+  cudaInProcess: boolean;
 }
 
 export const SERVE_USAGE = `usage: rgpu serve [--listen HOST:PORT] [--devices SPEC] [--token TOKEN | --token-file FILE]
                   [--tls-cert FILE --tls-key FILE] [--exclusive | --shared] [--mem-quota BYTES]
-                  [--metrics HOST:PORT]
+                  [--metrics HOST:PORT] [--max-connections N] [--max-connections-per-address N]
+                  [--cuda-in-process]
   --devices  cuda | emulated:TYPE[xN],...   (default ${DEFAULT_DEVICES})
-  --listen   default ${DEFAULT_LISTEN}; a non-loopback address needs a token`;
+  --listen   default ${DEFAULT_LISTEN}; a non-loopback address needs a token
+  --max-connections              connections served at once (default 256); more get DEVICE_UNAVAILABLE
+  --max-connections-per-address  the same per remote address (default 64)
+  --cuda-in-process  with --devices cuda, run sessions in the server process (no per-session worker
+                     process: device printf then goes to the server's stdout and a driver crash ends
+                     every session)`;
 
 /** "host:port", "[v6]:port" or ":port" / "port" (host defaults to 127.0.0.1). */
 export function parseHostPort(s: string, what: string): { host: string; port: number } {
@@ -40,6 +50,13 @@ export function parseBytes(s: string, what: string): number {
   if (!m) throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected a byte count such as 2G, got "${s}"`);
   const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Math.floor(Number(m[1]) * mult);
+}
+
+/** A positive integer option. */
+export function parseCount(s: string, what: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < 1) throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected a positive integer, got "${s}"`);
+  return n;
 }
 
 /** --help: not an error, the caller prints SERVE_USAGE and exits 0. */
@@ -69,6 +86,9 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         shared: { type: 'boolean' },
         'mem-quota': { type: 'string' },
         metrics: { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'cuda-in-process': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -102,5 +122,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     mode: v.shared ? 'shared' : 'exclusive',
     memQuota: v['mem-quota'] !== undefined ? parseBytes(v['mem-quota'], '--mem-quota') : undefined,
     metrics: v.metrics !== undefined ? parseHostPort(v.metrics, '--metrics') : undefined,
+    maxConnections: v['max-connections'] !== undefined ? parseCount(v['max-connections'], '--max-connections') : undefined,
+    maxConnectionsPerAddress: v['max-connections-per-address'] !== undefined ? parseCount(v['max-connections-per-address'], '--max-connections-per-address') : undefined,
+    cudaInProcess: v['cuda-in-process'] ?? false,
   };
 }

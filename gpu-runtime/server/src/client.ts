@@ -21,6 +21,8 @@ export interface ClientOptions {
   helloTimeoutMs?: number;
   counters?: ServerCounters;
   quota: Quota;
+  /** Set when the connection is over a connection limit: its HELLO is answered with this and it closes. */
+  refusal?: string;
   /** Called for session start/end (metrics, logs). */
   onSession?(event: 'start' | 'end', s: Session): void;
   log?(msg: string): void;
@@ -30,6 +32,11 @@ type State = 'hello' | 'queued' | 'session' | 'control' | 'closed';
 
 /** Frames a client may send while it waits in the queue (it should send none but PING). */
 const MAX_EARLY_FRAMES = 4096;
+/**
+ * Bytes an unauthenticated connection may have buffered before its HELLO: a HELLO is a few hundred bytes,
+ * and without this a client could park a 64 MiB partial frame per connection for the HELLO timeout.
+ */
+const MAX_PRE_HELLO_BYTES = 64 * 1024;
 
 let sessionCounter = 0;
 
@@ -61,6 +68,17 @@ export class Client implements ReplySink {
       this.close();
     }, opts.helloTimeoutMs ?? 30000);
     this.helloTimer.unref();
+    const checkPreHello = (): void => {
+      if (this.state !== 'hello') {
+        conn.socket.off('data', checkPreHello);
+        return;
+      }
+      if (conn.pendingBytes > MAX_PRE_HELLO_BYTES) {
+        this.opts.log?.(`${this.id}: ${conn.pendingBytes} bytes before HELLO, closing`);
+        this.close();
+      }
+    };
+    conn.socket.on('data', checkPreHello);
   }
 
   private clearHelloTimer(): void {
@@ -172,6 +190,8 @@ export class Client implements ReplySink {
 
   private hello(f: Frame): void {
     this.clearHelloTimer();
+    // Refused before the token is even looked at: a refused connection learns nothing but the limit.
+    if (this.opts.refusal) return this.helloFailed(f, CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE, this.opts.refusal);
     let a: Record<string, unknown>;
     try {
       a = unpackArgs(Op.HELLO, f.body, f.seq);

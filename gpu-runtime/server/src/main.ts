@@ -23,6 +23,10 @@ export interface StartOptions {
   metrics?: { host: string; port: number };
   /** Close connections that send no HELLO within this time (default 30 s). */
   helloTimeoutMs?: number;
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  /** --devices cuda: sessions in the server process rather than one worker process each. */
+  cudaInProcess?: boolean;
   /** Emulator options. */
   watchdogMs?: number;
   workers?: number;
@@ -33,7 +37,7 @@ export type { RunningServer };
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   checkListenSecurity(opts.host ?? '127.0.0.1', opts.token); // before loading any backend: fail fast
-  const backends = opts.backends ?? (await loadBackends(parseDeviceSpec(opts.devices ?? DEFAULT_DEVICES), { watchdogMs: opts.watchdogMs, workers: opts.workers }));
+  const backends = opts.backends ?? (await loadBackends(parseDeviceSpec(opts.devices ?? DEFAULT_DEVICES), { watchdogMs: opts.watchdogMs, workers: opts.workers, cudaInProcess: opts.cudaInProcess }));
   try {
     return await listenServer({
       host: opts.host,
@@ -45,6 +49,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       quota: { ...opts.quota, ...(opts.memQuota !== undefined ? { memory: opts.memQuota } : {}) },
       metrics: opts.metrics,
       helloTimeoutMs: opts.helloTimeoutMs,
+      maxConnections: opts.maxConnections,
+      maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
       log: opts.log,
     });
   } catch (e) {
@@ -63,6 +69,9 @@ function optionsOf(a: ServeArgs): StartOptions {
     mode: a.mode,
     memQuota: a.memQuota,
     metrics: a.metrics,
+    maxConnections: a.maxConnections,
+    maxConnectionsPerAddress: a.maxConnectionsPerAddress,
+    cudaInProcess: a.cudaInProcess,
     log: process.env.REMOTE_GPU_TRACE === '1' ? (m) => process.stderr.write(`rgpu serve: ${m}\n`) : undefined,
   };
 }

@@ -9,6 +9,8 @@ import { OP_SLOTS } from './session';
 export class ServerCounters {
   bytesIn = 0;
   bytesOut = 0;
+  /** Connections refused for being over --max-connections or the per-address limit. */
+  refused = 0;
   readonly ops = new Float64Array(OP_SLOTS);
 }
 
@@ -47,6 +49,15 @@ export function createMetricsRegistry(pool: Pool, counters: ServerCounters): Reg
     collect() {
       this.reset();
       this.inc(counters.bytesOut);
+    },
+  });
+  new Counter({
+    name: 'rgpu_refused_connections_total',
+    help: 'Connections refused for being over the connection limits',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(counters.refused);
     },
   });
   new Counter({

@@ -30,8 +30,24 @@ export interface ServerOptions {
   metrics?: { host: string; port: number };
   maxFrame?: number;
   helloTimeoutMs?: number;
+  /** Connections served at once (default 256); more are answered DEVICE_UNAVAILABLE at HELLO and closed. */
+  maxConnections?: number;
+  /** Connections served at once from one remote address (default 64). */
+  maxConnectionsPerAddress?: number;
   log?: (msg: string) => void;
 }
+
+export const DEFAULT_MAX_CONNECTIONS = 256;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;
+/**
+ * Refused connections are kept only long enough to answer their HELLO; beyond this many at once (a flood)
+ * they are dropped unanswered, so refusing costs nothing either.
+ */
+const MAX_REFUSING = 64;
+/** A refused connection that sends no HELLO within this time is dropped. */
+const REFUSED_HELLO_MS = 5000;
+/** Dead peers (a vanished laptop) are found by TCP keepalive instead of holding a GPU forever. */
+const KEEPALIVE_MS = 60_000;
 
 export interface RunningServer {
   readonly address: { host: string; port: number };
@@ -82,8 +98,49 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
   const quota: Quota = { ...DEFAULT_QUOTA, ...o.quota };
   const clients = new Set<Client>();
   const log = o.log;
+  const maxConnections = o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const maxPerAddress = o.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+  /** Served (not refused) connections per remote address. */
+  const perAddress = new Map<string, number>();
+  let served = 0;
+  let refusing = 0;
+
+  /** Why this connection is over a limit, or null when it may be served. */
+  const overLimit = (addr: string): string | null => {
+    if (served >= maxConnections) return `the server is serving its limit of ${maxConnections} connections; try again later`;
+    if ((perAddress.get(addr) ?? 0) >= maxPerAddress) return `${addr} already has ${maxPerAddress} connections to this server (the per-address limit); close some or try again later`;
+    return null;
+  };
 
   const onSocket = (socket: net.Socket): void => {
+    const addr = socket.remoteAddress ?? '?';
+    const refusal = overLimit(addr);
+    if (refusal) {
+      counters.refused++;
+      if (refusing >= MAX_REFUSING) {
+        socket.destroy();
+        return;
+      }
+      refusing++;
+      log?.(`refusing a connection from ${addr}: ${refusal}`);
+    } else {
+      served++;
+      perAddress.set(addr, (perAddress.get(addr) ?? 0) + 1);
+    }
+    let counted = true;
+    const uncount = (): void => {
+      if (!counted) return;
+      counted = false;
+      if (refusal) {
+        refusing--;
+        return;
+      }
+      served--;
+      const n = (perAddress.get(addr) ?? 1) - 1;
+      if (n > 0) perAddress.set(addr, n);
+      else perAddress.delete(addr);
+    };
+    socket.setKeepAlive(true, KEEPALIVE_MS);
     let client: Client | null = null;
     const conn = new FrameConnection(
       socket,
@@ -92,6 +149,7 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
         onProtocolError: (e) => client!.onProtocolError(e),
         placeBulk: (h, body) => client!.placeBulk(h, body),
         onClose: () => {
+          uncount();
           client!.onClose();
           clients.delete(client!);
         },
@@ -100,7 +158,14 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
       },
       o.maxFrame,
     );
-    client = new Client(conn, env, dispatcher, { token: o.token, quota, counters, log, helloTimeoutMs: o.helloTimeoutMs });
+    client = new Client(conn, env, dispatcher, {
+      token: o.token,
+      quota,
+      counters,
+      log,
+      helloTimeoutMs: refusal ? Math.min(REFUSED_HELLO_MS, o.helloTimeoutMs ?? REFUSED_HELLO_MS) : o.helloTimeoutMs,
+      refusal: refusal ?? undefined,
+    });
     clients.add(client);
   };
 
