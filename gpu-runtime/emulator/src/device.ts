@@ -6,6 +6,8 @@
 import {
   BackendEvent, BackendStream, CudaError, CUresult, Device, DeviceContext, DeviceInfo, LaunchConfig, ModuleInfo,
 } from '../../server/src/backend';
+import type { TextureDesc, TextureResource } from '../../server/src/backend';
+import { texRegistry } from './texture';
 import { DeviceHeap, GLOBAL_WINDOW } from './memory';
 import { DEFAULT_DYNAMIC_SHARED, LoadedModule, loadPtx } from './module';
 import { runGrid, type CoopLimits, type GridConfig } from './scheduler';
@@ -161,6 +163,11 @@ export class EmulatedContext implements DeviceContext {
     this.checkStream(stream);
     this.hostOp((h) => h.memset(dst, value, elemSize, width, height, pitch));
   }
+
+  createTexObject(handle: number, res: TextureResource, desc: TextureDesc): void { texRegistry(this.live()).createTex(handle, res, desc); }
+  destroyTexObject(handle: number): void { texRegistry(this.live()).destroyTex(handle); }
+  createSurfObject(handle: number, res: TextureResource): void { texRegistry(this.live()).createSurf(handle, res); }
+  destroySurfObject(handle: number): void { texRegistry(this.live()).destroySurf(handle); }
 
   loadModule(image: Uint8Array, kind: 'fatbin' | 'ptx' | 'cubin', name: string): { handle: unknown; info: ModuleInfo } {
     const heap = this.live();

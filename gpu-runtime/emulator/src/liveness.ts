@@ -5,7 +5,7 @@ import { FuncDecl, Instr, Operand, branchTargets, isLabel } from './ir';
 import type { Cls } from './values';
 
 // '' is `.branchtargets` (its opcode splits to ['', 'branchtargets']).
-const NO_DEF = new Set(['st', 'red', 'bra', 'brx', '', 'ret', 'exit', 'trap', 'call', 'bar', 'barrier', 'membar', 'fence', 'prefetch',
+const NO_DEF = new Set(['st', 'sust', 'red', 'bra', 'brx', '', 'ret', 'exit', 'trap', 'call', 'bar', 'barrier', 'membar', 'fence', 'prefetch',
   'prefetchu', 'pmevent', 'nanosleep', 'discard', 'applypriority']);
 
 function regsOf(o: Operand | undefined, out: string[]): void {

@@ -343,8 +343,16 @@ function parseOperand(c: Cursor): Operand {
   if (c.eat('[')) {
     let base: string | null = null;
     let off = 0;
-    if (c.peek()?.t === 'w') base = c.next().v;
-    else off = signedInt(c);
+    if (c.peek()?.t === 'w') {
+      base = c.next().v;
+      // Texture and surface operands: [handle, {coordinates}] (tex, tld4, suld, sust).
+      if (c.eat(',')) {
+        const elems: Operand[] = [base.startsWith('%') ? { k: 'reg', name: base } : { k: 'sym', name: base }];
+        do elems.push(parseOperand(c)); while (c.eat(','));
+        c.expect(']');
+        return { k: 'list', elems };
+      }
+    } else off = signedInt(c);
     while (c.is('+') || c.is('-')) {
       const neg = c.next().v === '-';
       const v = signedInt(c);

@@ -409,3 +409,6 @@ export function drnd(op: number, a: number, b: number, c: number, mode: number):
   if (!up && err < 0) return nextd(r, -1);
   return r;
 }
+
+/** The texture/surface registry compiled tex/suld/sust/txq/suq code calls (texops.ts). */
+export { texRegistry } from './texture';

@@ -88,6 +88,40 @@ export type BackendEvent = unknown;
  * One session's context on a device. The server serialises calls per context (one JS task at a time), so
  * implementations need no locking of their own.
  */
+/**
+ * The memory a texture or surface object reads, resolved by the server: a CUDA array (whose descriptor the
+ * server recorded at ARRAY_CREATE), linear memory (tex1Dfetch) or pitched 2D memory.
+ */
+export interface TextureResource {
+  /** CUresourcetype: 0 array, 2 linear, 3 pitch2D (1, mipmapped array, is refused). */
+  type: number;
+  addr: number;
+  /** CUarray_format and channels per element (1, 2 or 4). */
+  format: number;
+  channels: number;
+  /** Elements; height/depth 0 when absent. */
+  width: number;
+  height: number;
+  depth: number;
+  /** CUDA_ARRAY3D_* flags of an array (layered, surface load/store). */
+  flags: number;
+  /** Row pitch in bytes (pitch2D). */
+  pitch: number;
+  /** Bytes (linear). */
+  size: number;
+}
+
+/** CUDA_TEXTURE_DESC, as far as a fetch depends on it. */
+export interface TextureDesc {
+  /** CUaddress_mode per dimension: 0 wrap, 1 clamp, 2 mirror, 3 border. */
+  addressMode: [number, number, number];
+  /** CUfilter_mode: 0 point, 1 linear. */
+  filterMode: number;
+  /** CU_TRSF_* (1 read as integer, 2 normalized coordinates, 0x10 sRGB). */
+  flags: number;
+  borderColor: [number, number, number, number];
+}
+
 export interface DeviceContext {
   /** The address window the client allocates in (sent to it in the HELLO reply). */
   readonly va: { base: number; size: number };
@@ -109,6 +143,13 @@ export interface DeviceContext {
   enqueueRead2D(stream: BackendStream, src: number, spitch: number, dst: Uint8Array, width: number, height: number): Promise<void>;
   enqueueCopy2D(stream: BackendStream, dst: number, dpitch: number, src: number, spitch: number, width: number, height: number): void;
   enqueueMemset(stream: BackendStream, dst: number, value: number, elemSize: 1 | 2 | 4, width: number, height: number, pitch: number): void;
+
+  // --- texture and surface objects (optional: a backend without them answers NOT_SUPPORTED) ------------
+  /** Registers client-minted handle `handle`; kernels receive it as a 64-bit parameter. */
+  createTexObject?(handle: number, res: TextureResource, desc: TextureDesc): void;
+  destroyTexObject?(handle: number): void;
+  createSurfObject?(handle: number, res: TextureResource): void;
+  destroySurfObject?(handle: number): void;
 
   // --- modules -----------------------------------------------------------------------------------
   /** image: fatbin bytes (one or more fatbins, wrapper pointers already resolved by the client), PTX text, or a cubin. */
