@@ -50,6 +50,7 @@ export const enum Op {
   SURFOBJ_CREATE = 114,
   SURFOBJ_DESTROY = 115,
   ARRAY_CREATE = 116,
+  ARRAY_DESTROY = 117,
 }
 
 export type BodyKind = 'none' | 'empty' | 'fixed' | 'msgpack';
@@ -94,6 +95,7 @@ export const OPS: ReadonlyMap<number, OpDescriptor> = new Map<number, OpDescript
   [114, { id: 114, name: 'SURFOBJ_CREATE', body: 'msgpack', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["handle","resource"], fixedSize: 0, replyFixedSize: 0 }],
   [115, { id: 115, name: 'SURFOBJ_DESTROY', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["handle"], fixedSize: 8, replyFixedSize: 0 }],
   [116, { id: 116, name: 'ARRAY_CREATE', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["addr","width","height","depth","format","channels","flags"], fixedSize: 44, replyFixedSize: 0 }],
+  [117, { id: 117, name: 'ARRAY_DESTROY', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["addr"], fixedSize: 8, replyFixedSize: 0 }],
 ]);
 
 export const opName = (id: number): string => OPS.get(id)?.name ?? `OP_${id}`;
@@ -371,4 +373,12 @@ export function encodeArrayCreateArgs(b: Buffer, o: number, v: ArrayCreateArgs):
   b.writeUInt32LE(v.channels, o + 36);
   b.writeUInt32LE(v.flags, o + 40);
   return o + 44;
+}
+
+export interface ArrayDestroyArgs { addr: number; }
+export const ArrayDestroyArgsSize = 8;
+export function decodeArrayDestroyArgs(b: Buffer, o = 0): ArrayDestroyArgs { return { addr: readU64(b, o + 0) }; }
+export function encodeArrayDestroyArgs(b: Buffer, o: number, v: ArrayDestroyArgs): number {
+  writeU64(b, o + 0, v.addr);
+  return o + 8;
 }

@@ -63,7 +63,8 @@ typedef struct rgpu_header {
     XX(113, TEXOBJ_DESTROY, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(114, SURFOBJ_CREATE, RGPU_K_MSGPACK, RGPU_K_NONE, 0) \
     XX(115, SURFOBJ_DESTROY, RGPU_K_FIXED, RGPU_K_NONE, 0) \
-    XX(116, ARRAY_CREATE, RGPU_K_FIXED, RGPU_K_NONE, 0)
+    XX(116, ARRAY_CREATE, RGPU_K_FIXED, RGPU_K_NONE, 0) \
+    XX(117, ARRAY_DESTROY, RGPU_K_FIXED, RGPU_K_NONE, 0)
 
 enum rgpu_kind { RGPU_K_NONE, RGPU_K_EMPTY, RGPU_K_FIXED, RGPU_K_MSGPACK };
 
@@ -105,6 +106,7 @@ typedef enum rgpu_op {
     RGPU_OP_SURFOBJ_CREATE = 114,
     RGPU_OP_SURFOBJ_DESTROY = 115,
     RGPU_OP_ARRAY_CREATE = 116,
+    RGPU_OP_ARRAY_DESTROY = 117,
 } rgpu_op;
 
 typedef struct rgpu_ping_args {
@@ -283,6 +285,11 @@ typedef struct rgpu_array_create_args {
     uint32_t flags;
 } rgpu_array_create_args;
 _Static_assert(sizeof(rgpu_array_create_args) == 44, "packed layout");
+
+typedef struct rgpu_array_destroy_args {
+    uint64_t addr;
+} rgpu_array_destroy_args;
+_Static_assert(sizeof(rgpu_array_destroy_args) == 8, "packed layout");
 
 #pragma pack(pop)
 

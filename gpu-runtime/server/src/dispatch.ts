@@ -9,6 +9,7 @@ import { controlHandlers } from './handlers/control';
 import { memoryHandlers } from './handlers/memory';
 import { moduleHandlers } from './handlers/module';
 import { streamHandlers } from './handlers/stream';
+import { textureHandlers } from './handlers/texture';
 import { OP_SLOTS, toCudaError, type Session } from './session';
 
 /** Where the dispatcher sends replies; the connection drops them once it is closed. */
@@ -34,7 +35,7 @@ const notImplemented = (d: OpDescriptor): SessionHandler => () => {
 };
 
 /** The table by op id; throws at start-up when a handler names an op ops.yaml does not have. */
-export function buildDispatchTable(tables: HandlerTable[] = [controlHandlers, memoryHandlers, moduleHandlers, streamHandlers]): Map<number, Entry> {
+export function buildDispatchTable(tables: HandlerTable[] = [controlHandlers, memoryHandlers, moduleHandlers, streamHandlers, textureHandlers]): Map<number, Entry> {
   const byName = new Map<string, SessionHandler>();
   for (const t of tables) for (const [name, h] of Object.entries(t)) byName.set(name, h);
   const known = new Set([...OPS.values()].map((d) => d.name));
