@@ -4,8 +4,8 @@
 import { Instr, Operand, typeSize } from './ir';
 import type { FnGen } from './codegen';
 import { Cls, UnsupportedError, clsOf, isSigned, wrapInt } from './values';
+import { emitFloat, isFloatArith, roundMode } from './falu';
 
-const ROUND: Record<string, number> = { rn: 0, rz: 1, rm: 2, rp: 3 };
 const HALF = new Set(['f16', 'bf16', 'f16x2', 'bf16x2']);
 const HALF_OPS = ['add', 'sub', 'mul', 'fma', 'neg', 'abs', 'min', 'max'];
 
@@ -23,6 +23,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
     const x = (k: number): string => (a[k] ? R(a[k], 'b32') : '0');
     return W(`R.hop(${hop}, '${type}', ${x(1)}, ${x(2)}, ${x(3)}, ${has('sat')})`, type.endsWith('x2') ? 'b32' : 'b16');
   }
+  if (isFloatArith(op, type)) return emitFloat(g, ins);
   switch (op) {
     case 'mov': return mov(g, ins);
     case 'add': case 'sub': {
@@ -34,22 +35,17 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
         return W(wrapInt(type, `${R(a[1])} ${sym} ${R(a[2])}`));
       }
       if (c === 'l') return W(`R.${op}64(${R(a[1])}, ${R(a[2])})`);
-      if (c === 'd' && dmode(p)) return W(`R.drnd(${op === 'add' ? 0 : 1}, ${R(a[1])}, ${R(a[2])}, 0, ${dmode(p)})`);
-      return W(fround(type, `${R(a[1])} ${sym} ${R(a[2])}`, p));
+      throw new UnsupportedError(`${op}.${type}`);
     }
     case 'addc': case 'subc': return carry(g, ins);
     case 'madc': return madCarry(g, ins);
     case 'mul': case 'mul24': {
       const c = clsOf(type);
-      if (c === 'd' && dmode(p)) return W(`R.drnd(2, ${R(a[1])}, ${R(a[2])}, 0, ${dmode(p)})`);
-      if (c === 'f' || c === 'd') return W(fround(type, `${R(a[1])} * ${R(a[2])}`, p));
       if (op === 'mul24') { if (has('hi')) return null; return W(`Math.imul(${R(a[1])} << 8 >> 8, ${R(a[2])} << 8 >> 8)`); }
       return W(intMul(type, has('hi') ? 'hi' : has('wide') ? 'wide' : 'lo', R(a[1]), R(a[2])), has('wide') ? wide(type) : type);
     }
     case 'mad': case 'mad24': {
       const c = clsOf(type);
-      if (c === 'f') return W(fround(type, `${R(a[1])} * ${R(a[2])} + ${R(a[3])}`, p));
-      if (c === 'd') return W(`R.fma64(${R(a[1])}, ${R(a[2])}, ${R(a[3])})`);
       if (has('cc')) return madCarry(g, ins);
       if (op === 'mad24') { if (has('hi')) return null; return W(`(Math.imul(${R(a[1])} << 8 >> 8, ${R(a[2])} << 8 >> 8) + ${R(a[3])}) | 0`); }
       const mode = has('hi') ? 'hi' : has('wide') ? 'wide' : 'lo';
@@ -59,14 +55,8 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       if (dc === 'l') return W(`R.add64(${prod}, ${g.rd(a[3], dt)})`, dt);
       return W(wrapInt(dt, `${prod} + ${g.rd(a[3], dt)}`), dt);
     }
-    case 'fma': {
-      if (clsOf(type) === 'f') return W(sat(p, `Math.fround(${R(a[1])} * ${R(a[2])} + ${R(a[3])})`));
-      return W(`R.fma64(${R(a[1])}, ${R(a[2])}, ${R(a[3])})`);
-    }
     case 'div': {
       const c = clsOf(type);
-      if (c === 'd' && dmode(p)) return W(`R.drnd(3, ${R(a[1])}, ${R(a[2])}, 0, ${dmode(p)})`);
-      if (c === 'f' || c === 'd') return W(fround(type, `${R(a[1])} / ${R(a[2])}`, p));
       if (c === 'l') return W(`R.div64(${R(a[1])}, ${R(a[2])}, ${isSigned(type)})`);
       return W(wrapInt(type, `R.div${isSigned(type) ? 's' : 'u'}(${R(a[1])}, ${R(a[2])})`));
     }
@@ -78,14 +68,12 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
     case 'abs': case 'neg': {
       const c = clsOf(type);
       const x = R(a[1]);
-      if (c === 'f' || c === 'd') return W(op === 'abs' ? `Math.abs(${x})` : `(-${x})`);
       if (c === 'l') return W(`R.${op}64(${x})`);
       return W(wrapInt(type, op === 'abs' ? `Math.abs(${x})` : `-${x}`));
     }
     case 'min': case 'max': {
       const c = clsOf(type);
       if (p.length > 2 && p.some((q) => q === 'relu' || q === 'NaN' || q === 'xorsign')) return null;
-      if (c === 'f' || c === 'd') return W(`R.f${op}(${R(a[1])}, ${R(a[2])})`);
       if (c === 'l') return W(`R.${op}64(${R(a[1])}, ${R(a[2])}, ${isSigned(type)})`);
       const u = isSigned(type) ? '' : ' >>> 0';
       const cmp = op === 'min' ? '<' : '>';
@@ -149,16 +137,6 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       return W(t[p[1]], 'pred');
     }
     case 'copysign': return W(`((t = ${R(a[1])}) < 0 || Object.is(t, -0) ? -Math.abs(${R(a[2])}) : Math.abs(${R(a[2])}))`);
-    case 'sqrt':
-      if (type === 'f64' && dmode(p)) return W(`R.drnd(4, ${R(a[1])}, 0, 0, ${dmode(p)})`);
-      return W(fround(type, `Math.sqrt(${R(a[1])})`, p));
-    case 'rsqrt': return W(fround(type, `1 / Math.sqrt(${R(a[1])})`, p));
-    case 'rcp': return W(fround(type, `1 / ${R(a[1])}`, p));
-    case 'sin': return W(fround(type, `Math.sin(${R(a[1])})`, p));
-    case 'cos': return W(fround(type, `Math.cos(${R(a[1])})`, p));
-    case 'ex2': if (type !== 'f32') return null; return W(fround(type, `Math.pow(2, ${R(a[1])})`, p));
-    case 'lg2': if (type !== 'f32') return null; return W(fround(type, `Math.log2(${R(a[1])})`, p));
-    case 'tanh': if (type !== 'f32') return null; return W(fround(type, `Math.tanh(${R(a[1])})`, p));
     case 'setp': return setp(g, ins);
     case 'selp': return W(`${g.rd(a[3], 'pred')} ? ${R(a[1])} : ${R(a[2])}`);
     case 'slct': {
@@ -191,24 +169,6 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
     case 'createpolicy': return W('0', 'b64');
     default: return null;
   }
-}
-
-/** Directed rounding mode of an f64 op (0 = round to nearest). */
-function dmode(parts: string[]): number {
-  const m = parts.find((q) => q === 'rz' || q === 'rm' || q === 'rp');
-  return m ? ROUND[m] : 0;
-}
-
-function fround(type: string, e: string, parts: string[]): string {
-  const mode = parts.find((q) => q in ROUND);
-  let v: string;
-  if (type === 'f32') v = mode && mode !== 'rn' ? `R.frnd32(${e}, ${ROUND[mode]})` : `Math.fround(${e})`;
-  else if (type === 'f64') v = `(${e})`;
-  else throw new UnsupportedError(`.${type} arithmetic is not supported`);
-  return sat(parts, v);
-}
-function sat(parts: string[], v: string): string {
-  return parts.includes('sat') ? `R.sat(${v})` : v;
 }
 
 function wide(type: string): string {
@@ -265,9 +225,9 @@ function setp(g: FnGen, ins: Instr): string {
   const p = ins.parts;
   const cmp = p[1];
   const type = p[p.length - 1];
-  const boolOp = p.length === 4 ? p[2] : null;
+  const boolOp = p.find((q) => q === 'and' || q === 'or' || q === 'xor') ?? null;
   const a = ins.args;
-  const e = compare(g, cmp, type, a[1], a[2]);
+  const e = compare(g, cmp, type, a[1], a[2], p.includes('ftz'));
   const dst = a[0].k === 'pair' ? a[0].a : a[0];
   const dst2 = a[0].k === 'pair' ? a[0].b : null;
   const comb = (x: string): string => {
@@ -280,12 +240,13 @@ function setp(g: FnGen, ins: Instr): string {
   return s;
 }
 
-export function compare(g: FnGen, cmp: string, type: string, x0: Operand, y0: Operand): string {
+export function compare(g: FnGen, cmp: string, type: string, x0: Operand, y0: Operand, ftz = false): string {
   if (type === 'f16x2' || type === 'bf16x2') throw new UnsupportedError(`setp.${cmp}.${type} is not supported`);
   const half = type === 'f16' || type === 'bf16';
   const c: Cls = half ? 'f' : clsOf(type);
-  const x = half ? `R.h2f(${g.rd(x0, type)}, ${type === 'bf16'})` : g.rd(x0, type);
-  const y = half ? `R.h2f(${g.rd(y0, type)}, ${type === 'bf16'})` : g.rd(y0, type);
+  const fz = (e: string): string => (ftz && type === 'f32' ? `R.ftz(${e})` : e);
+  const x = half ? `R.h2f(${g.rd(x0, type)}, ${type === 'bf16'})` : fz(g.rd(x0, type));
+  const y = half ? `R.h2f(${g.rd(y0, type)}, ${type === 'bf16'})` : fz(g.rd(y0, type));
   if (c === 'f' || c === 'd') {
     const t: Record<string, string> = {
       eq: `${x} === ${y}`, ne: `((t = ${x}) !== (q = ${y}) && t === t && q === q)`, lt: `${x} < ${y}`, le: `${x} <= ${y}`,
@@ -357,21 +318,30 @@ function cvt(g: FnGen, ins: Instr): string {
   const x = g.rd(s, st);
   const isF = (t: string): boolean => t === 'f32' || t === 'f64' || t === 'f16' || t === 'bf16';
   const irnd = mods.find((m) => m === 'rni' || m === 'rzi' || m === 'rmi' || m === 'rpi');
-  const frnd = mods.find((m) => m in ROUND);
   const roundInt = (e: string): string =>
     irnd === 'rni' ? `R.rint(${e})` : irnd === 'rmi' ? `Math.floor(${e})` : irnd === 'rpi' ? `Math.ceil(${e})` : `Math.trunc(${e})`;
   const satw = (e: string): string => (mods.includes('sat') ? `R.sat(${e})` : e);
+  const mode = roundMode(mods);
+  // .ftz: an f32 source or result that is subnormal counts as a zero of the same sign.
+  const ftz = mods.includes('ftz');
+  const src = ftz && st === 'f32' ? `R.ftz(${x})` : x;
+  const outF32 = (e: string): string => (ftz ? `R.ftz(${e})` : e);
+  if ((dt === 'f16x2' || dt === 'bf16x2') && st === 'f32') {
+    // a goes to the upper half, b to the lower.
+    const h = (e: string): string => `R.toHalf(${e}, ${mode}, ${dt === 'bf16x2'})`;
+    return g.wr(d, 'b32', `(${h(g.rd(ins.args[2], 'f32'))} | (${h(x)} << 16))`);
+  }
   if (isF(dt) && isF(st)) {
-    let v = st === 'f16' ? `R.f16tof32(${x})` : st === 'bf16' ? `R.b2f(${x} << 16)` : x;
+    let v = st === 'f16' ? `R.f16tof32(${src})` : st === 'bf16' ? `R.b2f(${src} << 16)` : src;
     if (irnd) v = roundInt(v);
-    if (dt === 'f32') v = frnd && frnd !== 'rn' && st === 'f64' ? `R.frnd32(${v}, ${ROUND[frnd]})` : `Math.fround(${v})`;
-    if (dt === 'f16') return g.wr(d, dt, `R.f32tof16(${satw(v)})`);
-    if (dt === 'bf16') throw new UnsupportedError('cvt to bf16');
+    if (dt === 'f32') v = outF32(mode && st === 'f64' ? `R.frnd32(${v}, ${mode})` : `Math.fround(${v})`);
+    if (dt === 'f16') return g.wr(d, dt, mode ? `R.toHalf(${satw(v)}, ${mode}, false)` : `R.f32tof16(${satw(v)})`);
+    if (dt === 'bf16') return g.wr(d, dt, `R.toHalf(${satw(v)}, ${mode}, true)`);
     return g.wr(d, dt, satw(v));
   }
   if (isF(st)) {
     // float -> int: round per .rxi (default rzi for float->int is required by PTX), saturate.
-    let v = st === 'f16' ? `R.f16tof32(${x})` : x;
+    let v = st === 'f16' ? `R.f16tof32(${src})` : st === 'bf16' ? `R.b2f(${src} << 16)` : src;
     v = roundInt(v);
     const sat: Record<string, string> = {
       s32: `R.f2s32(${v})`, u32: `R.f2u32(${v})`, s64: `R.f2s64(${v})`, u64: `R.f2u64(${v})`,
@@ -382,11 +352,16 @@ function cvt(g: FnGen, ins: Instr): string {
     return g.wr(d, dt, sat[dt]);
   }
   if (isF(dt)) {
-    let v: string;
-    if (sc === 'l') v = isSigned(st) ? `R.s64num(${x})` : `R.u64num(${x})`;
-    else v = isSigned(st) ? x : `(${x} >>> 0)`;
-    if (dt === 'f32') v = frnd && frnd !== 'rn' ? `R.frnd32(${v}, ${ROUND[frnd]})` : `Math.fround(${v})`;
-    if (dt === 'f16') return g.wr(d, dt, `R.f32tof16(${v})`);
+    if (sc === 'l') {
+      // Number() of a 64-bit integer would round to f64 first (twice for f32): convert exactly instead.
+      const v = `R.cvtI64(${x}, ${!isSigned(st)}, ${mode}, ${dt === 'f32'})`;
+      if (dt === 'f16' || dt === 'bf16') return g.wr(d, dt, `R.toHalf(${v}, ${mode}, ${dt === 'bf16'})`);
+      return g.wr(d, dt, satw(v));
+    }
+    let v = isSigned(st) ? x : `(${x} >>> 0)`;
+    if (dt === 'f32') v = mode ? `R.frnd32(${v}, ${mode})` : `Math.fround(${v})`;
+    if (dt === 'f16') return g.wr(d, dt, mode ? `R.toHalf(${v}, ${mode}, false)` : `R.f32tof16(${v})`);
+    if (dt === 'bf16') return g.wr(d, dt, `R.toHalf(${v}, ${mode}, true)`);
     return g.wr(d, dt, satw(v));
   }
   // int -> int

@@ -7,6 +7,9 @@
 
 export type I64 = number | bigint;
 
+// Correctly rounded float arithmetic (all rounding modes, fma, .ftz) lives in its own module.
+export { cvtI64, drnd, exactOp, fma32, fma64, fmaxnan, fminnan, frnd, frnd32, ftz, ftzd, intToFloat, nextd, toHalf } from './fpexact';
+
 const MAXS = Number.MAX_SAFE_INTEGER;
 const MAXB = BigInt(MAXS);
 const TWO32 = 4294967296;
@@ -245,20 +248,6 @@ export function fmin(a: number, b: number): number { return a !== a ? b : b !== 
 export function fmax(a: number, b: number): number { return a !== a ? b : b !== b ? a : (a === 0 && b === 0 ? (Object.is(a, -0) ? b : a) : a > b ? a : b); }
 export function sat(x: number): number { return x !== x ? 0 : x < 0 ? 0 : x > 1 ? 1 : x; }
 
-const SPLIT = 134217729; // 2^27 + 1, Veltkamp split for Dekker's TwoProduct
-/** fma for f64: a*b+c with the product's rounding error folded back in (exact except in rare double-rounding cases). */
-export function fma64(a: number, b: number, c: number): number {
-  const p = a * b;
-  if (!Number.isFinite(p) || p === 0) return p + c;
-  const ta = SPLIT * a, ah = ta - (ta - a), al = a - ah;
-  const tb = SPLIT * b, bh = tb - (tb - b), bl = b - bh;
-  const e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
-  const s = p + c;
-  const z = s - p;
-  const t = (p - (s - z)) + (c - z);
-  return s + (t + e);
-}
-
 /** Round half to even (cvt.rni). */
 export function rint(x: number): number {
   if (!Number.isFinite(x)) return x;
@@ -279,31 +268,6 @@ export function f2u64(x: number): I64 {
   if (x >= 18446744073709551615) return -1;
   return x <= MAXS ? x : norm(BigInt(x));
 }
-/** Directed rounding of a double to f32: rz/rm/rp from the round-to-nearest result. */
-export function frnd32(x: number, mode: number): number {
-  const r = Math.fround(x);
-  if (r === x || x !== x || mode === 0) return r;
-  // mode 1 = toward zero, 2 = down, 3 = up
-  const down = mode === 2 || (mode === 1 && x > 0);
-  if (down && r > x) return nextf32(r, -1);
-  if (!down && r < x) return nextf32(r, 1);
-  return r;
-}
-function nextf32(r: number, dir: number): number {
-  if (r === 0) return dir > 0 ? 1.401298464324817e-45 : -1.401298464324817e-45;
-  f32[0] = r;
-  i32[0] += (r > 0) === (dir > 0) ? 1 : -1;
-  return f32[0];
-}
-/** Directed rounding of an f64 result computed from exact inputs; used for .rm/.rp/.rz f64 ops via TwoSum. */
-export function nextd(r: number, dir: number): number {
-  if (r === 0) return dir > 0 ? 5e-324 : -5e-324;
-  f64[0] = r;
-  const up = (r > 0) === (dir > 0);
-  b64[0] += up ? 1n : -1n;
-  return f64[0];
-}
-
 // --- f16 ------------------------------------------------------------------------------------------
 export function f16tof32(h: number): number {
   h &= 0xffff;
@@ -382,33 +346,6 @@ export function hop(op: number, type: string, a: number, b: number, c: number, s
 }
 /** A scalar f16/bf16 as an f32 value (setp on halves). */
 export function h2f(x: number, bf: boolean): number { return bf ? bf16tof32(x) : f16tof32(x); }
-
-/** Exact error of a*b (Dekker): a*b = p + prodErr(a, b, p) when nothing overflows. */
-function prodErr(a: number, b: number, p: number): number {
-  const ta = SPLIT * a, ah = ta - (ta - a), al = a - ah;
-  const tb = SPLIT * b, bh = tb - (tb - b), bl = b - bh;
-  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
-}
-/**
- * f64 add/sub/mul/div/sqrt/fma with directed rounding (mode 1 rz, 2 rm, 3 rp): the round-to-nearest result
- * nudged one ulp when the exact error says the true value lies on the other side.
- */
-export function drnd(op: number, a: number, b: number, c: number, mode: number): number {
-  let r: number, err: number;
-  switch (op) {
-    case 0: { r = a + b; const z = r - a; err = (a - (r - z)) + (b - z); break; }
-    case 1: { r = a - b; const z = r - a; err = (a - (r - z)) + (-b - z); break; }
-    case 2: r = a * b; err = Number.isFinite(r) ? prodErr(a, b, r) : 0; break;
-    case 3: r = a / b; err = Number.isFinite(r) && r !== 0 ? fma64(-r, b, a) * Math.sign(b) : 0; break;
-    case 4: r = Math.sqrt(a); err = Number.isFinite(r) && r !== 0 ? fma64(-r, r, a) : 0; break;
-    default: r = fma64(a, b, c); err = 0; break;
-  }
-  if (err === 0 || r !== r) return r;
-  const up = mode === 3 || (mode === 1 && r < 0);
-  if (up && err > 0) return nextd(r, 1);
-  if (!up && err < 0) return nextd(r, -1);
-  return r;
-}
 
 /** The texture/surface registry compiled tex/suld/sust/txq/suq code calls (texops.ts). */
 export { texRegistry } from './texture';

@@ -110,6 +110,25 @@ const rows: Row[] = [
   { ins: 'copysign.f32 %D, %A, %B', src: 'f32', dst: 'f32', in: [-1, 2], out: -2 },
   { ins: 'testp.finite.f32 %P, %A', src: 'f32', dst: 'pred', in: [Infinity], out: 0 },
   { ins: 'add.rn.sat.f32 %D, %A, %B', src: 'f32', dst: 'f32', in: [0.75, 0.5], out: 1 },
+  // .ftz: f32 subnormal inputs and results are zeros of the same sign.
+  { ins: 'setp.eq.ftz.f32 %P, %A, %B', src: 'f32', dst: 'pred', in: [2 ** -140, 0], out: 1 },
+  { ins: 'setp.eq.f32 %P, %A, %B', src: 'f32', dst: 'pred', in: [2 ** -140, 0], out: 0 },
+  { ins: 'setp.lt.ftz.f32 %P, %A, %B', src: 'f32', dst: 'pred', in: [-(2 ** -140), 0], out: 0 },
+  { ins: 'max.ftz.f32 %D, %A, %B', src: 'f32', dst: 'f32', in: [2 ** -140, -1], out: 0 },
+  { ins: 'mul.rn.ftz.f32 %D, %A, %B', src: 'f32', dst: 'f32', in: [-(2 ** -70), 2 ** -70], out: -0 },
+  { ins: 'mul.rn.f32 %D, %A, %B', src: 'f32', dst: 'f32', in: [-(2 ** -70), 2 ** -70], out: -(2 ** -140) },
+  { ins: 'add.ftz.f32 %D, %A, %B', src: 'f32', dst: 'f32', in: [2 ** -140, 1], out: 1 },
+  { ins: 'rcp.approx.ftz.f32 %D, %A', src: 'f32', dst: 'f32', in: [-(2 ** -140)], out: -Infinity },
+  { ins: 'lg2.approx.ftz.f32 %D, %A', src: 'f32', dst: 'f32', in: [2 ** -140], out: -Infinity },
+  { ins: 'ex2.approx.ftz.f32 %D, %A', src: 'f32', dst: 'f32', in: [-140], out: 0 },
+  { ins: 'sqrt.approx.ftz.f32 %D, %A', src: 'f32', dst: 'f32', in: [-(2 ** -140)], out: -0 },
+  { ins: 'cvt.rpi.ftz.s32.f32 %D, %A', src: 'f32', dst: 'u32', in: [2 ** -140], out: 0 },
+  { ins: 'cvt.rpi.s32.f32 %D, %A', src: 'f32', dst: 'u32', in: [2 ** -140], out: 1 },
+  { ins: 'cvt.ftz.f64.f32 %D, %A', src: 'f32', dst: 'f64', in: [-(2 ** -140)], out: -0 },
+  { ins: 'cvt.rn.ftz.f32.f64 %D, %A', src: 'f64', dst: 'f32', in: [2 ** -130], out: 0 },
+  { ins: 'rcp.approx.ftz.f64 %D, %A', src: 'f64', dst: 'f64', in: [2 ** -1030], out: Infinity },
+  { ins: 'max.NaN.f32 %D, %A, %B', src: 'f32', dst: 'f32', in: [NaN32, 1], out: NaN32 },
+  { ins: 'min.NaN.f64 %D, %A, %B', src: 'f64', dst: 'f64', in: [-0, 0], out: -0 },
   { ins: 'mov.b64 %D, {%A, %B}', src: 'u32', dst: 'u64', in: [0x89abcdef, 0x01234567], out: 0x0123456789abcdefn },
   { ins: 'add.cc.u32 %r6, %A, %B; addc.u32 %D, 0, 0', src: 'u32', dst: 'u32', in: [0xffffffff, 1], out: 1 },
   { ins: 'sub.cc.u32 %r6, %A, %B; subc.u32 %D, 5, 0', src: 'u32', dst: 'u32', in: [0, 1], out: 4 },
@@ -177,7 +196,7 @@ describe('emulator: per-instruction semantics (table)', () => {
       const out = new DataView((await s.download(outBuf, new Uint8Array(8))).buffer);
       const got = r.dst === 'u32' || r.dst === 'pred' ? out.getUint32(0, true) : r.dst === 'u64' ? out.getBigUint64(0, true)
         : r.dst === 'f32' ? out.getFloat32(0, true) : out.getFloat64(0, true);
-      if (!Object.is(got, r.out) && got !== r.out) failures.push(`${r.ins} (${r.in.join(', ')}): got ${got}, want ${r.out}`);
+      if (!Object.is(got, r.out) && (got !== r.out || Object.is(r.out, -0) || Object.is(got, -0))) failures.push(`${r.ins} (${r.in.join(', ')}): got ${got}, want ${r.out}`);
     }
     assert.equal(s.ctx.stickyError, 0);
     assert.deepEqual(failures, []);
