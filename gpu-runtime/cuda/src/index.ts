@@ -26,3 +26,4 @@ export function createCudaBackend(opts?: { libraryPath?: string }): Backend {
 }
 
 export { CudaBackend, CudaDevice, poolType } from './backend';
+export { createCudaWorkerBackend } from './workerBackend';

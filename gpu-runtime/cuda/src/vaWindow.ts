@@ -59,7 +59,13 @@ export class VaWindow {
     const g = f.cuMemGetAllocationGranularity(drv.out, this.prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM);
     this.granule = (g === 0 && drv.readNum()) || 2 * 1024 * 1024;
     let windowSize = Math.ceil(size / this.granule) * this.granule;
-    const rc = g === 0 ? f.cuMemAddressReserve(drv.out, windowSize, this.granule, 0, 0) : g;
+    let rc = g === 0 ? f.cuMemAddressReserve(drv.out, windowSize, this.granule, 0, 0) : g;
+    // A driver may have less address space to give than twice the quota (the intercept library reserves in a
+    // window of its own): take the largest halving that it grants.
+    while (rc === CUDA_ERROR_OUT_OF_MEMORY && windowSize > this.granule) {
+      windowSize = Math.max(this.granule, Math.floor(windowSize / 2 / this.granule) * this.granule);
+      rc = f.cuMemAddressReserve(drv.out, windowSize, this.granule, 0, 0);
+    }
     if (rc === CUDA_ERROR_NOT_SUPPORTED) {
       // No virtual memory management (the intercept library, some virtualised drivers): the window becomes one
       // cuMemAlloc block, so every client address in it is backed from the start, at the cost of holding the

@@ -128,7 +128,11 @@ export interface DeviceContext {
   // --- memory: the client chooses addresses inside the va window given at creation -------------------
   alloc(addr: number, size: number): void;
   free(addr: number): void;
-  /** Stream-ordered copies; `src`/`dst` host buffers are owned by the caller until the returned promise settles. */
+  /**
+   * Stream-ordered copies; `dst` is owned by the caller until the returned promise settles. `src` of a write
+   * may be held until it has been passed on (the worker backend writes it to a pipe): callers hand over
+   * buffers they do not change afterwards (the server passes frame bulks, which it never reuses).
+   */
   enqueueWrite(stream: BackendStream, dst: number, src: Uint8Array): void;
   enqueueRead(stream: BackendStream, src: number, dst: Uint8Array): Promise<void>;
   /**
@@ -154,6 +158,15 @@ export interface DeviceContext {
   // --- modules -----------------------------------------------------------------------------------
   /** image: fatbin bytes (one or more fatbins, wrapper pointers already resolved by the client), PTX text, or a cubin. */
   loadModule(image: Uint8Array, kind: 'fatbin' | 'ptx' | 'cubin', name: string): { handle: unknown; info: ModuleInfo };
+  /**
+   * Optional async forms, for backends whose context lives in another process (the CUDA worker backend):
+   * when present the server uses them instead of the synchronous calls. Calls made after one of these was
+   * issued still reach the context after it, in call order.
+   */
+  loadModuleAsync?(image: Uint8Array, kind: 'fatbin' | 'ptx' | 'cubin', name: string): Promise<{ handle: unknown; info: ModuleInfo }>;
+  queryAsync?(stream: BackendStream | null): Promise<boolean>;
+  queryEventAsync?(e: BackendEvent): Promise<boolean>;
+  elapsedAsync?(start: BackendEvent, end: BackendEvent): Promise<number>;
   unloadModule(handle: unknown): void;
   setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void;
 
@@ -190,6 +203,8 @@ export interface Device {
    * places module globals outside it and reports their addresses in ModuleInfo.
    */
   createContext(opts: { vaSize: number }): DeviceContext;
+  /** Optional async form (a context in a worker process); preferred by the server when present. */
+  createContextAsync?(opts: { vaSize: number }): Promise<DeviceContext>;
   /** Bytes of device memory currently allocated on this device (all sessions). */
   memUsed(): number;
 }

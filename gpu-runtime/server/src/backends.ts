@@ -55,11 +55,14 @@ async function loadFactory<T>(path: string, exportName: string, what: string): P
   return f as T;
 }
 
-export async function loadBackends(spec: DeviceSpec, opts: { watchdogMs?: number; workers?: number } = {}): Promise<Backend[]> {
+export async function loadBackends(spec: DeviceSpec, opts: { watchdogMs?: number; workers?: number; cudaInProcess?: boolean } = {}): Promise<Backend[]> {
   const backends: Backend[] = [];
   try {
     if (spec.cuda) {
-      const create = await loadFactory<() => Backend | Promise<Backend>>(CUDA_MODULE, 'createCudaBackend', 'CUDA');
+      // By default each session runs in its own worker process (device printf per session, crash isolation).
+      const create = opts.cudaInProcess
+        ? await loadFactory<() => Backend | Promise<Backend>>(CUDA_MODULE, 'createCudaBackend', 'CUDA')
+        : await loadFactory<() => Promise<Backend>>(CUDA_MODULE, 'createCudaWorkerBackend', 'CUDA');
       const b = await create();
       if (b.devices.length === 0) throw new ServerError('RGPU_ERR_BACKEND_UNAVAILABLE', '--devices cuda: no CUDA GPU found on this host');
       backends.push(b);

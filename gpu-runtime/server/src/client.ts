@@ -229,17 +229,39 @@ export class Client implements ReplySink {
       this.env.pool.release(lease);
       return;
     }
-    const info = lease.device.device.info;
-    const quota: Quota = { ...this.opts.quota, memory: Math.min(this.opts.quota.memory, info.totalMem) };
+    const device = lease.device.device;
+    const quota: Quota = { ...this.opts.quota, memory: Math.min(this.opts.quota.memory, device.info.totalMem) };
+    // Twice the quota so that the client's first-fit allocator does not run out of window first.
+    const vaSize = Math.ceil((2 * quota.memory) / 2 ** 21) * 2 ** 21;
+    const failed = (e: unknown): void => {
+      this.env.pool.release(lease);
+      if (this.state !== 'closed') this.helloFailed(f, e instanceof CudaError ? e.code : CUresult.CUDA_ERROR_UNKNOWN, `cannot create a context: ${(e as Error).message}`);
+    };
+    if (device.createContextAsync) {
+      // A context in a worker process: the connection stays 'queued' (frames wait in `early`) until it runs.
+      device.createContextAsync({ vaSize }).then((ctx) => {
+        if (this.state === 'closed') {
+          ctx.destroy();
+          this.env.pool.release(lease);
+          return;
+        }
+        this.started(f, new Session(this.id, lease, ctx, quota), client);
+      }, failed);
+      return;
+    }
     let s: Session;
     try {
-      // Twice the quota so that the client's first-fit allocator does not run out of window first.
-      const vaSize = Math.ceil((2 * quota.memory) / 2 ** 21) * 2 ** 21;
-      s = new Session(this.id, lease, lease.device.device.createContext({ vaSize }), quota);
+      s = new Session(this.id, lease, device.createContext({ vaSize }), quota);
     } catch (e) {
-      this.env.pool.release(lease);
-      return this.helloFailed(f, e instanceof CudaError ? e.code : CUresult.CUDA_ERROR_UNKNOWN, `cannot create a context: ${(e as Error).message}`);
+      return failed(e);
     }
+    this.started(f, s, client);
+  }
+
+  private started(f: Frame, s: Session, client: unknown): void {
+    const lease = s.lease;
+    const info = lease.device.device.info;
+    const quota = s.quota;
     this.session = s;
     this.state = 'session';
     this.env.pool.describe(this.id, client);

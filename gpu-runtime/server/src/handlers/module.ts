@@ -56,7 +56,22 @@ export const moduleHandlers: HandlerTable = {
         throw e;
       }
     }
-    const loaded = s.ctx.loadModule(image, kind as 'fatbin' | 'ptx' | 'cubin', name);
+    const k = kind as 'fatbin' | 'ptx' | 'cubin';
+    if (s.ctx.loadModuleAsync) {
+      return s.ctx.loadModuleAsync(image, k, name).then((loaded) => {
+        // Another MODULE_LOAD of the same handle may have finished while this one was loading.
+        if (s.isDestroyed) throw new CudaError(CUresult.CUDA_ERROR_CONTEXT_IS_DESTROYED, 'the session ended');
+        try {
+          s.checkNewModule(module);
+        } catch (e) {
+          s.ctx.unloadModule(loaded.handle);
+          throw e;
+        }
+        s.addModule(module, loaded);
+        return { body: moduleReply(loaded.info) };
+      });
+    }
+    const loaded = s.ctx.loadModule(image, k, name);
     s.addModule(module, loaded);
     return { body: moduleReply(loaded.info) };
   },

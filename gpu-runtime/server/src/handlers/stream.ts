@@ -17,6 +17,14 @@ import {
 import { syncReply, type HandlerTable, type Reply } from '../handler';
 
 const NOT_READY: Reply = { result: CUresult.CUDA_ERROR_NOT_READY };
+const idleReply = (idle: boolean): Reply | undefined => (idle ? undefined : NOT_READY);
+
+function elapsedReply(ms: number): Reply {
+  if (!Number.isFinite(ms)) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'EVENT_ELAPSED: no time between these events');
+  const body = Buffer.allocUnsafe(EventElapsedReplySize);
+  encodeEventElapsedReply(body, 0, { ms });
+  return { body };
+}
 
 export const streamHandlers: HandlerTable = {
   CTX_SYNC(_f, s) {
@@ -37,7 +45,9 @@ export const streamHandlers: HandlerTable = {
   },
 
   STREAM_QUERY(f, s) {
-    return s.ctx.query(s.stream(f.stream)) ? undefined : NOT_READY;
+    const st = s.stream(f.stream);
+    if (s.ctx.queryAsync) return s.ctx.queryAsync(st).then(idleReply);
+    return idleReply(s.ctx.query(st));
   },
 
   STREAM_WAIT_EVENT(f, s) {
@@ -64,15 +74,16 @@ export const streamHandlers: HandlerTable = {
   },
 
   EVENT_QUERY(f, s) {
-    return s.ctx.queryEvent(s.event(decodeEventQueryArgs(f.body).handle)) ? undefined : NOT_READY;
+    const e = s.event(decodeEventQueryArgs(f.body).handle);
+    if (s.ctx.queryEventAsync) return s.ctx.queryEventAsync(e).then(idleReply);
+    return idleReply(s.ctx.queryEvent(e));
   },
 
   EVENT_ELAPSED(f, s) {
     const a = decodeEventElapsedArgs(f.body);
-    const ms = s.ctx.elapsed(s.event(a.start), s.event(a.end));
-    if (!Number.isFinite(ms)) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'EVENT_ELAPSED: no time between these events');
-    const body = Buffer.allocUnsafe(EventElapsedReplySize);
-    encodeEventElapsedReply(body, 0, { ms });
-    return { body };
+    const start = s.event(a.start);
+    const end = s.event(a.end);
+    if (s.ctx.elapsedAsync) return s.ctx.elapsedAsync(start, end).then(elapsedReply);
+    return elapsedReply(s.ctx.elapsed(start, end));
   },
 };

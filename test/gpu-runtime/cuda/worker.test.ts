@@ -1,0 +1,178 @@
+// The CUDA backend's per-session worker processes, through a two-server chain: an outer `rgpu serve --devices
+// cuda` whose libcuda is OUR intercept, talking to an inner emulated server. The intercept writes device printf
+// to its process's stdout at synchronisation points, as the real driver does, so this checks for real that
+// each session's printf comes back to that session's client as PRINTF notifications, and that a dead worker
+// ends only its own session.
+
+import { strict as assert } from 'node:assert';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { CUresult } from '../../../gpu-runtime/protocol/generated/cuResult';
+import { ensureIntercept } from '../../cuda/programs';
+import { waitFor } from '../../helpers/serverFixture';
+import { ReplyError, TestClient } from '../../helpers/testClient';
+
+const REPO = resolve(__dirname, '../../../..');
+const LIB = join(REPO, 'gpu-runtime/intercept/build/libcuda.so.1');
+const CLI = join(REPO, 'out/gpu-runtime/cli/src/main.js');
+
+const KERNELS = `
+#include <cstdio>
+extern "C" __global__ void say(int tag, int round) {
+  printf("session %d round %d thread %d\\n", tag, round, (int)threadIdx.x);
+}
+extern "C" __global__ void twice(int *x, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) x[i] *= 2;
+}
+`;
+
+interface Served {
+  child: ChildProcess;
+  port: number;
+  stdout: string[];
+}
+
+function serve(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const stdout: string[] = [];
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => stdout.push(s));
+    let err = '';
+    const timer = setTimeout(() => fail(new Error(`server did not start: ${err}`)), 30000);
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+      err += s;
+      const m = /listening on [^\s:]+:(\d+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        ok({ child, port: Number(m[1]), stdout });
+      }
+    });
+    child.on('exit', (code) => fail(new Error(`server exited (${code}): ${err}`)));
+  });
+}
+
+function stop(s: Served | undefined): Promise<void> {
+  if (!s || s.child.exitCode !== null) return Promise.resolve();
+  return new Promise((r) => {
+    s.child.once('exit', () => r());
+    s.child.kill('SIGTERM');
+  });
+}
+
+/** The worker processes of the outer server (its child processes). */
+function workers(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there are none
+  }
+}
+
+describe('cuda backend: one worker process per session (over the intercept)', function () {
+  this.timeout(60000);
+  let dir = '';
+  let inner: Served | undefined;
+  let outer: Served | undefined;
+  let ptx: Buffer;
+
+  before(async function () {
+    this.timeout(120000);
+    ensureIntercept();
+    if (!existsSync(CLI)) throw new Error(`${CLI} missing: run npx tsc -p . first`);
+    dir = mkdtempSync(join(tmpdir(), 'rgpu-cuda-worker-'));
+    writeFileSync(join(dir, 'k.cu'), KERNELS);
+    // One inner GPU per intercept process: the probe (gone once the outer server listens) and each worker.
+    const [started] = await Promise.all([
+      serve(['--devices', 'emulated:T4x3']),
+      promisify(execFile)('nvcc', ['-ptx', '-arch=sm_75', '-o', join(dir, 'k.ptx'), join(dir, 'k.cu')]),
+    ]);
+    inner = started;
+    ptx = Buffer.from(readFileSync(join(dir, 'k.ptx'), 'utf8') + '\0');
+    outer = await serve(['--devices', 'cuda', '--shared'], { ...process.env, RGPU_LIBCUDA: LIB, REMOTE_GPU_SERVER: `tcp://127.0.0.1:${inner.port}` });
+  });
+
+  after(async () => {
+    await stop(outer);
+    await stop(inner);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function open(): Promise<{ c: TestClient; say: number; twice: number; module: number }> {
+    const c = await TestClient.session(outer!.port);
+    const { module } = await c.loadModule(ptx, 'ptx');
+    return { c, module, say: c.kernelIndex(module, 'say'), twice: c.kernelIndex(module, 'twice') };
+  }
+
+  it('serves the data path and delivers a kernel printf as PRINTF before the sync reply, not on the server stdout', async () => {
+    const { c, module, say, twice } = await open();
+    try {
+      const n = 64;
+      const x = c.alloc(n * 4);
+      c.htod(x, new Uint8Array(new Int32Array(Array.from({ length: n }, (_, i) => i - 7)).buffer));
+      c.launch(module, twice, [1], [n], [x, n]);
+      c.launch(module, say, [1], [3], [7, 1]);
+      await c.sync();
+      const back = await c.dtoh(x, n * 4);
+      assert.deepEqual(Array.from({ length: n }, (_, i) => back.readInt32LE(4 * i)), Array.from({ length: n }, (_, i) => 2 * (i - 7)));
+      const text = c.printf.join('');
+      for (let t = 0; t < 3; t++) assert.match(text, new RegExp(`session 7 round 1 thread ${t}\\n`));
+      assert.equal(text.split('\n').filter(Boolean).length, 3, text);
+      assert.ok(!outer!.stdout.join('').includes('session 7'), `printf leaked to the server's stdout: ${outer!.stdout.join('')}`);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('attributes printf to the right session when two sessions print concurrently', async () => {
+    const a = await open();
+    const b = await open();
+    try {
+      const rounds = 6;
+      const syncs: Promise<void>[] = [];
+      for (let r = 0; r < rounds; r++) {
+        a.c.launch(a.module, a.say, [1], [2], [1, r]);
+        b.c.launch(b.module, b.say, [1], [2], [2, r]);
+        syncs.push(a.c.sync(), b.c.sync());
+      }
+      await Promise.all(syncs);
+      for (const [s, tag] of [[a, 1], [b, 2]] as const) {
+        const lines = s.c.printf.join('').split('\n').filter(Boolean);
+        const want = [];
+        for (let r = 0; r < rounds; r++) for (let t = 0; t < 2; t++) want.push(`session ${tag} round ${r} thread ${t}`);
+        // Threads of one launch may print in any order; rounds are separated by syncs.
+        assert.deepEqual(lines.map((l) => l.replace(/thread \d/, 'thread')), want.map((l) => l.replace(/thread \d/, 'thread')), `session ${tag}`);
+        assert.deepEqual([...lines].sort(), [...want].sort(), `session ${tag}`);
+      }
+    } finally {
+      a.c.close();
+      b.c.close();
+    }
+  });
+
+  it('a killed worker fails its own session with LAUNCH_FAILED; the other session and new sessions carry on', async () => {
+    await waitFor(() => workers(outer!.child.pid!).length === 0, 10000, 'earlier workers gone');
+    const a = await open();
+    const [victim] = workers(outer!.child.pid!);
+    assert.ok(victim, 'a worker process for the session');
+    const b = await open();
+    try {
+      process.kill(victim, 'SIGKILL');
+      await waitFor(() => !workers(outer!.child.pid!).includes(victim), 5000, 'worker gone');
+      await assert.rejects(a.c.sync(), (e: unknown) => e instanceof ReplyError && e.result === CUresult.CUDA_ERROR_LAUNCH_FAILED);
+      b.c.launch(b.module, b.say, [1], [1], [5, 0]);
+      await b.c.sync();
+      assert.match(b.c.printf.join(''), /session 5 round 0 thread 0/);
+    } finally {
+      a.c.close();
+      b.c.close();
+    }
+    // The dead session's GPU went back to the pool.
+    const c = await open();
+    await c.c.sync();
+    c.c.close();
+  });
+});
