@@ -23,7 +23,7 @@ function fetchText(port: number, path: string): Promise<{ status: number; text: 
 
 describe('rgpu serve options', () => {
   it('parses the flags with the documented defaults', () => {
-    assert.deepEqual(parseServeArgs([]), { host: '127.0.0.1', port: 7447, devices: 'emulated:T4x2,emulated:A100-40GB', token: undefined, tlsCert: undefined, tlsKey: undefined, mode: 'exclusive', memQuota: undefined, metrics: undefined });
+    assert.deepEqual(parseServeArgs([]), { host: '127.0.0.1', port: 7447, devices: 'emulated:T4x2,emulated:A100-40GB', token: undefined, tlsCert: undefined, tlsKey: undefined, mode: 'exclusive', memQuota: undefined, metrics: undefined, maxConnections: undefined, maxConnectionsPerAddress: undefined, cudaInProcess: false });
     const a = parseServeArgs(['--listen', '0.0.0.0:9000', '--token', 't', '--shared', '--mem-quota', '2G', '--metrics', ':9100', '--devices', 'cuda']);
     assert.deepEqual([a.host, a.port, a.token, a.mode, a.memQuota, a.metrics, a.devices], ['0.0.0.0', 9000, 't', 'shared', 2 ** 31, { host: '127.0.0.1', port: 9100 }, 'cuda']);
     assert.equal(parseServeArgs(['--listen', '[::1]:7']).host, '::1');
