@@ -26,7 +26,7 @@ export function formatSize(format: number): number {
 
 // CUaddress_mode, CUfilter_mode, CU_TRSF_* flags and CUresourcetype values of the driver API.
 export const ADDRESS_WRAP = 0, ADDRESS_CLAMP = 1, ADDRESS_MIRROR = 2, ADDRESS_BORDER = 3;
-export const TRSF_READ_AS_INTEGER = 1, TRSF_NORMALIZED_COORDINATES = 2;
+export const TRSF_READ_AS_INTEGER = 1, TRSF_NORMALIZED_COORDINATES = 2, TRSF_SRGB = 0x10;
 export const RES_ARRAY = 0, RES_LINEAR = 2, RES_PITCH2D = 3;
 /** CUDA_ARRAY3D_* flags that change the layout or the use of an array. */
 export const ARRAY_LAYERED = 0x01, ARRAY_SURFACE_LDST = 0x02;
@@ -50,6 +50,8 @@ interface TexObj extends View {
   linear: boolean;
   /** 8/16-bit integer components are returned as floats in [0,1] / [-1,1]. */
   normRead: boolean;
+  /** sRGB-encoded 8-bit colour channels are converted to linear on read (CU_TRSF_SRGB). */
+  srgb: boolean;
   /** Integer components returned as integers (element-type read of an integer format). */
   intRead: boolean;
   filterLinear: boolean;
@@ -133,6 +135,7 @@ export class TexRegistry {
     const border = desc.borderColor.map((b) => Math.fround(b)) as [number, number, number, number];
     this.tex.set(handle, {
       ...v, linear: res.type === RES_LINEAR, normRead: intFmt && !intRead, intRead, filterLinear,
+      srgb: (desc.flags & TRSF_SRGB) !== 0 && intFmt && !intRead && v.cs === 1,
       normCoords: (desc.flags & TRSF_NORMALIZED_COORDINATES) !== 0, am, border, desc, res,
     });
   }
@@ -197,7 +200,11 @@ export class TexRegistry {
     const addr = t.addr + layer * t.slice + k * t.slice + j * t.pitch + i * t.es;
     const off = this.heap.check(addr, t.es);
     const dv = this.view();
-    for (let c = 0; c < 4; c++) acc[c] += wgt * (c < t.nc ? this.comp(t, dv, off, c) : c === 3 ? 1 : 0);
+    for (let c = 0; c < 4; c++) {
+      let v = c < t.nc ? this.comp(t, dv, off, c) : c === 3 ? 1 : 0;
+      if (t.srgb && c < 3 && c < t.nc) v = Math.fround(v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+      acc[c] += wgt * v;
+    }
   }
 
   /**

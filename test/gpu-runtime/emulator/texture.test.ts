@@ -109,6 +109,9 @@ describe('emulator: texture objects', function () {
   it('read modes: normalized float for 8/16-bit integers, element type, half floats', async () => {
     const u = s.upload(new Uint8Array([0, 255, 128, 51]));
     assert.deepEqual((await sample('1d', arrayRes(u, U8, 4, 1), desc(CLAMP, 0, 0), xs([0])))[0], [0, 1, Math.fround(128 / 255), Math.fround(0.2)]);
+    // sRGB: colour channels decode to linear, alpha stays as stored.
+    const srgb = (await sample('1d', arrayRes(u, U8, 4, 1), desc(CLAMP, 0, 0x10), xs([0])))[0];
+    assert.deepEqual(srgb, [0, 1, Math.fround(((Math.fround(128 / 255) + 0.055) / 1.055) ** 2.4), Math.fround(0.2)]);
     const sb = s.upload(new Int8Array([-128, -127, 127, 0]));
     assert.deepEqual((await sample('1d', arrayRes(sb, S8, 4, 1), desc(CLAMP, 0, 0), xs([0])))[0], [-1, -1, 1, 0]);
     const w = s.upload(new Uint16Array([65535, 7]));
