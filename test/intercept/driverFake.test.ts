@@ -45,7 +45,7 @@ describe('intercept: driver API against the fake server', function () {
   it('traces unimplemented entry points to stderr with REMOTE_GPU_TRACE=1', async () => {
     const r = await run(bin, ['procaddr'], { env: interceptEnv(url, { REMOTE_GPU_TRACE: '1' }) });
     expectOk(r, 'procaddr');
-    assert.match(r.stderr, /unimplemented: cuGraphCreate/);
+    assert.match(r.stderr, /unimplemented: cuGraphAddEmptyNode/);
     assert.doesNotMatch(r.stdout, /rgpu/);
   });
 

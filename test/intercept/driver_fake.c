@@ -230,6 +230,7 @@ static void streams(void)
     ASSERT(flags == CU_STREAM_NON_BLOCKING, "stream flags");
     int called = 0;
     CHECK(cuStreamAddCallback(s, on_stream_done, &called, 0));
+    CHECK(cuStreamSynchronize(s)); /* the callback runs on the library's helper thread; a sync waits for it */
     ASSERT(called == 1, "stream callback %d", called);
     CUresult (*prof_start)(void) = NULL;
     CHECK(cuGetProcAddress("cuProfilerStart", (void **)&prof_start, 13000, 0, NULL));
@@ -353,7 +354,7 @@ static void procaddr(void)
     CHECK(cuGetErrorString(CUDA_ERROR_OUT_OF_MEMORY, &s));
     ASSERT(s && *s, "error string");
     /* an exported but unimplemented entry point answers NOT_SUPPORTED instead of missing */
-    CUresult (*stub)(void) = (CUresult (*)(void))dlsym(lib, "cuGraphCreate");
+    CUresult (*stub)(void) = (CUresult (*)(void))dlsym(lib, "cuGraphAddEmptyNode");
     ASSERT(stub && stub() == CUDA_ERROR_NOT_SUPPORTED, "stub");
     printf("procaddr ok\n");
 }

@@ -11,6 +11,9 @@ static void atfork_child(void)
     rgpu_rpc_after_fork_child();
     rgpu_memory_reset();
     rgpu_context_after_fork();
+    rgpu_array_after_fork();
+    rgpu_hostfn_after_fork();
+    rgpu_graph_after_fork();
 }
 
 __attribute__((constructor)) static void rgpu_entry_load(void)
@@ -22,6 +25,7 @@ __attribute__((constructor)) static void rgpu_entry_load(void)
  * us first), so the session is still there for them. */
 __attribute__((destructor)) static void rgpu_entry_unload(void)
 {
+    rgpu_hostfn_shutdown(); /* queued host functions still need the session */
     if (rgpu_g.init_state == 1) rgpu_rpc_goodbye();
 }
 

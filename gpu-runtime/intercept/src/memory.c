@@ -24,7 +24,7 @@ static size_t find_index(uint64_t addr) /* first allocation with base > addr */
     return lo;
 }
 
-static struct rgpu_alloc *find_alloc(uint64_t addr)
+struct rgpu_alloc *rgpu_memory_find_locked(uint64_t addr)
 {
     size_t i = find_index(addr);
     if (i == 0) return NULL;
@@ -32,10 +32,27 @@ static struct rgpu_alloc *find_alloc(uint64_t addr)
     return addr < a->addr + a->size ? a : NULL;
 }
 
+/* An unmapped handle's memory is still there but not addressable, as on a GPU. */
+static struct rgpu_alloc *find_alloc(uint64_t addr)
+{
+    struct rgpu_alloc *a = rgpu_memory_find_locked(addr);
+    return a && a->kind != RGPU_ALLOC_PARKED ? a : NULL;
+}
+
+/* Mappings side by side in a reservation are one buffer to CUDA (PyTorch's expandable segments place
+ * tensors across them), so a range may run on through adjacent mappings. */
 int rgpu_memory_is_device(uint64_t addr, uint64_t len)
 {
     struct rgpu_alloc *a = find_alloc(addr);
-    return a && addr + len <= a->addr + a->size && addr + len >= addr;
+    uint64_t end = addr + len;
+    if (!a || end < addr) return 0;
+    while (end > a->addr + a->size) {
+        struct rgpu_alloc *b = a + 1;
+        if (a->kind != RGPU_ALLOC_MAPPED || b >= rgpu_g.allocs + rgpu_g.nallocs || b->kind != RGPU_ALLOC_MAPPED ||
+            b->addr != a->addr + a->size) return 0;
+        a = b;
+    }
+    return 1;
 }
 
 CUresult rgpu_memory_check_range_locked(uint64_t addr, uint64_t len)
@@ -47,9 +64,10 @@ void rgpu_memory_reset(void)
 {
     rgpu_g.nallocs = 0;
     rgpu_g.mem_used = 0;
+    rgpu_vmm_reset_locked();
 }
 
-static CUresult insert_locked(size_t i, uint64_t addr, uint64_t size, int global)
+static CUresult insert_locked(size_t i, uint64_t addr, uint64_t size, int kind, void *owner)
 {
     if (rgpu_g.nallocs == rgpu_g.cap_allocs) {
         size_t cap = rgpu_g.cap_allocs ? rgpu_g.cap_allocs * 2 : 64;
@@ -59,9 +77,22 @@ static CUresult insert_locked(size_t i, uint64_t addr, uint64_t size, int global
         rgpu_g.cap_allocs = cap;
     }
     memmove(&rgpu_g.allocs[i + 1], &rgpu_g.allocs[i], (rgpu_g.nallocs - i) * sizeof(*rgpu_g.allocs));
-    rgpu_g.allocs[i] = (struct rgpu_alloc){ addr, size, global };
+    rgpu_g.allocs[i] = (struct rgpu_alloc){ addr, size, kind, owner };
     rgpu_g.nallocs++;
     return CUDA_SUCCESS;
+}
+
+CUresult rgpu_memory_insert_locked(uint64_t addr, uint64_t size, int kind, void *owner)
+{
+    return insert_locked(find_index(addr), addr, size, kind, owner);
+}
+
+void rgpu_memory_remove_locked(uint64_t addr)
+{
+    size_t i = find_index(addr);
+    if (i == 0 || rgpu_g.allocs[i - 1].addr != addr) return;
+    memmove(&rgpu_g.allocs[i - 1], &rgpu_g.allocs[i], (rgpu_g.nallocs - i) * sizeof(*rgpu_g.allocs));
+    rgpu_g.nallocs--;
 }
 
 /* Module variables live wherever the server put them; entering them in the table lets copies to and
@@ -69,15 +100,14 @@ static CUresult insert_locked(size_t i, uint64_t addr, uint64_t size, int global
 CUresult rgpu_memory_add_global_locked(uint64_t addr, uint64_t size)
 {
     if (!size || find_alloc(addr)) return CUDA_SUCCESS;
-    return insert_locked(find_index(addr), addr, size, 1);
+    return insert_locked(find_index(addr), addr, size, RGPU_ALLOC_GLOBAL, NULL);
 }
 
 void rgpu_memory_remove_global_locked(uint64_t addr)
 {
     size_t i = find_index(addr);
-    if (i == 0 || rgpu_g.allocs[i - 1].addr != addr || !rgpu_g.allocs[i - 1].global) return;
-    memmove(&rgpu_g.allocs[i - 1], &rgpu_g.allocs[i], (rgpu_g.nallocs - i) * sizeof(*rgpu_g.allocs));
-    rgpu_g.nallocs--;
+    if (i == 0 || rgpu_g.allocs[i - 1].addr != addr || rgpu_g.allocs[i - 1].kind != RGPU_ALLOC_GLOBAL) return;
+    rgpu_memory_remove_locked(addr);
 }
 
 void rgpu_memory_free_all_locked(void)
@@ -85,12 +115,62 @@ void rgpu_memory_free_all_locked(void)
     size_t keep = 0;
     for (size_t i = 0; i < rgpu_g.nallocs; i++) {
         struct rgpu_alloc *a = &rgpu_g.allocs[i];
-        if (a->global) { rgpu_g.allocs[keep++] = *a; continue; }
+        if (a->kind == RGPU_ALLOC_GLOBAL) { rgpu_g.allocs[keep++] = *a; continue; }
         rgpu_mem_free_args f = { a->addr };
         rgpu_rpc_post_locked(RGPU_OP_MEM_FREE, 0, &f, sizeof(f), NULL, 0);
     }
     rgpu_g.nallocs = keep;
     rgpu_g.mem_used = 0;
+    rgpu_vmm_reset_locked();
+}
+
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
+
+/* Index of the first range in a sorted table that ends after addr. */
+static size_t first_ending_after(const void *base, size_t n, size_t stride, uint64_t addr)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const uint64_t *r = (const uint64_t *)((const uint8_t *)base + mid * stride); /* addr, size first */
+        if (r[0] + r[1] <= addr) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* End of the first thing overlapping [addr, addr+size), or 0 when the range is free. Allocations of
+ * either table never overlap within it, so the first range ending after addr is the only candidate. */
+static uint64_t blocker(uint64_t addr, uint64_t size, int avoid_reserves)
+{
+    uint64_t end = 0;
+    size_t i = first_ending_after(rgpu_g.allocs, rgpu_g.nallocs, sizeof(*rgpu_g.allocs), addr);
+    if (i < rgpu_g.nallocs && rgpu_g.allocs[i].addr < addr + size) end = rgpu_g.allocs[i].addr + rgpu_g.allocs[i].size;
+    if (avoid_reserves) {
+        size_t j = first_ending_after(rgpu_g.reserves, rgpu_g.nreserves, sizeof(*rgpu_g.reserves), addr);
+        if (j < rgpu_g.nreserves && rgpu_g.reserves[j].addr < addr + size) {
+            uint64_t e = rgpu_g.reserves[j].addr + rgpu_g.reserves[j].size;
+            if (e > end) end = e;
+        }
+    }
+    return end;
+}
+
+int rgpu_memory_range_free_locked(uint64_t addr, uint64_t size, int avoid_reserves)
+{
+    if (addr < rgpu_g.va_base || addr + size > rgpu_g.va_base + rgpu_g.va_size || addr + size < addr) return 0;
+    return blocker(addr, size, avoid_reserves) == 0;
+}
+
+CUresult rgpu_memory_gap_locked(uint64_t size, uint64_t align, int avoid_reserves, uint64_t *out)
+{
+    uint64_t end = rgpu_g.va_base + rgpu_g.va_size;
+    uint64_t c = align_up(rgpu_g.va_base, align);
+    for (;;) {
+        if (c + size > end || c + size < c) return CUDA_ERROR_OUT_OF_MEMORY;
+        uint64_t b = blocker(c, size, avoid_reserves);
+        if (!b) { *out = c; return CUDA_SUCCESS; }
+        c = align_up(b, align);
+    }
 }
 
 static CUresult alloc_locked(uint64_t size, uint64_t *out)
@@ -98,21 +178,20 @@ static CUresult alloc_locked(uint64_t size, uint64_t *out)
     if (!size) return CUDA_ERROR_INVALID_VALUE;
     uint64_t sz = (size + ALIGN - 1) & ~(uint64_t)(ALIGN - 1);
     if (sz < size || rgpu_g.mem_used + sz > rgpu_g.quota_mem) return CUDA_ERROR_OUT_OF_MEMORY;
-    uint64_t cursor = rgpu_g.va_base, end = rgpu_g.va_base + rgpu_g.va_size;
-    size_t i;
-    for (i = 0; i <= rgpu_g.nallocs; i++) {
-        uint64_t gap_end = i < rgpu_g.nallocs ? rgpu_g.allocs[i].addr : end;
-        if (gap_end > end) gap_end = end;
-        if (gap_end >= cursor && gap_end - cursor >= sz) break;
-        if (i < rgpu_g.nallocs && rgpu_g.allocs[i].addr + rgpu_g.allocs[i].size > cursor)
-            cursor = rgpu_g.allocs[i].addr + rgpu_g.allocs[i].size;
-    }
-    if (i > rgpu_g.nallocs) return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult rc = insert_locked(i, cursor, sz, 0);
+    uint64_t addr;
+    CUresult rc = rgpu_memory_gap_locked(sz, ALIGN, 1, &addr);
+    if (!rc) rc = rgpu_memory_insert_locked(addr, sz, RGPU_ALLOC_PLAIN, NULL);
     if (rc) return rc;
     rgpu_g.mem_used += sz;
-    *out = cursor;
+    *out = addr;
     return CUDA_SUCCESS;
+}
+
+/* Stream-ordered allocation inside a capture would be a memory node of the graph: not recorded. */
+static CUresult refuse_capture_locked(uint32_t stream, const char *what)
+{
+    struct rgpu_capture *c = rgpu_g.ncaptures ? rgpu_graph_capture_of_locked(stream) : NULL;
+    return c ? rgpu_graph_invalidate_locked(c, what) : CUDA_SUCCESS;
 }
 
 static CUresult device_alloc(CUdeviceptr *dptr, size_t size, uint32_t stream)
@@ -121,7 +200,8 @@ static CUresult device_alloc(CUdeviceptr *dptr, size_t size, uint32_t stream)
     CHECK_CTX();
     rgpu_rpc_lock();
     uint64_t addr = 0;
-    CUresult rc = alloc_locked(size, &addr);
+    CUresult rc = refuse_capture_locked(stream, "cuMemAllocAsync (memory nodes)");
+    if (!rc) rc = alloc_locked(size, &addr);
     if (!rc) {
         rgpu_mem_alloc_args a = { addr, (size + ALIGN - 1) & ~(uint64_t)(ALIGN - 1) };
         rc = rgpu_rpc_post_locked(RGPU_OP_MEM_ALLOC, stream, &a, sizeof(a), NULL, 0);
@@ -139,8 +219,9 @@ static CUresult device_free(CUdeviceptr dptr, uint32_t stream)
     if (rc) return rc;
     if (!dptr) return CUDA_SUCCESS; /* cudaFree(0) */
     rgpu_rpc_lock();
+    if ((rc = refuse_capture_locked(stream, "cuMemFreeAsync (memory nodes)"))) { rgpu_rpc_unlock(); return rc; }
     size_t i = find_index(dptr);
-    if (i == 0 || rgpu_g.allocs[i - 1].addr != dptr || rgpu_g.allocs[i - 1].global) {
+    if (i == 0 || rgpu_g.allocs[i - 1].addr != dptr || rgpu_g.allocs[i - 1].kind != RGPU_ALLOC_PLAIN) {
         rgpu_rpc_unlock();
         rgpu_trace("cuMemFree(0x%llx): not an allocation -> CUDA_ERROR_INVALID_VALUE", (unsigned long long)dptr);
         return CUDA_ERROR_INVALID_VALUE;
@@ -277,6 +358,8 @@ static CUresult htod(uint64_t dst, const void *src, uint64_t n, uint32_t stream)
     CHECK_CTX();
     rgpu_rpc_lock();
     CUresult rc = rgpu_memory_check_range_locked(dst, n);
+    struct rgpu_capture *cap = !rc && rgpu_g.ncaptures ? rgpu_graph_capture_of_locked(stream) : NULL;
+    if (cap) { rc = rgpu_graph_record_htod_locked(cap, dst, src, n); n = 0; }
     for (uint64_t off = 0; !rc && off < n; off += CHUNK) {
         uint64_t len = n - off < CHUNK ? n - off : CHUNK;
         rgpu_memcpy_htod_args a = { dst + off };
@@ -293,6 +376,13 @@ static CUresult dtoh(void *dst, uint64_t src, uint64_t n, uint32_t stream, int a
     CHECK_CTX();
     rgpu_rpc_lock();
     CUresult rc = rgpu_memory_check_range_locked(src, n);
+    struct rgpu_capture *cap = !rc && rgpu_g.ncaptures ? rgpu_graph_capture_of_locked(stream) : NULL;
+    if (cap) {
+        rc = async ? rgpu_graph_record_dtoh_locked(cap, dst, src, n)
+                   : rgpu_graph_invalidate_locked(cap, "a synchronous copy to the host");
+        rgpu_rpc_unlock();
+        return rc;
+    }
     /* Every chunk but the last is posted without waiting; replies come back in order, so waiting for
      * the last one completes them all and the transfer stays pipelined. */
     for (uint64_t off = 0; !rc && off < n; off += CHUNK) {
@@ -307,6 +397,9 @@ static CUresult dtoh(void *dst, uint64_t src, uint64_t n, uint32_t stream, int a
     rgpu_rpc_unlock();
     return rc;
 }
+
+CUresult rgpu_memory_htod(uint64_t dst, const void *src, uint64_t n, uint32_t stream) { return htod(dst, src, n, stream); }
+CUresult rgpu_memory_dtoh_async(void *dst, uint64_t src, uint64_t n, uint32_t stream) { return dtoh(dst, src, n, stream, 1); }
 
 static CUresult dtod(uint64_t dst, uint64_t src, uint64_t n, uint32_t stream)
 {
@@ -375,7 +468,14 @@ static CUresult copy2d(const CUDA_MEMCPY2D *c, uint32_t stream, int async)
     if (!w || !h) return CUDA_SUCCESS;
     CUmemorytype st = kind_of(c->srcMemoryType, c->srcMemoryType == CU_MEMORYTYPE_UNIFIED ? c->srcDevice : 0);
     CUmemorytype dt = kind_of(c->dstMemoryType, c->dstMemoryType == CU_MEMORYTYPE_UNIFIED ? c->dstDevice : 0);
-    if (st == CU_MEMORYTYPE_ARRAY || dt == CU_MEMORYTYPE_ARRAY) return rgpu_trace_unimplemented("cuMemcpy2D with CUDA arrays");
+    CUDA_MEMCPY2D flat; /* an array end becomes device memory in the array's packed layout (array.c) */
+    if (st == CU_MEMORYTYPE_ARRAY || dt == CU_MEMORYTYPE_ARRAY) {
+        CUresult arc = rgpu_array_flatten2d(c, &flat);
+        if (arc) return arc;
+        if (st == CU_MEMORYTYPE_ARRAY) st = CU_MEMORYTYPE_DEVICE;
+        if (dt == CU_MEMORYTYPE_ARRAY) dt = CU_MEMORYTYPE_DEVICE;
+        c = &flat;
+    }
     uint64_t sp = c->srcPitch ? c->srcPitch : w, dp = c->dstPitch ? c->dstPitch : w;
     if (sp < w || dp < w) return CUDA_ERROR_INVALID_VALUE;
     uint64_t sdev = c->srcDevice + c->srcY * sp + c->srcXInBytes;
@@ -390,6 +490,8 @@ static CUresult copy2d(const CUDA_MEMCPY2D *c, uint32_t stream, int async)
     if (w > CHUNK) return CUDA_ERROR_INVALID_VALUE;
     rgpu_rpc_lock();
     CUresult rc = CUDA_SUCCESS;
+    if (rgpu_g.ncaptures && (st == CU_MEMORYTYPE_HOST || dt == CU_MEMORYTYPE_HOST) && (rc = refuse_capture_locked(stream, "a 2D copy with host memory")))
+        goto out;
     if (dt == CU_MEMORYTYPE_DEVICE && (rc = rgpu_memory_check_range_locked(ddev, dp * (h - 1) + w))) goto out;
     if (st == CU_MEMORYTYPE_DEVICE && (rc = rgpu_memory_check_range_locked(sdev, sp * (h - 1) + w))) goto out;
     if (st == CU_MEMORYTYPE_DEVICE && dt == CU_MEMORYTYPE_DEVICE) {
@@ -482,7 +584,7 @@ static CUresult pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr p
     rgpu_rpc_lock();
     struct rgpu_alloc *a = find_alloc(ptr);
     struct rgpu_host_alloc *h = a ? NULL : find_host((const void *)(uintptr_t)ptr);
-    struct rgpu_alloc da = a ? *a : (struct rgpu_alloc){ 0, 0, 0 };
+    struct rgpu_alloc da = a ? *a : (struct rgpu_alloc){ 0, 0, 0, NULL };
     struct rgpu_host_alloc ha = h ? *h : (struct rgpu_host_alloc){ 0 };
     rgpu_rpc_unlock();
     if (!a && !h) {

@@ -80,11 +80,21 @@ struct rgpu_event {
     unsigned flags;
 };
 
+enum rgpu_alloc_kind {
+    RGPU_ALLOC_PLAIN,  /* cuMemAlloc* */
+    RGPU_ALLOC_GLOBAL, /* a module's __device__/__constant__ variable: addressable, never freed by cuMemFree */
+    RGPU_ALLOC_MAPPED, /* a cuMemCreate handle mapped by cuMemMap (owner: its handle) */
+    RGPU_ALLOC_PARKED, /* an unmapped handle's memory, kept where it was: occupies va, not addressable */
+};
+
 struct rgpu_alloc {
     uint64_t addr;
     uint64_t size;
-    int global;   /* a module's __device__/__constant__ variable: addressable, never freed by cuMemFree */
+    int kind;     /* enum rgpu_alloc_kind */
+    void *owner;  /* MAPPED/PARKED: the vmm handle */
 };
+
+struct rgpu_range { uint64_t addr, size; };
 
 struct rgpu_host_alloc {
     void *ptr;
@@ -127,6 +137,14 @@ struct rgpu_state {
     struct rgpu_alloc *allocs;
     size_t nallocs, cap_allocs;
     uint64_t mem_used;
+
+    /* cuMemAddressReserve ranges, sorted by address; the allocator keeps out of them */
+    struct rgpu_range *reserves;
+    size_t nreserves, cap_reserves;
+    uint32_t vmm_gen;          /* bumped when a reset or fork invalidates every vmm handle */
+
+    int ncaptures;             /* active stream captures (graph.c); 0 keeps the hot paths free of lookups */
+    int ngates;                /* host functions not yet run (hostfn.c); 0 keeps the hot paths free of lookups */
 
     struct rgpu_host_alloc *hallocs;
     size_t nhallocs, cap_hallocs;
@@ -209,6 +227,17 @@ void rgpu_context_after_fork(void);
 
 /* memory.c */
 int rgpu_memory_is_device(uint64_t addr, uint64_t len); /* range inside one allocation (caller locks) */
+struct rgpu_alloc *rgpu_memory_find_locked(uint64_t addr); /* the entry containing addr, parked ones too */
+/* First fit of size bytes at `align` in the va window, clear of allocations and reservations (if
+ * avoid_reserves) and of anything at all. */
+CUresult rgpu_memory_gap_locked(uint64_t size, uint64_t align, int avoid_reserves, uint64_t *out);
+int rgpu_memory_range_free_locked(uint64_t addr, uint64_t size, int avoid_reserves);
+CUresult rgpu_memory_insert_locked(uint64_t addr, uint64_t size, int kind, void *owner);
+void rgpu_memory_remove_locked(uint64_t addr);
+/* Stream-ordered copies for graph replay (take the lock themselves; the host side is read/written when
+ * the copy runs, as in a captured memcpy node). */
+CUresult rgpu_memory_htod(uint64_t dst, const void *src, uint64_t n, uint32_t stream);
+CUresult rgpu_memory_dtoh_async(void *dst, uint64_t src, uint64_t n, uint32_t stream);
 CUresult rgpu_memory_check_range_locked(uint64_t addr, uint64_t len);
 void rgpu_memory_reset(void);
 void rgpu_memory_free_all_locked(void); /* cudaDeviceReset: every allocation goes */
@@ -218,6 +247,35 @@ void rgpu_memory_remove_global_locked(uint64_t addr);
 /* stream.c */
 uint32_t rgpu_stream_id(CUstream s, int ptds);
 struct rgpu_event *rgpu_event_of(CUevent e);
+
+/* vmm.c */
+void rgpu_vmm_reset_locked(void); /* every reservation goes and every handle goes stale */
+
+/* graph.c: stream capture. The hooks are called with rgpu_g.lock held and only when rgpu_g.ncaptures. */
+struct rgpu_capture;
+struct rgpu_capture *rgpu_graph_capture_of_locked(uint32_t stream);
+/* A no-reply frame on a capturing stream (or a wait that joins one): recorded instead of sent. Returns 1
+ * when it took the frame (*rc says how it went), 0 to send it. */
+int rgpu_graph_post_hook_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
+                                const void *bulk, uint64_t bulk_len, CUresult *rc);
+CUresult rgpu_graph_record_htod_locked(struct rgpu_capture *c, uint64_t dst, const void *src, uint64_t n);
+CUresult rgpu_graph_record_dtoh_locked(struct rgpu_capture *c, void *dst, uint64_t src, uint64_t n);
+CUresult rgpu_graph_record_hostfn_locked(struct rgpu_capture *c, CUstream s, CUhostFn fn, CUstreamCallback cb, void *data);
+CUresult rgpu_graph_invalidate_locked(struct rgpu_capture *c, const char *why); /* returns STREAM_CAPTURE_UNSUPPORTED */
+void rgpu_graph_after_fork(void);
+
+/* hostfn.c: host functions run on a helper thread once their stream reaches them */
+CUresult rgpu_hostfn_enqueue(CUstream s, uint32_t stream, CUhostFn fn, CUstreamCallback cb, void *data);
+/* Called with rgpu_g.lock before a stream-ordered frame is sent: waits (lock released) while a host function
+ * queued earlier on that stream has not run. */
+void rgpu_hostfn_gate_locked(uint16_t op, uint32_t stream);
+int rgpu_hostfn_pending_locked(uint32_t stream); /* host functions queued on the stream and not yet run */
+void rgpu_hostfn_shutdown(void);
+void rgpu_hostfn_after_fork(void);
+
+/* array.c: a 2D copy with CUDA array ends as the same copy on device memory (array layout: ops.yaml) */
+CUresult rgpu_array_flatten2d(const CUDA_MEMCPY2D *c, CUDA_MEMCPY2D *out);
+void rgpu_array_after_fork(void);
 
 /* module.c */
 struct rgpu_func *rgpu_module_func_of(void *handle); /* CUfunction or CUkernel */

@@ -200,6 +200,12 @@ static CUresult post(uint16_t op, uint16_t flags, uint32_t stream, const void *b
 CUresult rgpu_rpc_post_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
                               const void *bulk, uint64_t bulk_len)
 {
+    /* Two counters keep these hooks off the hot path unless a capture or a host function is pending. */
+    if (rgpu_g.ncaptures) {
+        CUresult rc;
+        if (rgpu_graph_post_hook_locked(op, stream, body, body_len, bulk, bulk_len, &rc)) return rc;
+    }
+    if (rgpu_g.ngates) rgpu_hostfn_gate_locked(op, stream);
     return post(op, RGPU_FLAG_NO_REPLY, stream, body, body_len, bulk, bulk_len, NULL);
 }
 
@@ -385,6 +391,7 @@ CUresult rgpu_rpc_call_locked(uint16_t op, uint32_t stream, const void *body, ui
                               uint32_t *reply_len, void *bulk_dst, uint64_t bulk_cap)
 {
     if (reply_body) *reply_body = NULL;
+    if (rgpu_g.ngates) rgpu_hostfn_gate_locked(op, stream); /* before the seq is predicted below */
     if (rgpu_g.lost) return rgpu_g.lost;
     /* listed before the request can leave: a concurrent reader may see the reply first */
     struct waiter w = { .seq = rgpu_g.seq + 1, .bulk_dst = bulk_dst, .bulk_cap = bulk_cap,
@@ -414,6 +421,7 @@ CUresult rgpu_rpc_call_locked(uint16_t op, uint32_t stream, const void *body, ui
 CUresult rgpu_rpc_post_dtoh_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
                                    void *dst, uint64_t size, uint64_t width, uint64_t height, uint64_t dpitch)
 {
+    if (rgpu_g.ngates) rgpu_hostfn_gate_locked(op, stream); /* before the seq is predicted below */
     if (rgpu_g.lost) return rgpu_g.lost;
     pthread_mutex_lock(&rx_lock);
     if (rgpu_g.npending == rgpu_g.cap_pending) {

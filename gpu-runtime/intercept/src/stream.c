@@ -98,7 +98,18 @@ static CUresult stream_call(uint16_t op, CUstream s, int ptds)
     CUresult rc = rgpu_rpc_ready();
     if (rc) return rc;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-    return call(op, rgpu_stream_id(s, ptds), NULL, 0, NULL, 0);
+    uint32_t id = rgpu_stream_id(s, ptds);
+    if (rgpu_g.ncaptures || rgpu_g.ngates) {
+        rgpu_rpc_lock();
+        struct rgpu_capture *c = rgpu_g.ncaptures ? rgpu_graph_capture_of_locked(id) : NULL;
+        /* waiting for a capturing stream is illegal in CUDA and ends the capture */
+        if (c) rc = rgpu_graph_invalidate_locked(c, "synchronizing or querying the capturing stream");
+        /* a host function not yet run is work not yet done (a sync waits for it in rpc) */
+        else if (op == RGPU_OP_STREAM_QUERY && rgpu_hostfn_pending_locked(id)) rc = CUDA_ERROR_NOT_READY;
+        rgpu_rpc_unlock();
+        if (rc) return rc;
+    }
+    return call(op, id, NULL, 0, NULL, 0);
 }
 RGPU_EXPORT CUresult CUDAAPI cuStreamSynchronize(CUstream s) { return stream_call(RGPU_OP_STREAM_SYNC, s, 0); }
 RGPU_EXPORT CUresult CUDAAPI cuStreamSynchronize_ptsz(CUstream s) { return stream_call(RGPU_OP_STREAM_SYNC, s, 1); }
@@ -156,19 +167,6 @@ static CUresult stream_id(CUstream s, unsigned long long *id, int ptds)
 }
 RGPU_EXPORT CUresult CUDAAPI cuStreamGetId(CUstream s, unsigned long long *id) { return stream_id(s, id, 0); }
 RGPU_EXPORT CUresult CUDAAPI cuStreamGetId_ptsz(CUstream s, unsigned long long *id) { return stream_id(s, id, 1); }
-
-/* Host callbacks run in this process: wait for the stream to reach the call, then run it. The caller
- * blocks where CUDA would not, which is correct but serialising; documented in the README. */
-static CUresult host_func(CUstream s, CUhostFn fn, void *data, int ptds)
-{
-    if (!fn) return CUDA_ERROR_INVALID_VALUE;
-    CUresult rc = stream_call(RGPU_OP_STREAM_SYNC, s, ptds);
-    if (rc) return rc;
-    fn(data);
-    return CUDA_SUCCESS;
-}
-RGPU_EXPORT CUresult CUDAAPI cuLaunchHostFunc(CUstream s, CUhostFn fn, void *data) { return host_func(s, fn, data, 0); }
-RGPU_EXPORT CUresult CUDAAPI cuLaunchHostFunc_ptsz(CUstream s, CUhostFn fn, void *data) { return host_func(s, fn, data, 1); }
 
 /* ---- events ---- */
 
@@ -255,17 +253,6 @@ RGPU_EXPORT CUresult CUDAAPI cuEventElapsedTime_v2(float *ms, CUevent start, CUe
 RGPU_EXPORT CUresult CUDAAPI cuEventElapsedTime(float *ms, CUevent start, CUevent end) { return cuEventElapsedTime_v2(ms, start, end); }
 
 /* ---- hints and tools that have no remote effect ---- */
-
-/* Legacy stream callbacks run like host functions: after the stream drains, in the calling thread. */
-static CUresult stream_callback(CUstream s, CUstreamCallback cb, void *data, unsigned int flags, int ptds)
-{
-    if (!cb || flags) return CUDA_ERROR_INVALID_VALUE;
-    CUresult rc = stream_call(RGPU_OP_STREAM_SYNC, s, ptds);
-    cb(s, rc, data);
-    return CUDA_SUCCESS;
-}
-RGPU_EXPORT CUresult CUDAAPI cuStreamAddCallback(CUstream s, CUstreamCallback cb, void *data, unsigned int flags) { return stream_callback(s, cb, data, flags, 0); }
-RGPU_EXPORT CUresult CUDAAPI cuStreamAddCallback_ptsz(CUstream s, CUstreamCallback cb, void *data, unsigned int flags) { return stream_callback(s, cb, data, flags, 1); }
 
 /* Stream attributes are cache-persistence and scheduling hints: accepted, not forwarded (traced). */
 static CUresult stream_set_attr(CUstream s, CUstreamAttrID attr, const CUstreamAttrValue *v)

@@ -52,11 +52,21 @@ export class RangeTable {
     return size;
   }
 
-  /** True when [addr, addr+len) lies inside one range (len 0: always true, as CUDA allows empty copies). */
+  /**
+   * True when [addr, addr+len) lies inside one range, or a run of ranges that touch end to end: virtual
+   * memory mappings placed side by side in one reservation are one buffer to CUDA (len 0: always true, as
+   * CUDA allows empty copies).
+   */
   contains(addr: number, len: number): boolean {
     if (len === 0) return true;
-    const i = this.floor(addr);
-    return i >= 0 && addr + len <= this.ends[i];
+    let i = this.floor(addr);
+    if (i < 0 || addr >= this.ends[i]) return false;
+    const end = addr + len;
+    while (end > this.ends[i]) {
+      if (i + 1 >= this.starts.length || this.starts[i + 1] !== this.ends[i]) return false;
+      i++;
+    }
+    return true;
   }
 
   clear(): void {

@@ -1,0 +1,51 @@
+// Virtual memory management, graphs by stream capture and host functions: nvcc-built programs on the
+// emulated T4 through the intercept. Each program checks its own results and exits non-zero on a mismatch.
+import * as assert from 'node:assert/strict';
+import { startServer, type RunningServer } from '../../gpu-runtime/server/src/main';
+import { ensureIntercept, expectOk, interceptEnv, nvcc, run } from './programs';
+
+describe('VMM, graphs and host functions on the emulated T4 through the intercept', function () {
+  let server: RunningServer;
+  let url: string;
+  const bins: Record<string, string> = {};
+
+  before(async function () {
+    this.timeout(300000);
+    ensureIntercept();
+    server = await startServer({ port: 0, devices: 'emulated:T4' });
+    url = `tcp://127.0.0.1:${server.address.port}`;
+    const jobs: [string, string][] = [['vmm', 'vmm.cu'], ['graphs', 'graphs.cu'], ['hostfn', 'hostfn.cu']];
+    for (let i = 0; i < jobs.length; i += 2) // two at a time: the machine has two CPUs
+      await Promise.all(jobs.slice(i, i + 2).map(async ([name, src]) => (bins[name] = await nvcc(src))));
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  const exec = (name: string, extra: Record<string, string> = {}) => run(bins[name], [], { env: interceptEnv(url, extra) });
+
+  it('reserve, create, map side by side, kernel and copies across the seam, remap elsewhere, release', async () => {
+    const r = await exec('vmm', { REMOTE_GPU_TRACE: '1' });
+    expectOk(r, 'vmm');
+    assert.equal(r.stdout, 'vmm ok granularity=2097152 pages=1536\n');
+    // every refusal says why under REMOTE_GPU_TRACE
+    assert.match(r.stderr, /second mapping would alias -> CUDA_ERROR_NOT_SUPPORTED/);
+    assert.match(r.stderr, /mapping part of a handle .* -> CUDA_ERROR_NOT_SUPPORTED/);
+    assert.match(r.stderr, /cuMemAddressFree\(0x[0-9a-f]+\): the range is still mapped/);
+  });
+
+  it('stream capture: 8 nodes on two streams, launched 100 times; nested capture; invalidated capture', async () => {
+    const r = await exec('graphs', { REMOTE_GPU_TRACE: '1' });
+    expectOk(r, 'graphs');
+    assert.equal(r.stdout, 'graphs ok launches=100 nodes=8 acc[7]=11300\n');
+    assert.match(r.stderr, /stream capture \d+ invalidated: cuMemAllocAsync \(memory nodes\) cannot be captured/);
+  });
+
+  it('host functions do not block the caller, keep stream order, start one thread only when used', async () => {
+    const r = await exec('hostfn');
+    expectOk(r, 'hostfn');
+    assert.equal(r.stdout, 'hostfn ok call_ms<150 total_ms>=300 yes\n');
+    assert.equal(r.stderr, '');
+  });
+});
