@@ -7,7 +7,7 @@ import { Cls, UnsupportedError, clsOf, isSigned, wrapInt } from './values';
 import { emitFloat, isFloatArith, roundMode } from './falu';
 
 const HALF = new Set(['f16', 'bf16', 'f16x2', 'bf16x2']);
-const HALF_OPS = ['add', 'sub', 'mul', 'fma', 'neg', 'abs', 'min', 'max'];
+const HALF_OPS = ['add', 'sub', 'mul', 'fma', 'neg', 'abs', 'min', 'max', 'min.NaN', 'max.NaN', 'ex2', 'tanh'];
 
 export function emitAlu(g: FnGen, ins: Instr): string | null {
   const p = ins.parts;
@@ -17,11 +17,12 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
   const has = (q: string): boolean => p.includes(q);
   const R = (o: Operand, t = type): string => g.rd(o, t);
   const W = (e: string, t = type): string => g.wr(a[0], t, e);
-  if (HALF.has(type) && op !== 'mov' && op !== 'selp' && op !== 'cvt' && op !== 'setp') {
-    const hop = HALF_OPS.indexOf(op);
-    if (hop < 0) throw new UnsupportedError(`'${ins.op}' (half-precision ${op}) is not supported by the emulator`);
+  if (HALF.has(type) && op !== 'mov' && op !== 'selp' && op !== 'cvt' && op !== 'setp' && op !== 'set') {
+    const hop = HALF_OPS.indexOf(has('NaN') ? `${op}.NaN` : op);
+    if (hop < 0 || has('xorsign')) throw new UnsupportedError(`'${ins.op}' (half-precision ${op}) is not supported by the emulator`);
     const x = (k: number): string => (a[k] ? R(a[k], 'b32') : '0');
-    return W(`R.hop(${hop}, '${type}', ${x(1)}, ${x(2)}, ${x(3)}, ${has('sat')})`, type.endsWith('x2') ? 'b32' : 'b16');
+    const flags = (has('sat') ? 1 : 0) | (has('relu') ? 2 : 0);
+    return W(`R.hop(${hop}, '${type}', ${x(1)}, ${x(2)}, ${x(3)}, ${flags})`, type.endsWith('x2') ? 'b32' : 'b16');
   }
   if (isFloatArith(op, type)) return emitFloat(g, ins);
   switch (op) {
@@ -138,6 +139,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
     }
     case 'copysign': return W(`((t = ${R(a[1])}) < 0 || Object.is(t, -0) ? -Math.abs(${R(a[2])}) : Math.abs(${R(a[2])}))`);
     case 'setp': return setp(g, ins);
+    case 'set': return setInstr(g, ins);
     case 'selp': return W(`${g.rd(a[3], 'pred')} ? ${R(a[1])} : ${R(a[2])}`);
     case 'slct': {
       const ct = p[p.length - 1];
@@ -221,12 +223,54 @@ function madCarry(g: FnGen, ins: Instr): string | null {
   return `g = (${prod} >>> 0) + (${z} >>> 0)${cin}; ${cout}${g.wr(a[0], type, 'g | 0')}`;
 }
 
+/**
+ * set.cmp{.bool}{.ftz}.dtype.stype d, a, b{, {!}c}: like setp, but the result is a value: all ones (integer
+ * dtype) or 1.0 (float dtype) for true, 0 for false; per half for f16x2/bf16x2 sources.
+ */
+function setInstr(g: FnGen, ins: Instr): string {
+  const p = ins.parts;
+  const cmp = p[1];
+  const st = p[p.length - 1], dt = p[p.length - 2];
+  const boolOp = p.find((q) => q === 'and' || q === 'or' || q === 'xor') ?? null;
+  const a = ins.args;
+  const comb = (x: string): string => {
+    if (!boolOp) return x;
+    const c = g.rd(a[3], 'pred');
+    return boolOp === 'and' ? `(${x}) && ${c}` : boolOp === 'or' ? `(${x}) || ${c}` : `(${x}) !== ${c}`;
+  };
+  if (st === 'f16x2' || st === 'bf16x2') {
+    const one = dt === 'f16x2' ? 0x3c00 : dt === 'bf16x2' ? 0x3f80 : 0xffff;
+    if (one === 0xffff && dt !== 'u32' && dt !== 's32' && dt !== 'b32') throw new UnsupportedError(`set.${dt}.${st}`);
+    const lane = (k: number): string => `((${comb(halfLaneCmp(g, cmp, st, a[1], a[2], k))}) ? ${one} : 0)`;
+    return g.wr(a[0], 'b32', `(${lane(0)} | (${lane(1)} << 16))`);
+  }
+  const e = comb(compare(g, cmp, st, a[1], a[2], p.includes('ftz')));
+  const vals: Record<string, [string, string]> = {
+    u32: ['-1', '0'], s32: ['-1', '0'], b32: ['-1', '0'], f32: ['1', '0'], f16: ['15360', '0'], bf16: ['16256', '0'],
+    u16: ['65535', '0'], s16: ['-1', '0'], b16: ['65535', '0'],
+  };
+  const v = vals[dt];
+  if (!v) throw new UnsupportedError(`set.${dt}.${st}`);
+  return g.wr(a[0], dt, `(${e}) ? ${v[0]} : ${v[1]}`);
+}
+
 function setp(g: FnGen, ins: Instr): string {
   const p = ins.parts;
   const cmp = p[1];
   const type = p[p.length - 1];
   const boolOp = p.find((q) => q === 'and' || q === 'or' || q === 'xor') ?? null;
   const a = ins.args;
+  if (type === 'f16x2' || type === 'bf16x2') {
+    // setp.cmp.f16x2 p|q, a, b: p from the low halves, q from the high halves.
+    if (a[0].k !== 'pair') throw new UnsupportedError(`${ins.op} needs a p|q destination`);
+    const comb2 = (x: string): string => {
+      if (!boolOp) return x;
+      const c = g.rd(a[3], 'pred');
+      return boolOp === 'and' ? `(${x}) && ${c}` : boolOp === 'or' ? `(${x}) || ${c}` : `(${x}) !== ${c}`;
+    };
+    return `g = ${halfLaneCmp(g, cmp, type, a[1], a[2], 0)}; nv = ${halfLaneCmp(g, cmp, type, a[1], a[2], 1)}; ` +
+      `${g.wr(a[0].a, 'pred', comb2('g'))} ${g.wr(a[0].b, 'pred', comb2('nv'))}`;
+  }
   const e = compare(g, cmp, type, a[1], a[2], p.includes('ftz'));
   const dst = a[0].k === 'pair' ? a[0].a : a[0];
   const dst2 = a[0].k === 'pair' ? a[0].b : null;
@@ -240,6 +284,25 @@ function setp(g: FnGen, ins: Instr): string {
   return s;
 }
 
+/** A float comparison of two JS expressions (each evaluated once). */
+function fcmp(cmp: string, type: string, x: string, y: string): string {
+  const t: Record<string, string> = {
+    eq: `${x} === ${y}`, ne: `((t = ${x}) !== (q = ${y}) && t === t && q === q)`, lt: `${x} < ${y}`, le: `${x} <= ${y}`,
+    gt: `${x} > ${y}`, ge: `${x} >= ${y}`, equ: `((t = ${x}) === (q = ${y}) || t !== t || q !== q)`, neu: `${x} !== ${y}`,
+    ltu: `!(${x} >= ${y})`, leu: `!(${x} > ${y})`, gtu: `!(${x} <= ${y})`, geu: `!(${x} < ${y})`,
+    num: `((t = ${x}) === t && (q = ${y}) === q)`, nan: `((t = ${x}) !== t || (q = ${y}) !== q)`,
+  };
+  if (!t[cmp]) throw new UnsupportedError(`setp.${cmp}.${type}`);
+  return t[cmp];
+}
+
+/** One lane (0 low, 1 high) of an f16x2/bf16x2 comparison. */
+function halfLaneCmp(g: FnGen, cmp: string, type: string, x0: Operand, y0: Operand, lane: number): string {
+  const bf = type === 'bf16x2';
+  const h = (o: Operand): string => `R.h2f(${g.rd(o, 'b32')}${lane ? ' >>> 16' : ''}, ${bf})`;
+  return fcmp(cmp, type, h(x0), h(y0));
+}
+
 export function compare(g: FnGen, cmp: string, type: string, x0: Operand, y0: Operand, ftz = false): string {
   if (type === 'f16x2' || type === 'bf16x2') throw new UnsupportedError(`setp.${cmp}.${type} is not supported`);
   const half = type === 'f16' || type === 'bf16';
@@ -247,16 +310,7 @@ export function compare(g: FnGen, cmp: string, type: string, x0: Operand, y0: Op
   const fz = (e: string): string => (ftz && type === 'f32' ? `R.ftz(${e})` : e);
   const x = half ? `R.h2f(${g.rd(x0, type)}, ${type === 'bf16'})` : fz(g.rd(x0, type));
   const y = half ? `R.h2f(${g.rd(y0, type)}, ${type === 'bf16'})` : fz(g.rd(y0, type));
-  if (c === 'f' || c === 'd') {
-    const t: Record<string, string> = {
-      eq: `${x} === ${y}`, ne: `((t = ${x}) !== (q = ${y}) && t === t && q === q)`, lt: `${x} < ${y}`, le: `${x} <= ${y}`,
-      gt: `${x} > ${y}`, ge: `${x} >= ${y}`, equ: `((t = ${x}) === (q = ${y}) || t !== t || q !== q)`, neu: `${x} !== ${y}`,
-      ltu: `!(${x} >= ${y})`, leu: `!(${x} > ${y})`, gtu: `!(${x} <= ${y})`, geu: `!(${x} < ${y})`,
-      num: `((t = ${x}) === t && (q = ${y}) === q)`, nan: `((t = ${x}) !== t || (q = ${y}) !== q)`,
-    };
-    if (!t[cmp]) throw new UnsupportedError(`setp.${cmp}.${type}`);
-    return t[cmp];
-  }
+  if (c === 'f' || c === 'd') return fcmp(cmp, type, x, y);
   const unsignedCmp = cmp === 'lo' || cmp === 'ls' || cmp === 'hi' || cmp === 'hs' || !isSigned(type);
   const norm: Record<string, string> = { lo: 'lt', ls: 'le', hi: 'gt', hs: 'ge' };
   const k = norm[cmp] ?? cmp;

@@ -8,6 +8,7 @@
 export type I64 = number | bigint;
 
 // Correctly rounded float arithmetic (all rounding modes, fma, .ftz) lives in its own module.
+import { fmaxnan, fminnan } from './fpexact';
 export { cvtI64, drnd, exactOp, fma32, fma64, fmaxnan, fminnan, frnd, frnd32, ftz, ftzd, intToFloat, nextd, toHalf } from './fpexact';
 
 const MAXS = Number.MAX_SAFE_INTEGER;
@@ -278,7 +279,7 @@ export function f16tof32(h: number): number {
 }
 /** Rounds a double straight to half precision (ties to even); no intermediate f32 rounding. */
 export function f32tof16(x: number): number {
-  if (x !== x) return 0x7e00;
+  if (x !== x) return 0x7fff; // the canonical NaN the hardware produces
   const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
   const a = Math.abs(x);
   if (a === 0) return sign;
@@ -314,12 +315,15 @@ export function shf(lo: number, hi: number, c: number, left: boolean, wrap: bool
 
 // --- half precision arithmetic: computed in f32 (exact for +,-,* of halves up to the final rounding) ----
 function bf16tof32(h: number): number { return b2f((h & 0xffff) << 16); }
+/** A double rounded once to bf16 (ties to even); NaN is the canonical 0x7fff. */
 function f32tobf16(x: number): number {
-  if (x !== x) return 0x7fc0;
+  if (x !== x) return 0x7fff;
   const b = f2b(x);
+  // Rounding through f32 first is only wrong when it lands exactly on a bf16 midpoint: then x's side decides.
+  if ((b & 0xffff) === 0x8000 && b2f(b) !== x) return (((Math.abs(x) > Math.abs(b2f(b)) ? b + 0x8000 : b - 0x8000) >>> 16) & 0xffff);
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
-function half1(op: number, bf: boolean, a: number, b: number, c: number, satur: boolean): number {
+function half1(op: number, bf: boolean, a: number, b: number, c: number, flags: number): number {
   const to = bf ? bf16tof32 : f16tof32;
   const x = to(a), y = to(b), z = to(c);
   let r: number;
@@ -331,17 +335,26 @@ function half1(op: number, bf: boolean, a: number, b: number, c: number, satur: 
     case 4: r = -x; break;
     case 5: r = Math.abs(x); break;
     case 6: r = fmin(x, y); break;
-    default: r = fmax(x, y); break;
+    case 7: r = fmax(x, y); break;
+    case 8: r = fminnan(x, y); break;
+    case 9: r = fmaxnan(x, y); break;
+    case 10: r = Math.pow(2, x); break;
+    default: r = Math.tanh(x); break;
   }
-  if (satur) r = sat(r);
-  return bf ? f32tobf16(r) : f32tof16(r);
+  if (flags & 1) r = sat(r);
+  const h = bf ? f32tobf16(r) : f32tof16(r);
+  // .relu on the rounded result: a negative becomes +0 (a -0 is not negative), NaN stays the canonical NaN.
+  return flags & 2 && h > 0x8000 && r === r ? 0 : h;
 }
-/** add/sub/mul/fma/neg/abs/min/max (op 0..7) on f16, bf16 and their x2 packs (raw bits in, raw bits out). */
-export function hop(op: number, type: string, a: number, b: number, c: number, satur: boolean): number {
+/**
+ * add/sub/mul/fma/neg/abs/min/max/min.NaN/max.NaN/ex2/tanh (op 0..11) on f16, bf16 and their x2 packs (raw bits
+ * in, raw bits out); flags: 1 .sat, 2 .relu.
+ */
+export function hop(op: number, type: string, a: number, b: number, c: number, flags: number): number {
   const bf = type.startsWith('bf');
-  if (!type.endsWith('x2')) return half1(op, bf, a, b, c, satur);
-  const lo = half1(op, bf, a & 0xffff, b & 0xffff, c & 0xffff, satur);
-  const hi = half1(op, bf, a >>> 16, b >>> 16, c >>> 16, satur);
+  if (!type.endsWith('x2')) return half1(op, bf, a, b, c, flags);
+  const lo = half1(op, bf, a & 0xffff, b & 0xffff, c & 0xffff, flags);
+  const hi = half1(op, bf, a >>> 16, b >>> 16, c >>> 16, flags);
   return (lo | (hi << 16)) | 0;
 }
 /** A scalar f16/bf16 as an f32 value (setp on halves). */
