@@ -1,11 +1,10 @@
 // The CUDA backend: the server's Backend on the host's real GPUs, through koffi bindings to libcuda.
 //
-// Device printf: the real driver prints device printf output to the server process's stdout when the context
-// synchronises; nothing in the driver API hands that text to the caller. Capturing it per session would need
-// fd 1 redirected through a pipe and the text split by context, which is not possible in-process while several
-// sessions share the process (their output interleaves). So `launch` never calls `onPrintf`: device printf of
-// remote programs shows up in the GPU server's log, not in the notebook. (A per-session worker process owning
-// its own fd 1 would lift this; not built.)
+// Device printf: the real driver prints device printf output to the process's stdout when the context
+// synchronises; nothing in the driver API hands that text to the caller, and in one process the sessions' output
+// would interleave. So this in-process backend (--cuda-in-process) never calls `onPrintf`: device printf goes to
+// the server's stdout. The default, workerBackend.ts, runs each context in a process of its own and reads its
+// stdout instead.
 
 import { Backend, CudaError, Device, DeviceContext, DeviceInfo } from '../../server/src/backend';
 import { getProfile, PROFILE_TYPES } from '../../emulator/src/profiles';

@@ -10,9 +10,9 @@
 //   every stream of the context into it with events. The legacy NULL stream's implicit ordering against
 //   blocking streams (created without CU_STREAM_NON_BLOCKING) is rebuilt with events in `order`, and costs
 //   nothing while a program uses the default stream alone.
-// - Device printf: the real driver writes printf output to the server process's own stdout at synchronisation
-//   points; it cannot be attributed to a session in-process, so `onPrintf` is never called by this backend
-//   (see the note at the top of backend.ts).
+// - Device printf: the real driver writes printf output to the process's own stdout at synchronisation points,
+//   so `onPrintf` is never called here; the worker backend (workerBackend.ts) runs one context per process and
+//   reads that stdout (see the note at the top of backend.ts).
 
 import { BackendEvent, BackendStream, CudaError, DeviceContext, LaunchConfig, ModuleInfo } from '../../server/src/backend';
 import { RangeTable } from '../../server/src/ranges';

@@ -5,19 +5,16 @@
 // ends only its own session.
 
 import { strict as assert } from 'node:assert';
-import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CUresult } from '../../../gpu-runtime/protocol/generated/cuResult';
 import { ensureIntercept } from '../../cuda/programs';
 import { waitFor } from '../../helpers/serverFixture';
 import { ReplyError, TestClient } from '../../helpers/testClient';
-
-const REPO = resolve(__dirname, '../../../..');
-const LIB = join(REPO, 'gpu-runtime/intercept/build/libcuda.so.1');
-const CLI = join(REPO, 'out/gpu-runtime/cli/src/main.js');
+import { CLI, serve, serveCudaOver, stop, type Served } from './chain';
 
 const KERNELS = `
 #include <cstdio>
@@ -29,39 +26,6 @@ extern "C" __global__ void twice(int *x, int n) {
   if (i < n) x[i] *= 2;
 }
 `;
-
-interface Served {
-  child: ChildProcess;
-  port: number;
-  stdout: string[];
-}
-
-function serve(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const stdout: string[] = [];
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => stdout.push(s));
-    let err = '';
-    const timer = setTimeout(() => fail(new Error(`server did not start: ${err}`)), 30000);
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => {
-      err += s;
-      const m = /listening on [^\s:]+:(\d+)/.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        ok({ child, port: Number(m[1]), stdout });
-      }
-    });
-    child.on('exit', (code) => fail(new Error(`server exited (${code}): ${err}`)));
-  });
-}
-
-function stop(s: Served | undefined): Promise<void> {
-  if (!s || s.child.exitCode !== null) return Promise.resolve();
-  return new Promise((r) => {
-    s.child.once('exit', () => r());
-    s.child.kill('SIGTERM');
-  });
-}
 
 /** The worker processes of the outer server (its child processes). */
 function workers(pid: number): number[] {
@@ -92,7 +56,7 @@ describe('cuda backend: one worker process per session (over the intercept)', fu
     ]);
     inner = started;
     ptx = Buffer.from(readFileSync(join(dir, 'k.ptx'), 'utf8') + '\0');
-    outer = await serve(['--devices', 'cuda', '--shared'], { ...process.env, RGPU_LIBCUDA: LIB, REMOTE_GPU_SERVER: `tcp://127.0.0.1:${inner.port}` });
+    outer = await serveCudaOver(inner.port, ['--shared']);
   });
 
   after(async () => {
