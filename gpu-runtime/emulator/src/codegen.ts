@@ -7,6 +7,7 @@ import { FuncDecl, Instr, Operand, PtxModule, Stmt, VarDecl, branchTargets, isLa
 import { Cls, UnsupportedError, clsOf, conv, literal, wrapInt } from './values';
 import { emitAlu } from './alu';
 import { emitMem } from './memops';
+import { emitAsync } from './asyncops';
 import { emitTex } from './texops';
 import { SYNC_OPS, emitSync, isSyncInstr } from './syncops';
 import { liveAtSync } from './liveness';
@@ -311,7 +312,7 @@ export class FnGen {
       case 'trap': code = 'E.trap();'; break;
       case 'call': code = this.call(ins); break;
       default:
-        code = emitAlu(this, ins) ?? emitMem(this, ins) ?? emitTex(this, ins);
+        code = emitAlu(this, ins) ?? emitMem(this, ins) ?? emitTex(this, ins) ?? emitAsync(this, ins);
     }
     if (code === null) throw new UnsupportedError(`instruction '${ins.op}' is not supported by the emulator`);
     if (ins.guard) code = `if (${ins.guard.neg ? '!' : ''}${this.reg(ins.guard.reg)}) { ${code} }`;

@@ -6,6 +6,7 @@ import { Instr, Operand } from './ir';
 import type { FnGen } from './codegen';
 import { jsName } from './codegen';
 import { UnsupportedError } from './values';
+import { mbarrierDone } from './asyncops';
 
 export const SYNC_OPS = {
   BAR: 1, BAR_POPC: 2, BAR_AND: 3, BAR_OR: 4,
@@ -28,6 +29,7 @@ export function isSyncInstr(ins: Instr): boolean {
   switch (p[0]) {
     case 'bar': case 'barrier': return true;
     case 'shfl': case 'vote': case 'activemask': case 'match': case 'redux': case 'yield': return true;
+    case 'mbarrier': return p[1] === 'test_wait' || p[1] === 'try_wait';
     default: return false;
   }
 }
@@ -54,6 +56,17 @@ export function emitSync(g: FnGen, ins: Instr): string {
       set.push(`E.yc = ${YIELD_EVERY}; S.op = ${SYNC_OPS.YIELD};`);
       pre = `if (--E.yc >= 0) { pc = ${g.nextCase}; continue L; } `;
       break;
+    case 'mbarrier': {
+      // A complete phase answers at once; otherwise the thread yields to the CTA's others and answers false
+      // (the program's wait loop asks again).
+      const { setup, done } = mbarrierDone(g, ins);
+      const dst = ins.args[0];
+      const check = `${setup} if (${done}) { ${g.wr(dst, 'pred', 'true')} pc = ${g.nextCase}; continue L; }`;
+      pre = ins.guard ? `if (${ins.guard.neg ? '!' : ''}${g.reg(ins.guard.reg)}) { ${check} } ` : `${check} `;
+      set.push(`S.op = ${SYNC_OPS.YIELD};`);
+      resume = g.wr(dst, 'pred', 'false');
+      break;
+    }
     case 'bar': case 'barrier': {
       if (p[1] === 'warp') { set.push(`S.op = ${SYNC_OPS.WARPSYNC}; S.m = ${u32(a[0])};`); break; }
       if (p.includes('arrive')) return arrive(g, ins);

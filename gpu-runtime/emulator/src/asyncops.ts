@@ -1,0 +1,122 @@
+// cp.async and mbarrier -> JS. cp.async copies at issue time: a program may only read the destination after
+// cp.async.wait_group / wait_all or an mbarrier wait, and the copy is done long before either, so the
+// synchronous copy is exact and the commit/wait instructions are no-ops. mbarrier objects live in shared
+// memory in a layout of our own (word 0: pending arrivals | phase << 31, word 1: expected arrivals); the
+// program only touches them through mbarrier instructions. The waits (test_wait/try_wait) are sync points in
+// syncops.ts: a wait whose phase is not complete yields to the CTA's other threads.
+
+import { Instr, Operand } from './ir';
+import type { FnGen } from './codegen';
+import { UnsupportedError } from './values';
+
+/** A 64-bit shared address expression for an [addr] operand, and whether it is generic. */
+function addr(g: FnGen, o: Operand): string {
+  if (o.k !== 'addr') throw new UnsupportedError('expected an address operand');
+  if (o.base === null) return String(o.off);
+  const base = o.base.startsWith('%') ? g.reg(o.base) : g.symExpr(o.base);
+  return o.off ? `(${base} + ${o.off})` : base;
+}
+
+/** Statement that leaves the shared-memory byte offset of the operand in t (faulting if outside). */
+function sharedOffset(g: FnGen, ins: Instr, o: Operand, size: number): string {
+  const generic = !ins.parts.some((q) => q.startsWith('shared'));
+  const a = addr(g, o);
+  const conv = generic
+    ? `g = ${a}; if (!(g >= SHW && g < SHW + 4294967296)) E.gfault(g, ${size}); t = g - SHW;`
+    : `t = ${a};`;
+  return `${conv} if (!(t >= 0 && t + ${size} <= SL && (t & ${size - 1}) === 0)) E.sfault(t, ${size});`;
+}
+
+export function emitAsync(g: FnGen, ins: Instr): string | null {
+  const p = ins.parts;
+  if (p[0] === 'cp' && p[1] === 'async') return cpAsync(g, ins);
+  if (p[0] === 'mbarrier') return mbarrier(g, ins);
+  return null;
+}
+
+function cpAsync(g: FnGen, ins: Instr): string {
+  const p = ins.parts;
+  const a = ins.args;
+  if (p[2] === 'commit_group' || p[2] === 'wait_group' || p[2] === 'wait_all') return ';';
+  if (p[2] === 'mbarrier') {
+    // cp.async.mbarrier.arrive{.noinc}: the copies are complete, so the arrive happens now. Without .noinc the
+    // pending count is raised first, so the net effect on the barrier is nil.
+    if (!p.includes('noinc')) return ';';
+    return `${sharedOffset(g, ins, a[0], 8)} R.mbArrive(SH_I32, t >>> 2, 1, false);`;
+  }
+  if (p[2] === 'bulk') throw new UnsupportedError(`'${ins.op}' (bulk asynchronous copy) is not supported by the emulator`);
+  if (!p.includes('global') || !p.some((q) => q.startsWith('shared'))) throw new UnsupportedError(`'${ins.op}'`);
+  // cp.async.{ca,cg}.shared.global [dst], [src], cp-size{, src-size | ignore-src}{, cache-policy}
+  const size = a[2].k === 'imm' ? Number(a[2].text) : NaN;
+  if (size !== 4 && size !== 8 && size !== 16) throw new UnsupportedError(`${ins.op}: cp-size must be 4, 8 or 16`);
+  const rest = a.slice(3, p.includes('L2::cache_hint') ? a.length - 1 : a.length);
+  let n: string | null = null; // bytes read from global; the rest is zero-filled
+  if (rest.length) {
+    const o = rest[0];
+    const isPred = (o.k === 'reg' || o.k === 'sym') && g.regCls.get(o.name) === 'p';
+    n = isPred ? `(${g.rd(o, 'pred')} ? 0 : ${size})` : `Math.min(${g.rd(o, 'u32')} >>> 0, ${size})`;
+  }
+  const words = size / 4;
+  const dst = sharedOffset(g, ins, a[0], size);
+  const src = addr(g, a[1]);
+  if (n === null) {
+    const tmp = Array.from({ length: words }, (_, k) => g.local(`ca${k}`));
+    return `g = ${src}; t = g - HB; if (!(t >= 0 && t + ${size} <= HLEN && PG[t >>> 8] === 1 && (t & ${size - 1}) === 0)) E.gfault(g, ${size}); ` +
+      `${tmp.map((v, k) => `${v} = G_I32[(t >>> 2) + ${k}];`).join(' ')} ${dst} ` +
+      `${tmp.map((v, k) => `SH_I32[(t >>> 2) + ${k}] = ${v};`).join(' ')}`;
+  }
+  // Partial source: byte copy of the first n bytes (checked as a whole), zeros after.
+  return `${dst} nv = ${n}; g = ${src}; q = g - HB; ` +
+    `if (nv > 0 && !(q >= 0 && q + nv <= HLEN && PG[q >>> 8] === 1 && PG[(q + nv - 1) >>> 8] === 1)) E.gfault(g, nv); ` +
+    `for (let k = 0; k < ${size}; k++) SH_U8[t + k] = k < nv ? G_U8[q + k] : 0;`;
+}
+
+function mbarrier(g: FnGen, ins: Instr): string {
+  const p = ins.parts;
+  const a = ins.args;
+  if (p.some((q) => q === 'expect_tx' || q === 'complete_tx' || q === 'noComplete')) {
+    throw new UnsupportedError(`'${ins.op}' (transaction-count mbarrier) is not supported by the emulator`);
+  }
+  switch (p[1]) {
+    case 'init': return `${sharedOffset(g, ins, a[0], 8)} R.mbInit(SH_I32, t >>> 2, ${g.rd(a[1], 'u32')});`;
+    case 'inval': return ';';
+    case 'arrive': case 'arrive_drop': {
+      // mbarrier.arrive{_drop}.shared.b64 state, [addr]{, count}; the state is the phase the arrival was in.
+      const cnt = a[2] ? g.rd(a[2], 'u32') : '1';
+      const drop = p[1] === 'arrive_drop';
+      const st = a[0].k === 'sink' ? null : a[0];
+      const call = `R.mbArrive(SH_I32, t >>> 2, ${cnt}, ${drop})`;
+      return `${sharedOffset(g, ins, a[1], 8)} ${st ? g.wr(st, 'b64', call) : call + ';'}`;
+    }
+    default: throw new UnsupportedError(`'${ins.op}' is not supported by the emulator`);
+  }
+}
+
+/** mbarrier.test_wait / try_wait{.parity}: the JS condition "the awaited phase is complete". */
+export function mbarrierDone(g: FnGen, ins: Instr): { setup: string; done: string } {
+  const a = ins.args;
+  const token = ins.parts.includes('parity') ? g.rd(a[2], 'u32') : `R.lo32(${g.rd(a[2], 'b64')})`;
+  return { setup: sharedOffset(g, ins, a[1], 8), done: `R.mbDone(SH_I32, t >>> 2, ${token})` };
+}
+
+// --- runtime (re-exported through rt.ts as R.*) ------------------------------------------------------
+
+export function mbInit(V: Int32Array, w: number, count: number): void {
+  V[w] = count & 0x7fffffff;
+  V[w + 1] = count;
+}
+/** Arrives `count` times; completes the phase (flip, re-arm) at zero. Returns the phase arrived in (0/1). */
+export function mbArrive(V: Int32Array, w: number, count: number, drop: boolean): number {
+  const s = V[w];
+  const phase = s >>> 31;
+  let pend = (s & 0x7fffffff) - count;
+  if (drop) V[w + 1] -= count;
+  let ph = phase;
+  if (pend <= 0) { pend = V[w + 1]; ph ^= 1; }
+  V[w] = (pend & 0x7fffffff) | (ph << 31);
+  return phase;
+}
+/** The phase with parity `parity` (a token from arrive, or a .parity operand) has completed. */
+export function mbDone(V: Int32Array, w: number, parity: number): boolean {
+  return (V[w] >>> 31) !== (parity & 1);
+}
