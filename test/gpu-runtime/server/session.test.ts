@@ -192,7 +192,8 @@ describe('server session', () => {
     assert.equal(unpackReply(q.body), undefined);
   });
 
-  it('answers ops the server does not implement with NOT_SUPPORTED', async () => {
-    await fails(c.request(Op.TEXOBJ_CREATE, { body: packArgs(Op.TEXOBJ_CREATE, { handle: 1 }) }), CUresult.CUDA_ERROR_NOT_SUPPORTED, /TEXOBJ_CREATE/);
+  it('answers features the server does not implement with NOT_SUPPORTED', async () => {
+    const texture = { address: [1, 1, 1], filter: 0, flags: 0, border: [0, 0, 0, 0] };
+    await fails(c.request(Op.TEXOBJ_CREATE, { body: packArgs(Op.TEXOBJ_CREATE, { handle: 1, resource: { type: 1 }, texture }) }), CUresult.CUDA_ERROR_NOT_SUPPORTED, /mipmapped/);
   });
 });
