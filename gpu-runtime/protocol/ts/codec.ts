@@ -221,11 +221,37 @@ export class FrameDecoder {
     return o;
   }
 
+  /**
+   * While a bulk is being placed: the part of its target not yet filled. A socket may read straight into
+   * it (then report the bytes with placed()), so the bulk crosses user space in no copy at all.
+   */
+  get placeTarget(): Buffer | null {
+    return this.target ? this.target.subarray(this.filled) : null;
+  }
+
+  /** `n` bytes were written straight into placeTarget; emits the frame once the target is full. */
+  placed(n: number, onFrame: (f: Frame) => void): void {
+    const target = this.target;
+    if (!target || n > target.length - this.filled) throw new RangeError(`placed(${n}) past the placement target`);
+    this.filled += n;
+    if (this.filled === target.length) this.place(EMPTY, onFrame);
+  }
+
+  /**
+   * Like feed(), for a chunk whose memory the caller reuses once this returns (a socket's static read
+   * buffer): the part a placement takes is copied into its target, and whatever else may outlive the call
+   * (frames handed out, a partial frame kept) is first copied out of it.
+   */
+  feedTransient(chunk: Buffer, onFrame: (f: Frame) => void): void {
+    if (this.target) chunk = this.place(chunk, onFrame);
+    if (chunk.length) this.feed(Buffer.from(chunk), onFrame);
+  }
+
   /** Copies the front of `chunk` into the placement target; emits the frame once full; returns the rest. */
   private place(chunk: Buffer, onFrame: (f: Frame) => void): Buffer {
     const target = this.target!;
     const take = Math.min(chunk.length, target.length - this.filled);
-    target.set(take === chunk.length ? chunk : chunk.subarray(0, take), this.filled);
+    if (take) target.set(take === chunk.length ? chunk : chunk.subarray(0, take), this.filled);
     this.filled += take;
     if (this.filled < target.length) return EMPTY;
     const h = this.header!;

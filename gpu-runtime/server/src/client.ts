@@ -70,7 +70,7 @@ export class Client implements ReplySink {
     this.helloTimer.unref();
     const checkPreHello = (): void => {
       if (this.state !== 'hello') {
-        conn.socket.off('data', checkPreHello);
+        conn.onRead = null;
         return;
       }
       if (conn.pendingBytes > MAX_PRE_HELLO_BYTES) {
@@ -78,7 +78,7 @@ export class Client implements ReplySink {
         this.close();
       }
     };
-    conn.socket.on('data', checkPreHello);
+    conn.onRead = checkPreHello;
   }
 
   private clearHelloTimer(): void {
