@@ -1,10 +1,11 @@
-// Virtual memory management, graphs by stream capture and host functions: nvcc-built programs on the
+// Virtual memory management, graphs by stream capture, host functions and faults confined to their context:
+// nvcc-built programs on the
 // emulated T4 through the intercept. Each program checks its own results and exits non-zero on a mismatch.
 import * as assert from 'node:assert/strict';
 import { startServer, type RunningServer } from '../../gpu-runtime/server/src/main';
 import { ensureIntercept, expectOk, interceptEnv, nvcc, run } from './programs';
 
-describe('VMM, graphs and host functions on the emulated T4 through the intercept', function () {
+describe('VMM, graphs, host functions and per-context faults on the emulated T4 through the intercept', function () {
   let server: RunningServer;
   let url: string;
   const bins: Record<string, string> = {};
@@ -14,7 +15,7 @@ describe('VMM, graphs and host functions on the emulated T4 through the intercep
     ensureIntercept();
     server = await startServer({ port: 0, devices: 'emulated:T4' });
     url = `tcp://127.0.0.1:${server.address.port}`;
-    const jobs: [string, string][] = [['vmm', 'vmm.cu'], ['graphs', 'graphs.cu'], ['hostfn', 'hostfn.cu']];
+    const jobs: [string, string][] = [['vmm', 'vmm.cu'], ['graphs', 'graphs.cu'], ['hostfn', 'hostfn.cu'], ['ctxfault', 'ctxfault.cu']];
     for (let i = 0; i < jobs.length; i += 2) // two at a time: the machine has two CPUs
       await Promise.all(jobs.slice(i, i + 2).map(async ([name, src]) => (bins[name] = await nvcc(src))));
   });
@@ -47,5 +48,14 @@ describe('VMM, graphs and host functions on the emulated T4 through the intercep
     expectOk(r, 'hostfn');
     assert.equal(r.stdout, 'hostfn ok call_ms<150 total_ms>=300 yes\n');
     assert.equal(r.stderr, '');
+  });
+
+  it('a fault ends its context only: a new context works, the faulted one keeps failing, a reset clears it', async () => {
+    const r = await exec('ctxfault', { REMOTE_GPU_TRACE: '1' });
+    expectOk(r, 'ctxfault');
+    assert.equal(r.stdout, 'ctxfault ok\n');
+    const sessions = [...r.stderr.matchAll(/session (s-\d+) on /g)].map((m) => m[1]);
+    assert.equal(sessions.length, 2, `one session before the fault, one after:\n${r.stderr}`);
+    assert.match(r.stderr, /faulted \(CUresult 700\): a new context gets a new session/);
   });
 });

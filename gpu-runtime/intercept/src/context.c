@@ -43,9 +43,16 @@ CUresult rgpu_context_check(void)
     return depth && stack[depth - 1] ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
 }
 
+CUresult rgpu_context_stale(void)
+{
+    struct rgpu_ctx *c = rgpu_context_current();
+    return c && c->session != rgpu_g.session_gen ? rgpu_g.stale_error : CUDA_SUCCESS;
+}
+
 void rgpu_context_after_fork(void)
 {
     primary.refcount = 0;
+    primary.session = 0;
 }
 
 #define CHECK_INIT() do { CUresult rc_ = rgpu_rpc_ready(); if (rc_ && rgpu_g.init_state != 1) return rc_; } while (0)
@@ -77,6 +84,12 @@ RGPU_EXPORT CUresult CUDAAPI cuDevicePrimaryCtxReset_v2(CUdevice dev)
     CHECK_INIT();
     if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
     struct rgpu_ctx *c = rgpu_context_primary(dev);
+    /* A reset of a faulted primary context clears the fault, as on a GPU: a fresh session. */
+    if (rgpu_g.sticky || c->session != rgpu_g.session_gen) {
+        CUresult rc = rgpu_g.sticky ? rgpu_rpc_renew() : CUDA_SUCCESS;
+        if (rc) return rc;
+        c->session = rgpu_g.session_gen;
+    }
     /* A reset destroys the context's memory, as on a GPU; cudart unloads its libraries itself. */
     rgpu_rpc_lock();
     rgpu_memory_free_all_locked();
@@ -153,9 +166,15 @@ static CUresult create(CUcontext *pctx, unsigned flags, CUdevice dev)
     if (!pctx) return CUDA_ERROR_INVALID_VALUE;
     CHECK_INIT();
     if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    /* A fault ends the faulting context only, in CUDA: the new context gets a fresh session. */
+    if (rgpu_g.sticky) {
+        CUresult rc = rgpu_rpc_renew();
+        if (rc) return rc;
+    }
     struct rgpu_ctx *c = calloc(1, sizeof(*c));
     if (!c) return CUDA_ERROR_OUT_OF_MEMORY;
     c->magic = RGPU_MAGIC_CTX;
+    c->session = rgpu_g.session_gen;
     c->refcount = 1;
     c->flags = flags;
     limits_default(c);

@@ -236,6 +236,9 @@ static CUresult send_load(uint32_t id, const char *hash, const struct image *img
     return rc;
 }
 
+/* Every loaded module, for rgpu_module_renew_locked (rgpu_g.lock). */
+static struct rgpu_module *live;
+
 static CUresult load(struct rgpu_module **out, const void *code, const char *name)
 {
     if (!out) return CUDA_ERROR_INVALID_VALUE;
@@ -254,6 +257,7 @@ static CUresult load(struct rgpu_module **out, const void *code, const char *nam
     uint32_t rlen = 0;
     rgpu_rpc_lock();
     m->id = rgpu_g.next_module++;
+    m->session = rgpu_g.session_gen;
     rc = CUDA_ERROR_FILE_NOT_FOUND;
     if (img.size >= PROBE_MIN) rc = send_load(m->id, hash, &img, name, 0, &reply, &rlen);
     if (rc == CUDA_ERROR_FILE_NOT_FOUND) {
@@ -266,6 +270,13 @@ static CUresult load(struct rgpu_module **out, const void *code, const char *nam
         rc = CUDA_ERROR_INVALID_IMAGE;
     }
     for (uint32_t i = 0; !rc && i < m->nglobals; i++) rc = rgpu_memory_add_global_locked(m->globals[i].addr, m->globals[i].size);
+    if (!rc) {
+        memcpy(m->hash, hash, sizeof(m->hash));
+        m->kind = img.kind;
+        m->size = img.size;
+        m->next_live = live;
+        live = m;
+    }
     rgpu_rpc_unlock();
     char why[256] = "";
     if (rc && reply) {
@@ -288,6 +299,41 @@ static CUresult load(struct rgpu_module **out, const void *code, const char *nam
     return CUDA_SUCCESS;
 }
 
+static void unlist_locked(struct rgpu_module *m)
+{
+    for (struct rgpu_module **pp = &live; *pp; pp = &(*pp)->next_live)
+        if (*pp == m) { *pp = m->next_live; return; }
+}
+
+/* After a fault the process gets a new session (rpc.c). A CUlibrary outlives contexts in CUDA, and cudart
+ * keeps its libraries across cudaDeviceReset, so each is loaded into the new session under the same id,
+ * by hash from the server's shared cache (no image bytes are kept here). Its kernels are the same; only its
+ * globals may have moved. A library the cache no longer has stays with the old session (traced). */
+void rgpu_module_renew_locked(void)
+{
+    for (struct rgpu_module *m = live; m; m = m->next_live) {
+        if (!m->library) continue;
+        struct image img = { NULL, m->size, NULL, m->kind };
+        uint8_t *reply = NULL;
+        uint32_t rlen = 0;
+        struct rgpu_module tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        CUresult rc = send_load(m->id, m->hash, &img, "", 0, &reply, &rlen);
+        if (!rc && (parse_module(reply, rlen, &tmp) || tmp.nglobals != m->nglobals || tmp.nfuncs != m->nfuncs)) rc = CUDA_ERROR_INVALID_IMAGE;
+        for (uint32_t i = 0; !rc && i < m->nglobals; i++) {
+            m->globals[i].addr = tmp.globals[i].addr;
+            rc = rgpu_memory_add_global_locked(m->globals[i].addr, m->globals[i].size);
+        }
+        if (!rc) m->session = rgpu_g.session_gen;
+        else rgpu_trace("library %u not loaded into the new session: CUresult %d", m->id, (int)rc);
+        for (uint32_t i = 0; i < tmp.nfuncs; i++) { free(tmp.funcs[i].name); free(tmp.funcs[i].param_off); free(tmp.funcs[i].param_size); }
+        for (uint32_t i = 0; i < tmp.nglobals; i++) free(tmp.globals[i].name);
+        free(tmp.funcs);
+        free(tmp.globals);
+        free(reply);
+    }
+}
+
 static struct rgpu_module *module_of(const void *h)
 {
     struct rgpu_module *m = (struct rgpu_module *)h;
@@ -297,7 +343,8 @@ static struct rgpu_module *module_of(const void *h)
 struct rgpu_func *rgpu_module_func_of(void *h)
 {
     struct rgpu_func *f = h;
-    return f && f->magic == RGPU_MAGIC_FUNC ? f : NULL;
+    /* a module of a session replaced after a fault went with it, as a destroyed context's modules do */
+    return f && f->magic == RGPU_MAGIC_FUNC && f->module->session == rgpu_g.session_gen ? f : NULL;
 }
 
 static CUresult unload(void *h)
@@ -305,6 +352,7 @@ static CUresult unload(void *h)
     struct rgpu_module *m = module_of(h);
     if (!m) return CUDA_ERROR_INVALID_HANDLE;
     rgpu_rpc_lock();
+    unlist_locked(m);
     for (uint32_t i = 0; i < m->nglobals; i++) rgpu_memory_remove_global_locked(m->globals[i].addr);
     rgpu_module_unload_args a = { m->id };
     CUresult rc = rgpu_rpc_post_locked(RGPU_OP_MODULE_UNLOAD, 0, &a, sizeof(a), NULL, 0);
@@ -413,13 +461,17 @@ RGPU_EXPORT CUresult CUDAAPI cuModuleEnumerateFunctions(CUfunction *functions, u
 RGPU_EXPORT CUresult CUDAAPI cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jo, void **jv, unsigned int nj,
                                                CUlibraryOption *lo, void **lv, unsigned int nl)
 {
-    return load((struct rgpu_module **)library, code, "");
+    CUresult rc = load((struct rgpu_module **)library, code, "");
+    if (!rc) ((struct rgpu_module *)*library)->library = 1;
+    return rc;
 }
 
 RGPU_EXPORT CUresult CUDAAPI cuLibraryLoadFromFile(CUlibrary *library, const char *fileName, CUjit_option *jo, void **jv,
                                                    unsigned int nj, CUlibraryOption *lo, void **lv, unsigned int nl)
 {
-    return cuModuleLoad((CUmodule *)library, fileName);
+    CUresult rc = cuModuleLoad((CUmodule *)library, fileName);
+    if (!rc) ((struct rgpu_module *)*library)->library = 1;
+    return rc;
 }
 
 RGPU_EXPORT CUresult CUDAAPI cuLibraryUnload(CUlibrary library) { return unload(library); }

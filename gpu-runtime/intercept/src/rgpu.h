@@ -37,6 +37,7 @@ struct rgpu_ctx {
     int refcount;     /* primary: retain count; created: 1 until destroyed */
     unsigned flags;
     size_t limits[8]; /* CUlimit values as reported by cuCtxGetLimit */
+    uint32_t session;  /* rgpu_g.session_gen it was made in: an older one shares a faulted session */
 };
 
 struct rgpu_func {
@@ -61,6 +62,13 @@ struct rgpu_global {
 struct rgpu_module {
     uint32_t magic;
     uint32_t id;
+    uint32_t session;     /* rgpu_g.session_gen it is loaded in: a module goes with its session, a library is
+                           * loaded again into the next one (context-independent, as in CUDA) */
+    int library;
+    char hash[65];        /* to load it again by hash from the server's cache */
+    const char *kind;
+    uint64_t size;
+    struct rgpu_module *next_live;
     uint32_t nfuncs;
     struct rgpu_func *funcs;
     uint32_t nglobals;
@@ -118,6 +126,8 @@ struct rgpu_state {
     uint32_t seq;
     CUresult lost;             /* non-zero once the transport is gone */
     CUresult sticky;           /* a device fault: every later call of the session fails with it */
+    uint32_t session_gen;      /* sessions replaced after a fault (rgpu_rpc_renew); 0 until the first */
+    CUresult stale_error;      /* the fault that ended the previous session: contexts of it keep failing */
 
     uint8_t *wbuf;             /* batched outgoing frames */
     size_t wlen;
@@ -178,6 +188,10 @@ CUresult rgpu_rpc_call_locked(uint16_t op, uint32_t stream, const void *body, ui
 CUresult rgpu_rpc_post_dtoh_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
                                    void *dst, uint64_t size, uint64_t width, uint64_t height, uint64_t dpitch);
 CUresult rgpu_rpc_flush_locked(void);
+/* Replaces a faulted session with a fresh one (new connection, HELLO, empty allocation table): a context
+ * created after a fault works, as with the real driver, while the contexts of the old session keep failing
+ * with its fault. */
+CUresult rgpu_rpc_renew(void);
 void rgpu_rpc_goodbye(void);
 void rgpu_rpc_after_fork_child(void);
 
@@ -223,6 +237,7 @@ void rgpu_md2_hmac(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_
 struct rgpu_ctx *rgpu_context_current(void);
 struct rgpu_ctx *rgpu_context_primary(int dev);
 CUresult rgpu_context_check(void);  /* CUDA_ERROR_INVALID_CONTEXT when no current context */
+CUresult rgpu_context_stale(void);  /* the old fault when the current context belongs to a replaced session */
 void rgpu_context_after_fork(void);
 
 /* memory.c */
@@ -279,6 +294,7 @@ void rgpu_array_after_fork(void);
 
 /* module.c */
 struct rgpu_func *rgpu_module_func_of(void *handle); /* CUfunction or CUkernel */
+void rgpu_module_renew_locked(void); /* a new session: libraries are loaded into it again */
 
 /* getproc.c / generated procs.c */
 struct rgpu_proc { const char *name; void *fn; };

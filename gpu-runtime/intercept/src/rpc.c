@@ -658,8 +658,53 @@ CUresult rgpu_rpc_ensure(void)
 
 CUresult rgpu_rpc_ready(void)
 {
-    if (rgpu_g.init_state == 1) return rgpu_g.lost ? rgpu_g.lost : rgpu_g.sticky;
+    if (rgpu_g.init_state == 1) {
+        if (rgpu_g.lost || rgpu_g.sticky) return rgpu_g.lost ? rgpu_g.lost : rgpu_g.sticky;
+        return rgpu_g.session_gen ? rgpu_context_stale() : CUDA_SUCCESS;
+    }
     return rgpu_g.init_state == 0 ? CUDA_ERROR_NOT_INITIALIZED : rgpu_g.init_error;
+}
+
+CUresult rgpu_rpc_renew(void)
+{
+    pthread_mutex_lock(&init_lock);
+    rgpu_rpc_lock();
+    CUresult rc = CUDA_SUCCESS;
+    if (rgpu_g.init_state != 1 || rgpu_g.lost || !rgpu_g.sticky) goto out; /* nothing to renew, or done already */
+    pthread_mutex_lock(&rx_lock);
+    int busy = reader_active || waiters || rgpu_g.npending;
+    pthread_mutex_unlock(&rx_lock);
+    if (busy) {
+        /* another thread still waits on the faulted session: pulling the connection from under it is not safe */
+        rgpu_trace("a new context after a fault needs the old session idle; other threads still wait on it");
+        rc = rgpu_g.sticky;
+        goto out;
+    }
+    rgpu_trace("session %s faulted (CUresult %d): a new context gets a new session", rgpu_g.session, (int)rgpu_g.sticky);
+    post(RGPU_OP_GOODBYE, RGPU_FLAG_NO_REPLY, 0, NULL, 0, NULL, 0, NULL);
+    rgpu_rpc_flush_locked();
+    close(rgpu_g.fd);
+    rgpu_g.stale_error = rgpu_g.sticky;
+    rgpu_g.sticky = CUDA_SUCCESS;
+    rgpu_g.wlen = 0;
+    deferred_async_error = CUDA_SUCCESS;
+    char err[512] = "";
+    rgpu_g.fd = open_socket(err, sizeof(err));
+    if (rgpu_g.fd < 0) { rgpu_trace("%s", err); rc = RGPU_ERR_TRANSPORT; }
+    else rc = hello_locked();
+    if (rc) {
+        /* the process has no session any more: every call fails as after a transport loss */
+        rgpu_g.lost = RGPU_ERR_TRANSPORT;
+        rc = RGPU_ERR_TRANSPORT;
+        goto out;
+    }
+    rgpu_g.session_gen++;
+    rgpu_memory_reset(); /* the old session's memory went with it; handles minted before stay unknown to the new one */
+    rgpu_module_renew_locked();
+out:
+    rgpu_rpc_unlock();
+    pthread_mutex_unlock(&init_lock);
+    return rc;
 }
 
 void rgpu_rpc_goodbye(void)
