@@ -582,9 +582,9 @@ export class ModuleGen {
     const src = [
       '"use strict";',
       `const SHW = ${SHARED_WINDOW}, LCW = ${LOCAL_WINDOW};`,
-      `let E, HB, PG, SL, LS, NTX, NTY, NTZ, NCX, NCY, NCZ, NWARP, HLEN, ${viewVars.join(', ')}${params.length ? ', ' + params.join(', ') : ''};`,
+      `let E, AM, HB, PG, SL, LS, NTX, NTY, NTZ, NCX, NCY, NCZ, NWARP, HLEN, ${viewVars.join(', ')}${params.length ? ', ' + params.join(', ') : ''};`,
       'function bind(E_) {',
-      'E = E_; HB = E.hb; PG = E.pg; SL = E.sl; LS = E.ls; NTX = E.ntx; NTY = E.nty; NTZ = E.ntz; NCX = E.ncx; NCY = E.ncy; NCZ = E.ncz; NWARP = E.nwarp; HLEN = E.hl;',
+      'E = E_; AM = E.am; HB = E.hb; PG = E.pg; SL = E.sl; LS = E.ls; NTX = E.ntx; NTY = E.nty; NTZ = E.ntz; NCX = E.ncx; NCY = E.ncy; NCZ = E.ncz; NWARP = E.nwarp; HLEN = E.hl;',
       ...views.map((v) => `G_${v} = E.g.${v.toLowerCase()}; SH_${v} = E.sh.${v.toLowerCase()}; LC_${v} = E.lc.${v.toLowerCase()};`),
       ...params.map((p, i) => `${p} = E.P[${i}];`),
       '}',

@@ -1,7 +1,10 @@
 // The emulated device and its per-session contexts (the Device/DeviceContext interface of the server).
-// Stream model: every stream-ordered operation executes when it is enqueued, in call order, on the server
-// thread. That is one FIFO per context; streams and events keep their CUDA meaning (events are timestamped
-// when reached, queries are always idle) without a second thread.
+// Stream model: one FIFO per context. A stream-ordered operation executes when it is enqueued, in call order,
+// on the server thread, unless the context has work in flight: a large launch runs on the block workers
+// (blockPool.ts) while the server thread goes on serving, and until it completes every later op of the
+// context (copies, launches, alloc/free, event records) is queued behind it, in order. Reads, syncs and event
+// waits resolve when the queue reaches them; hostView gives no view then (the server falls back to a read).
+// Failures of queued ops become the context's sticky error (faults) or its deferred error (the next sync).
 
 import {
   BackendEvent, BackendStream, CudaError, CUresult, Device, DeviceContext, DeviceInfo, LaunchConfig, ModuleInfo,
@@ -10,7 +13,8 @@ import type { TextureDesc, TextureResource } from '../../server/src/backend';
 import { texRegistry } from './texture';
 import { DeviceHeap, GLOBAL_WINDOW } from './memory';
 import { DEFAULT_DYNAMIC_SHARED, LoadedModule, loadPtx } from './module';
-import { runGrid, type CoopLimits, type GridConfig } from './scheduler';
+import { runGrid, type CoopLimits, type GridConfig, type LaunchKernel } from './scheduler';
+import type { BlockPool, SplitLaunch } from './blockPool';
 import { choosePtx, extractImages } from './fatbin';
 
 export interface EmulatorOptions {
@@ -18,7 +22,14 @@ export interface EmulatorOptions {
   watchdogMs: number;
   /** Printf text kept per launch (the driver's FIFO default is 1 MiB). */
   printfLimit: number;
+  /** Block workers for large launches; none: every launch runs on the server thread. */
+  pool?: BlockPool | null;
+  /** Launches of at least this many threads (blocks x threads per block) go to the workers. */
+  splitMin?: number;
 }
+
+/** Below this much work the messages to and from the workers cost more than the parallelism gains. */
+export const DEFAULT_SPLIT_MIN = 16384;
 
 const VA_ROOT = 0x7f00_0000_0000;
 const VA_STRIDE = 2 ** 36;
@@ -43,6 +54,8 @@ class EmuStream {
 }
 class EmuEvent {
   time: number | null = null;
+  /** Set while the record waits in the context's queue. */
+  reached: Promise<void> | null = null;
   destroyed = false;
   constructor(readonly flags: number) {}
 }
@@ -62,6 +75,11 @@ export class EmulatedDevice implements Device {
 }
 
 const posInt = (v: number): boolean => Number.isInteger(v) && v >= 1;
+
+/** Kernels the workers can run: compiled from source, and no texture objects (their registry lives here). */
+function splittable(k: LaunchKernel): boolean {
+  return k.src !== undefined && !k.src.includes('texRegistry');
+}
 function bad(msg: string): never {
   throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, msg);
 }
@@ -75,6 +93,15 @@ export class EmulatedContext implements DeviceContext {
   private readonly grid: GridConfig;
   /** Per-SM residency limits (max blocks, threads, shared memory per SM) that bound a cooperative grid. */
   private readonly coopLimits: CoopLimits;
+  /** The end of the context's queue while work is in flight; null when idle (ops then run at once). */
+  private tail: Promise<void> | null = null;
+  private queued = 0;
+  /** The first failure of a queued op that is not a fault; the next synchronize reports it. */
+  private asyncErr: CudaError | null = null;
+  /** Abort cell of the split launch running now (destroy stops it). */
+  private running: Int32Array | null = null;
+  private readonly pool: BlockPool | null;
+  private readonly splitMin: number;
 
   constructor(private readonly dev: EmulatedDevice, private readonly slot: number, vaSize: number,
     private readonly opts: EmulatorOptions, onUsage: (d: number) => void) {
@@ -86,6 +113,39 @@ export class EmulatedContext implements DeviceContext {
       smCount: dev.attr(16, 1), watchdogMs: opts.watchdogMs, printfLimit: opts.printfLimit,
     };
     this.coopLimits = { maxBlocksPerSm: dev.attr(106, 16), maxThreadsPerSm: dev.attr(39, 1024), sharedPerSm: dev.attr(81, 65536) };
+    this.pool = opts.pool ?? null;
+    this.splitMin = opts.splitMin ?? DEFAULT_SPLIT_MIN;
+  }
+
+  /** Queues `op` behind the work in flight; a failure becomes the sticky error (faults) or the deferred one. */
+  private after(op: () => void | Promise<void>): void {
+    this.queued++;
+    // The context is idle again the moment its last op ends, before whoever awaited that op resumes.
+    const done = (): void => { if (--this.queued === 0) this.tail = null; };
+    const run = (): void | Promise<void> => {
+      let r: void | Promise<void>;
+      try {
+        r = op();
+      } catch (e) {
+        this.failed(e);
+        return done();
+      }
+      if (r) return r.then(done, (e: unknown) => { this.failed(e); done(); });
+      done();
+    };
+    this.tail = (this.tail ?? Promise.resolve()).then(run);
+  }
+
+  private failed(e: unknown): void {
+    const err = e instanceof CudaError ? e : new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, `emulator: ${(e as Error)?.message ?? e}`, { cause: e });
+    if (STICKY.has(err.code)) { if (!this.sticky) this.sticky = err.code; } else if (!this.asyncErr) this.asyncErr = err;
+  }
+
+  /** What a synchronising call reports once the queue is drained. */
+  private settle(): void {
+    this.live();
+    const e = this.asyncErr;
+    if (e) { this.asyncErr = null; throw e; }
   }
 
   get stickyError(): number { return this.sticky; }
@@ -113,55 +173,83 @@ export class EmulatedContext implements DeviceContext {
     }
   }
 
-  alloc(addr: number, size: number): void { this.live().alloc(addr, size); }
-  free(addr: number): void { this.live().free(addr); }
+  // With work in flight an op waits its turn, and a device range it names may only become valid (or stop
+  // being so) through the queued ops before it: so it is checked when it runs, and a failure is deferred.
+  alloc(addr: number, size: number): void {
+    const h = this.live();
+    if (this.tail) this.after(() => this.live().alloc(addr, size));
+    else h.alloc(addr, size);
+  }
+  free(addr: number): void {
+    const h = this.live();
+    if (this.tail) this.after(() => this.live().free(addr));
+    else h.free(addr);
+  }
+
+  /** Runs a host copy now, or queues it (the caller's buffers are its own again when this returns: copy them first). */
+  private hostOrQueue(f: (h: DeviceHeap) => void): void {
+    if (this.tail) { this.live(); this.after(() => this.hostOp(f)); } else this.hostOp(f);
+  }
+  /** A read resolves when the queue reaches it; the caller keeps `dst` until then. */
+  private readOp(f: (h: DeviceHeap) => void): Promise<void> {
+    if (!this.tail) {
+      this.hostOp(f);
+      return Promise.resolve();
+    }
+    this.live();
+    return new Promise<void>((resolve, reject) => this.after(() => {
+      try { this.hostOp(f); resolve(); } catch (e) { reject(e); }
+    }));
+  }
 
   enqueueWrite(stream: BackendStream, dst: number, src: Uint8Array): void {
     this.checkStream(stream);
-    this.hostOp((h) => h.write(dst, src));
+    const data = this.tail ? src.slice() : src;
+    this.hostOrQueue((h) => h.write(dst, data));
   }
   enqueueRead(stream: BackendStream, src: number, dst: Uint8Array): Promise<void> {
     try {
       this.checkStream(stream);
-      this.hostOp((h) => h.read(src, dst));
-      return Promise.resolve();
+      return this.readOp((h) => h.read(src, dst));
     } catch (e) {
       return Promise.reject(e);
     }
   }
   hostView(stream: BackendStream, addr: number, size: number): Uint8Array | null {
     this.checkStream(stream);
+    // Memory a launch in flight may be writing has no stable view: the caller reads or writes through the queue.
+    if (this.tail) { this.live(); return null; }
     let off = 0;
     this.hostOp((h) => { off = h.check(addr, size); });
-    // Every op runs when enqueued, so the heap at this moment is exactly what the stream order says.
+    // Every op ran when enqueued, so the heap at this moment is exactly what the stream order says.
     return this.heap!.views.u8.subarray(off, off + size);
   }
   enqueueCopy(stream: BackendStream, dst: number, src: number, size: number): void {
     this.checkStream(stream);
-    this.hostOp((h) => h.copy(dst, src, size));
+    this.hostOrQueue((h) => h.copy(dst, src, size));
   }
   enqueueWrite2D(stream: BackendStream, dst: number, dpitch: number, src: Uint8Array, width: number, height: number): void {
     this.checkStream(stream);
     if (src.length < width * height) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'host buffer smaller than width*height');
-    this.hostOp((h) => { for (let y = 0; y < height; y++) h.write(dst + y * dpitch, src.subarray(y * width, (y + 1) * width)); });
+    const data = this.tail ? src.slice(0, width * height) : src;
+    this.hostOrQueue((h) => { for (let y = 0; y < height; y++) h.write(dst + y * dpitch, data.subarray(y * width, (y + 1) * width)); });
   }
   enqueueRead2D(stream: BackendStream, src: number, spitch: number, dst: Uint8Array, width: number, height: number): Promise<void> {
     try {
       this.checkStream(stream);
       if (dst.length < width * height) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'host buffer smaller than width*height');
-      this.hostOp((h) => { for (let y = 0; y < height; y++) h.read(src + y * spitch, dst.subarray(y * width, (y + 1) * width)); });
-      return Promise.resolve();
+      return this.readOp((h) => { for (let y = 0; y < height; y++) h.read(src + y * spitch, dst.subarray(y * width, (y + 1) * width)); });
     } catch (e) {
       return Promise.reject(e);
     }
   }
   enqueueCopy2D(stream: BackendStream, dst: number, dpitch: number, src: number, spitch: number, width: number, height: number): void {
     this.checkStream(stream);
-    this.hostOp((h) => { for (let y = 0; y < height; y++) h.copy(dst + y * dpitch, src + y * spitch, width); });
+    this.hostOrQueue((h) => { for (let y = 0; y < height; y++) h.copy(dst + y * dpitch, src + y * spitch, width); });
   }
   enqueueMemset(stream: BackendStream, dst: number, value: number, elemSize: 1 | 2 | 4, width: number, height: number, pitch: number): void {
     this.checkStream(stream);
-    this.hostOp((h) => h.memset(dst, value, elemSize, width, height, pitch));
+    this.hostOrQueue((h) => h.memset(dst, value, elemSize, width, height, pitch));
   }
 
   createTexObject(handle: number, res: TextureResource, desc: TextureDesc): void { texRegistry(this.live()).createTex(handle, res, desc); }
@@ -206,7 +294,11 @@ export class EmulatedContext implements DeviceContext {
   unloadModule(handle: unknown): void {
     const m = this.module(handle);
     this.modules.delete(m);
-    for (const g of m.globals) this.heap?.releaseGlobal(g.addr, g.size);
+    const release = (): void => {
+      for (const g of m.globals) this.heap?.releaseGlobal(g.addr, g.size);
+      this.pool?.forget(m.kernels, null);
+    };
+    if (this.tail) this.after(release); else release();
   }
 
   setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void {
@@ -226,13 +318,50 @@ export class EmulatedContext implements DeviceContext {
     const k = this.module(module).kernels[kernel];
     if (!k) throw new CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE, `kernel index ${kernel}`);
     this.validate(k.maxThreads, k.sharedStatic, k.maxDynamicShared, k.info.paramSize, cfg);
+    const nblocks = cfg.grid[0] * cfg.grid[1] * cfg.grid[2];
+    if (this.pool && !cfg.cooperative && heap.fixed && nblocks > 1 && nblocks * cfg.block[0] * cfg.block[1] * cfg.block[2] >= this.splitMin && splittable(k)) {
+      this.launchSplit(this.pool, k, heap, cfg, onPrintf);
+      return;
+    }
+    // A cooperative launch keeps every CTA resident (runGrid refuses a grid larger than the device holds at
+    // once); a grid-sync kernel launched without the flag traps, as on hardware.
+    const cooperative = cfg.cooperative ? this.coopLimits : undefined;
+    if (this.tail) {
+      // Queued: the caller's config and params are reused by its next launch.
+      const g: GridConfig = { ...this.grid, grid: [...cfg.grid], block: [...cfg.block], sharedMem: cfg.sharedMem, params: cfg.params.slice(), cooperative };
+      this.after(() => { if (this.heap && !this.sticky) this.runInline(k, this.heap, g, onPrintf); });
+      return;
+    }
+    // One config object per context, refilled per launch: runGrid runs to completion before returning.
+    const g = this.grid;
+    g.grid = cfg.grid; g.block = cfg.block; g.sharedMem = cfg.sharedMem; g.params = cfg.params;
+    g.cooperative = cooperative;
+    this.runInline(k, heap, g, onPrintf);
+  }
+
+  /** Hands a large launch to the block workers; the context's later ops queue behind it. */
+  private launchSplit(pool: BlockPool, k: LaunchKernel, heap: DeviceHeap, cfg: LaunchConfig, onPrintf: (text: string) => void): void {
+    const abort = new Int32Array(new SharedArrayBuffer(4));
+    const L: SplitLaunch = {
+      kernel: k, heap, grid: [...cfg.grid], block: [...cfg.block], sharedMem: cfg.sharedMem, params: cfg.params.slice(),
+      smCount: this.grid.smCount, watchdogMs: this.opts.watchdogMs, printfLimit: this.opts.printfLimit, abort,
+    };
+    this.after(() => {
+      if (!this.heap || this.sticky) return undefined;
+      this.running = abort;
+      return pool.run(L).then((text) => {
+        this.running = null;
+        if (text) onPrintf(text);
+      }, (e: CudaError & { printf?: string }) => {
+        this.running = null;
+        if (e.printf) onPrintf(e.printf);
+        throw e;
+      });
+    });
+  }
+
+  private runInline(k: LaunchKernel, heap: DeviceHeap, g: GridConfig, onPrintf: (text: string) => void): void {
     try {
-      // One config object per context, refilled per launch: runGrid runs to completion before returning.
-      // A cooperative launch keeps every CTA resident (runGrid refuses a grid larger than the device holds at
-      // once); a grid-sync kernel launched without the flag traps, as on hardware.
-      const g = this.grid;
-      g.grid = cfg.grid; g.block = cfg.block; g.sharedMem = cfg.sharedMem; g.params = cfg.params;
-      g.cooperative = cfg.cooperative ? this.coopLimits : undefined;
       const text = runGrid(k, heap, g);
       if (text) onPrintf(text);
     } catch (e) {
@@ -272,6 +401,8 @@ export class EmulatedContext implements DeviceContext {
     try {
       this.checkStream(stream);
       this.live();
+      if (this.tail) return this.tail.then(() => this.settle());
+      this.settle();
       return Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
@@ -280,7 +411,7 @@ export class EmulatedContext implements DeviceContext {
   query(stream: BackendStream | null): boolean {
     this.checkStream(stream);
     this.live();
-    return true;
+    return this.tail === null;
   }
 
   createEvent(flags: number): BackendEvent { this.live(); return new EmuEvent(flags); }
@@ -292,13 +423,32 @@ export class EmulatedContext implements DeviceContext {
   recordEvent(e: BackendEvent, stream: BackendStream): void {
     this.checkStream(stream);
     this.live();
-    this.event(e).time = performance.now();
+    const ev = this.event(e);
+    if (!this.tail) {
+      ev.time = performance.now();
+      ev.reached = null;
+      return;
+    }
+    // Reached when the work queued before it is done (callbacks on the tail run before later ops start).
+    ev.time = null;
+    const r: Promise<void> = this.tail.then(() => {
+      ev.time = performance.now();
+      if (ev.reached === r) ev.reached = null;
+    });
+    ev.reached = r;
   }
   streamWaitEvent(stream: BackendStream, e: BackendEvent): void { this.checkStream(stream); this.event(e); }
   synchronizeEvent(e: BackendEvent): Promise<void> {
-    try { this.event(e); this.live(); return Promise.resolve(); } catch (err) { return Promise.reject(err); }
+    try {
+      const ev = this.event(e);
+      this.live();
+      if (ev.reached) return ev.reached.then(() => { this.live(); });
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
-  queryEvent(e: BackendEvent): boolean { this.event(e); this.live(); return true; }
+  queryEvent(e: BackendEvent): boolean { const ev = this.event(e); this.live(); return ev.reached === null; }
   elapsed(start: BackendEvent, end: BackendEvent): number {
     const a = this.event(start), b = this.event(end);
     if (a.time === null || b.time === null) throw new CudaError(CUresult.CUDA_ERROR_NOT_READY, 'event not recorded');
@@ -308,11 +458,18 @@ export class EmulatedContext implements DeviceContext {
 
   destroy(): void {
     if (!this.heap) return;
-    for (const m of this.modules) for (const g of m.globals) this.heap.releaseGlobal(g.addr, g.size);
-    this.modules.clear();
     const heap = this.heap;
+    const mods = [...this.modules];
+    this.modules.clear();
     this.heap = null;
-    heap.releaseAll();
-    freeSlots.push(this.slot);
+    // A launch in flight stops at its next watchdog check; the memory and the slot are given back after it.
+    if (this.running) Atomics.store(this.running, 0, 1);
+    const release = (): void => {
+      for (const m of mods) for (const g of m.globals) heap.releaseGlobal(g.addr, g.size);
+      this.pool?.forget(mods.flatMap((m) => m.kernels), heap);
+      heap.releaseAll();
+      freeSlots.push(this.slot);
+    };
+    if (this.tail) void this.tail.then(release); else release();
   }
 }

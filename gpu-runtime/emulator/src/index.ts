@@ -10,24 +10,38 @@
 import { Backend, Device } from '../../server/src/backend';
 import { EmulatedDevice } from './device';
 import { instanceInfo } from './profiles';
+import { BlockPool } from './blockPool';
 
 export interface EmulatedBackendOptions {
   /** Watchdog for one kernel launch (CUDA_ERROR_LAUNCH_TIMEOUT); default 60 s. */
   watchdogMs?: number;
-  /** Worker threads for CTA-parallel launches; accepted for the interface, launches currently run inline. */
+  /**
+   * Block workers (threads) that run large launches in parallel off the server thread (blockPool.ts); 0 runs
+   * every launch inline. Default: RGPU_EMU_WORKERS, else 0.
+   */
   workers?: number;
+  /** Threads per launch (blocks x block size) from which a launch goes to the workers; RGPU_EMU_SPLIT_MIN. */
+  splitMin?: number;
+}
+
+function envInt(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
 export function createEmulatedBackend(spec: { type: string; count: number }[], opts: EmulatedBackendOptions = {}): Backend {
   const devices: Device[] = [];
-  const options = { watchdogMs: opts.watchdogMs ?? 60_000, printfLimit: 1 << 20 };
+  const pool = BlockPool.create(opts.workers ?? envInt('RGPU_EMU_WORKERS') ?? 0);
+  const options = { watchdogMs: opts.watchdogMs ?? 60_000, printfLimit: 1 << 20, pool, splitMin: opts.splitMin ?? envInt('RGPU_EMU_SPLIT_MIN') };
   for (const { type, count } of spec) {
     for (let i = 0; i < count; i++) devices.push(new EmulatedDevice(instanceInfo(type, i), options));
   }
   return {
     kind: 'emulated',
     devices,
-    close: async () => undefined,
+    close: async () => { await pool?.close(); },
   };
 }
 

@@ -5,6 +5,7 @@
 import { Instr, Operand, typeSize } from './ir';
 import { FnGen, jsName, sanitize } from './codegen';
 import { UnsupportedError, clsOf, conv } from './values';
+import { ATOM_OP } from './atomics';
 
 type Space = 'global' | 'shared' | 'local' | 'generic';
 const SPACES = new Set(['global', 'shared', 'local', 'const', 'param', 'shared::cta', 'shared::cluster']);
@@ -111,7 +112,20 @@ function access(g: FnGen, sp: Space, addr: string, size: number, body: (V: strin
   }
 }
 
+/** Global atomics take the real-Atomics path (atomics.ts) when the launch is split across workers (AM). */
 function atomBody(g: FnGen, V: string, aop: string, type: string, b: string, c: string): string {
+  const plain = plainAtomBody(g, V, aop, type, b, c);
+  if (V !== 'G') return plain;
+  const cls = clsOf(type);
+  const op = ATOM_OP[aop];
+  const signed = type[0] === 's';
+  const shared = cls === 'i' ? `E.at32(${op}, t >>> 2, ${b}, ${c || 0}, ${signed})`
+    : cls === 'l' ? `E.at64(${op}, t, ${b}, ${c || 0}, ${signed})`
+    : `E.atf(${op}, t, ${b}, ${cls === 'd'})`;
+  return `if (AM) g = ${shared}; else { ${plain} }`;
+}
+
+function plainAtomBody(g: FnGen, V: string, aop: string, type: string, b: string, c: string): string {
   const cls = clsOf(type);
   const signed = type[0] === 's';
   if (cls === 'i') {

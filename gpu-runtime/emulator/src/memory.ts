@@ -8,7 +8,11 @@
 // becomes resident when first written. This replaces doubling, which copied the old heap into fresh memory
 // (13-19 us per first-touched page on the dev VM, about 1 s per 256 MiB). A resizable ArrayBuffer would grow
 // in place, but V8 11 (Node 20) runs kernel loads/stores over RAB-backed views 3-5x slower (measured), so
-// the kernels' views stay on a plain buffer. Doubling remains the fallback when the reservation fails.
+// the kernels' views stay on a fixed-size buffer. Doubling remains the fallback when the reservation fails.
+//
+// The buffer and the page map are SharedArrayBuffers (same lazy reservation, same kernel speed, measured), so
+// block workers (blockPool.ts) run kernels over this very memory. Once the whole window is reserved the
+// buffer never changes (`fixed`), which is what lets a launch run on workers while the server thread goes on.
 
 import { CudaError, CUresult } from '../../server/src/backend';
 
@@ -20,12 +24,12 @@ const PAGE = 1 << PAGE_SHIFT;
 const MAX_HEAP = 0xffff0000;
 
 export interface HeapViews {
-  buf: ArrayBuffer;
+  buf: ArrayBufferLike;
   u8: Uint8Array; i8: Int8Array; u16: Uint16Array; i16: Int16Array; i32: Int32Array; u32: Uint32Array;
   f32: Float32Array; f64: Float64Array; i64: BigInt64Array;
 }
 
-export function makeViews(buf: ArrayBuffer): HeapViews {
+export function makeViews(buf: ArrayBufferLike): HeapViews {
   return {
     buf, u8: new Uint8Array(buf), i8: new Int8Array(buf), u16: new Uint16Array(buf), i16: new Int16Array(buf),
     i32: new Int32Array(buf), u32: new Uint32Array(buf), f32: new Float32Array(buf), f64: new Float64Array(buf),
@@ -33,7 +37,43 @@ export function makeViews(buf: ArrayBuffer): HeapViews {
   };
 }
 
-export class DeviceHeap {
+/** What a running kernel needs of a heap: the server's DeviceHeap, or a worker's view of the same memory. */
+export interface KernelHeap {
+  readonly base: number;
+  readonly length: number;
+  readonly views: HeapViews;
+  readonly pages: Uint8Array;
+  check(addr: number, size: number): number;
+}
+
+function checkIn(h: KernelHeap, addr: number, size: number): number {
+  const off = addr - h.base;
+  if (!(off >= 0) || off + size > h.length || !Number.isSafeInteger(off)) heapFault(addr, size);
+  if (size > 0) {
+    const pages = h.pages;
+    for (let p = off >>> PAGE_SHIFT, e = (off + size - 1) >>> PAGE_SHIFT; p <= e; p++) if (!pages[p]) heapFault(addr, size);
+  }
+  return off;
+}
+
+function heapFault(addr: number, size: number): never {
+  throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `access of ${size} bytes at 0x${addr.toString(16)} is outside every allocation`);
+}
+
+/** A worker's view of a context's heap: the same shared buffer and page map, read and written in place. */
+export class AttachedHeap implements KernelHeap {
+  readonly views: HeapViews;
+  readonly pages: Uint8Array;
+  readonly length: number;
+  constructor(readonly base: number, buf: SharedArrayBuffer, pages: SharedArrayBuffer) {
+    this.views = makeViews(buf);
+    this.pages = new Uint8Array(pages);
+    this.length = buf.byteLength;
+  }
+  check(addr: number, size: number): number { return checkIn(this, addr, size); }
+}
+
+export class DeviceHeap implements KernelHeap {
   /** Device address of heap offset 0. */
   readonly base: number;
   readonly vaBase: number;
@@ -46,13 +86,15 @@ export class DeviceHeap {
   private used = 0;
   /** Heap bytes below this may hold old data; above it the buffer is still as calloc gave it (zero). */
   private dirtyTop = 0;
+  /** The whole window is reserved: `views` and `pages` will not be replaced until releaseAll. */
+  fixed = false;
 
   constructor(vaBase: number, vaSize: number, private readonly onUsage: (delta: number) => void) {
     this.vaBase = vaBase;
     this.vaSize = Math.min(vaSize, MAX_HEAP - GLOBAL_WINDOW);
     this.base = vaBase - GLOBAL_WINDOW;
-    this.views = makeViews(new ArrayBuffer(1 << 20));
-    this.pages = new Uint8Array((1 << 20) >>> PAGE_SHIFT);
+    this.views = makeViews(new SharedArrayBuffer(1 << 20));
+    this.pages = new Uint8Array(new SharedArrayBuffer((1 << 20) >>> PAGE_SHIFT));
   }
 
   get length(): number { return this.views.buf.byteLength; }
@@ -62,22 +104,23 @@ export class DeviceHeap {
     if (end <= this.length) return;
     if (end > MAX_HEAP) throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, 'emulated device memory window exhausted');
     const window = Math.min(Math.ceil((GLOBAL_WINDOW + this.vaSize) / (1 << 20)) * (1 << 20), MAX_HEAP);
-    let buf: ArrayBuffer | null = null;
+    let buf: SharedArrayBuffer | null = null;
     let len = window;
     if (end <= window) {
-      try { buf = new ArrayBuffer(window); } catch { /* no address space for the whole window: grow by doubling */ }
+      try { buf = new SharedArrayBuffer(window); } catch { /* no address space for the whole window: grow by doubling */ }
     }
+    this.fixed = buf !== null;
     if (!buf) {
       len = Math.max(end, Math.min(this.length * 2, MAX_HEAP));
       len = Math.min(Math.ceil(len / (1 << 20)) * (1 << 20), MAX_HEAP);
-      try { buf = new ArrayBuffer(len); } catch (e) {
+      try { buf = new SharedArrayBuffer(len); } catch (e) {
         throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, `cannot grow emulated device memory to ${len} bytes`, { cause: e });
       }
     }
     // Only the written prefix needs copying; the rest of the old buffer is zero, as is the new one.
     if (this.dirtyTop > 0) new Uint8Array(buf, 0, this.dirtyTop).set(this.views.u8.subarray(0, this.dirtyTop));
     this.views = makeViews(buf);
-    const pages = new Uint8Array(len >>> PAGE_SHIFT);
+    const pages = new Uint8Array(new SharedArrayBuffer(len >>> PAGE_SHIFT));
     pages.set(this.pages);
     this.pages = pages;
   }
@@ -133,6 +176,7 @@ export class DeviceHeap {
     this.views = makeViews(new ArrayBuffer(0));
     this.pages = new Uint8Array(0);
     this.dirtyTop = 0;
+    this.fixed = false;
   }
 
   /** Places a module variable in the globals window; returns its device address. */
@@ -153,19 +197,9 @@ export class DeviceHeap {
   }
 
   /** Heap offset of [addr, addr+size) or throws ILLEGAL_ADDRESS; used by host copies and slow paths. */
-  check(addr: number, size: number): number {
-    const off = addr - this.base;
-    if (!(off >= 0) || off + size > this.length || !Number.isSafeInteger(off)) this.fault(addr, size);
-    if (size > 0) {
-      const pages = this.pages;
-      for (let p = off >>> PAGE_SHIFT, e = (off + size - 1) >>> PAGE_SHIFT; p <= e; p++) if (!pages[p]) this.fault(addr, size);
-    }
-    return off;
-  }
+  check(addr: number, size: number): number { return checkIn(this, addr, size); }
 
-  fault(addr: number, size: number): never {
-    throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `access of ${size} bytes at 0x${addr.toString(16)} is outside every allocation`);
-  }
+  fault(addr: number, size: number): never { heapFault(addr, size); }
 
   write(addr: number, src: Uint8Array): void {
     const off = this.check(addr, src.length);

@@ -4,7 +4,8 @@
 // (gather every input first, then write every result), then a barrier releases once every live thread waits.
 
 import { CudaError, CUresult } from '../../server/src/backend';
-import { DeviceHeap, HeapViews, makeViews } from './memory';
+import { DeviceHeap, HeapViews, KernelHeap, makeViews } from './memory';
+import { atomic32, atomic64, atomicFloat } from './atomics';
 import { LOCAL_WINDOW, SHARED_WINDOW } from './codegen';
 import { SPILL_F64, SYNC_OPS } from './syncops';
 import * as R from './rt';
@@ -25,6 +26,8 @@ export interface LaunchKernel {
   localBytes: number;
   /** Created on first launch and kept, so the optimised code survives across launches. */
   instance?: KernelInstance;
+  /** The generated source behind `factory`, for block workers to compile their own copy. */
+  src?: string;
   /** The launch environment, created on first launch and refilled by each later one. */
   env?: GridEnv;
 }
@@ -35,6 +38,11 @@ export interface ThreadState {
 }
 
 export interface LaunchEnv {
+  /** Global atomics must be real Atomics: other workers run blocks of this grid over the same heap. */
+  am: boolean;
+  at32(op: number, q: number, b: number, c: number, signed: boolean): number;
+  atf(op: number, t: number, b: number, double: boolean): number;
+  at64(op: number, t: number, b: R.I64, c: R.I64, signed: boolean): R.I64;
   hb: number; hl: number; pg: Uint8Array; g: HeapViews; sh: HeapViews; sl: number; lc: HeapViews; ls: number;
   ntx: number; nty: number; ntz: number; ncx: number; ncy: number; ncz: number; nwarp: number; nsm: number; dynsm: number;
   cx: number; cy: number; cz: number; P: unknown[]; wd: number;
@@ -61,6 +69,15 @@ export interface GridConfig {
   printfLimit: number;
   /** Set for a cooperative launch (LAUNCH launchFlags & 1): every CTA resident at once, grid-wide sync works. */
   cooperative?: CoopLimits;
+  /** Run only the CTAs with linear index in [firstBlock, endBlock) (a worker's share); default: all. */
+  firstBlock?: number;
+  endBlock?: number;
+  /** Other threads run CTAs of this grid at the same time: global atomics use Atomics. */
+  split?: boolean;
+  /** Absolute watchdog deadline (Date.now() ms) shared by the parts of a split launch; default now + watchdogMs. */
+  deadline?: number;
+  /** Non-zero asks a running split launch to stop (checked with the watchdog). */
+  abort?: Int32Array;
 }
 
 /** Per-SM residency limits that bound a cooperative grid (device attributes 106, 39, 81). */
@@ -78,7 +95,7 @@ export function coopCapacity(smCount: number, lim: CoopLimits, blockThreads: num
 }
 
 /** One small zeroed global block per heap for the grid barrier counter, reused by every cooperative launch. */
-const coopWorkspace = new WeakMap<DeviceHeap, number>();
+const coopWorkspace = new WeakMap<KernelHeap, number>();
 const COOP_WS_BYTES = 64;
 
 const WD_CHUNK = 1 << 20;
@@ -151,11 +168,15 @@ function sharedBytes(sl: number): number { return Math.ceil(Math.max(sl, 16) / 1
  * zeroed on reuse, so a launch sees exactly what fresh buffers gave it.
  */
 class GridEnv implements LaunchEnv {
+  am = false;
+  /** Linear CTA range of this launch. */
+  b0 = 0; b1 = 0;
+  private abort: Int32Array | undefined;
   hb = 0; hl = 0; pg!: Uint8Array; g!: HeapViews; sh!: HeapViews; sl = 0; lc!: HeapViews; ls = 0;
   ntx = 0; nty = 0; ntz = 0; ncx = 0; ncy = 0; ncz = 0; nwarp = 0; nsm = 0; dynsm = 0;
   cx = 0; cy = 0; cz = 0; P: unknown[]; wd = WD_CHUNK; env1 = 0; env2 = 0; yc = 0; ba = new Int32Array(16);
   out = '';
-  heap!: DeviceHeap;
+  heap!: KernelHeap;
   private deadline = 0;
   private watchdogMs = 0;
   private printfLimit = 0;
@@ -175,7 +196,7 @@ class GridEnv implements LaunchEnv {
   }
 
   /** Refills E for one launch (a cooperative launch then swaps in its own per-CTA buffers). */
-  reset(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig, nthreads: number, sl: number, ls: number): void {
+  reset(k: LaunchKernel, heap: KernelHeap, cfg: GridConfig, nthreads: number, sl: number, ls: number): void {
     const [ntx, nty, ntz] = cfg.block;
     const [ncx, ncy, ncz] = cfg.grid;
     decodeParams(cfg.params, this.reads, this.P);
@@ -189,19 +210,25 @@ class GridEnv implements LaunchEnv {
     else this.lcBuf = makeViews(new ArrayBuffer(lcLen));
     this.sh = this.shBuf; this.lc = this.lcBuf; this.sl = sl; this.ls = ls;
     this.ntx = ntx; this.nty = nty; this.ntz = ntz; this.ncx = ncx; this.ncy = ncy; this.ncz = ncz;
+    this.b0 = cfg.firstBlock ?? 0; this.b1 = cfg.endBlock ?? ncx * ncy * ncz;
+    this.am = cfg.split === true; this.abort = cfg.abort;
     this.nwarp = Math.ceil(nthreads / 32); this.nsm = cfg.smCount; this.dynsm = cfg.sharedMem;
     this.cx = 0; this.cy = 0; this.cz = 0; this.wd = WD_CHUNK; this.env1 = 0; this.env2 = 0; this.yc = 0;
     this.ba.fill(0);
     this.out = '';
     this.watchdogMs = cfg.watchdogMs; this.printfLimit = cfg.printfLimit;
-    this.deadline = Date.now() + cfg.watchdogMs;
+    this.deadline = cfg.deadline ?? Date.now() + cfg.watchdogMs;
     this.t0 = process.hrtime.bigint();
   }
 
   tick(): void {
+    if (this.abort && this.abort[0] !== 0) throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, `kernel ${this.name}: stopped (another part of the grid failed or the context went away)`);
     if (Date.now() > this.deadline) throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_TIMEOUT, `kernel ${this.name} exceeded the ${this.watchdogMs} ms watchdog`);
     this.wd = WD_CHUNK;
   }
+  at32(op: number, q: number, b: number, c: number, signed: boolean): number { return atomic32(this.g.i32, op, q, b, c, signed); }
+  atf(op: number, t: number, b: number, double: boolean): number { return atomicFloat(this.g.i32, this.g.i64, op, t, b, double); }
+  at64(op: number, t: number, b: R.I64, c: R.I64, signed: boolean): R.I64 { return atomic64(this.g.i64, op, t, b, c, signed); }
   trap(): never { throw new CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED, `kernel ${this.name} executed trap`); }
   badcall(addr: number): never { throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION, `kernel ${this.name}: indirect call through 0x${addr.toString(16)}, which is not a function of this module`); }
   stackOverflow(): never { throw new CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, `kernel ${this.name}: per-thread stack overflow`); }
@@ -259,12 +286,12 @@ class GridEnv implements LaunchEnv {
   gtimer(): number { return Number(process.hrtime.bigint() & 0xfffffffffffffn); }
 }
 
-export function runGrid(k: LaunchKernel, heap: DeviceHeap, cfg: GridConfig): string {
+export function runGrid(k: LaunchKernel, heap: KernelHeap, cfg: GridConfig): string {
   const nthreads = cfg.block[0] * cfg.block[1] * cfg.block[2];
   const sl = k.sharedStatic + cfg.sharedMem;
   const ls = Math.ceil(Math.max(k.localBytes, 16) / 16) * 16;
   // Before E captures the heap views: the first allocation may grow the heap.
-  if (cfg.cooperative && !coopWorkspace.has(heap)) coopWorkspace.set(heap, heap.allocGlobal(COOP_WS_BYTES, 64));
+  if (cfg.cooperative && !coopWorkspace.has(heap)) coopWorkspace.set(heap, (heap as DeviceHeap).allocGlobal(COOP_WS_BYTES, 64));
   // Keyed by the heap it was last filled from: a kernel object is per context today, but an env must never carry
   // one context's buffers into another's launch should kernels ever be shared.
   let E = k.env;
@@ -303,10 +330,11 @@ function runFast(K: (S: ThreadState) => number, E: GridEnv): void {
   // One state serves every thread in turn, as before; across launches too, so only the ids are reset.
   const S = E.fastThread;
   S.lb = 0; S.sp = 0;
-  const { ntx, nty, ntz, ncx, ncy, ncz } = E;
+  const { ntx, nty, ntz, ncx, ncy } = E;
   const shu8 = E.sh.u8;
-  for (let cz = 0; cz < ncz; cz++) for (let cy = 0; cy < ncy; cy++) for (let cx = 0; cx < ncx; cx++) {
+  for (let b = E.b0, cx = b % ncx, cy = Math.floor(b / ncx) % ncy, cz = Math.floor(b / (ncx * ncy)); b < E.b1; b++) {
     E.cx = cx; E.cy = cy; E.cz = cz;
+    if (++cx === ncx) { cx = 0; if (++cy === ncy) { cy = 0; cz++; } }
     // Loop-free kernels never reach a back-edge check: charge each CTA's threads to the watchdog budget.
     if ((E.wd -= ntx * nty * ntz) < 0) E.tick();
     if (E.sl > 0) shu8.fill(0);
@@ -331,8 +359,10 @@ function runSync(K: (S: ThreadState) => number, E: GridEnv, n: number): void {
   if (E.status.length !== n) E.status = new Uint8Array(n);
   const status = E.status;
   const nwarps = Math.ceil(n / 32);
-  for (let cz = 0; cz < E.ncz; cz++) for (let cy = 0; cy < E.ncy; cy++) for (let cx = 0; cx < E.ncx; cx++) {
+  const { ncx, ncy } = E;
+  for (let b = E.b0, cx = b % ncx, cy = Math.floor(b / ncx) % ncy, cz = Math.floor(b / (ncx * ncy)); b < E.b1; b++) {
     E.cx = cx; E.cy = cy; E.cz = cz;
+    if (++cx === ncx) { cx = 0; if (++cy === ncy) { cy = 0; cz++; } }
     E.sh.u8.fill(0);
     E.ba.fill(0);
     for (let i = 0; i < n; i++) { threads[i].pc = 0; status[i] = RUN; }
