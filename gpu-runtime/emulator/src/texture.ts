@@ -56,6 +56,8 @@ interface TexObj extends View {
   intRead: boolean;
   filterLinear: boolean;
   normCoords: boolean;
+  /** [w, h, d] for the per-axis loops. */
+  ext: [number, number, number];
   am: [number, number, number];
   border: [number, number, number, number];
   desc: TextureDesc;
@@ -111,6 +113,11 @@ export class TexRegistry {
   /** Scratch result of the last fetch/load: read by the compiled kernel straight after the call. */
   readonly out = new Float64Array(4);
   readonly outL: (number | bigint)[] = [0, 0, 0, 0];
+  // Scratch of fetch(): coordinates, the two texel indices per axis and the linear weights.
+  private readonly crd = new Float64Array(3);
+  private readonly i0 = new Int32Array(3);
+  private readonly i1 = new Int32Array(3);
+  private readonly wa = new Float64Array(3);
   private dv: DataView | null = null;
 
   constructor(readonly heap: DeviceHeap) {}
@@ -136,7 +143,7 @@ export class TexRegistry {
     this.tex.set(handle, {
       ...v, linear: res.type === RES_LINEAR, normRead: intFmt && !intRead, intRead, filterLinear,
       srgb: (desc.flags & TRSF_SRGB) !== 0 && intFmt && !intRead && v.cs === 1,
-      normCoords: (desc.flags & TRSF_NORMALIZED_COORDINATES) !== 0, am, border, desc, res,
+      normCoords: (desc.flags & TRSF_NORMALIZED_COORDINATES) !== 0, am, border, desc, res, ext: [v.w, v.h, v.d],
     });
   }
 
@@ -215,39 +222,41 @@ export class TexRegistry {
     const t = this.texObj(h);
     const out = this.out;
     out.fill(0);
-    let layer = 0, x = c0, y = c1, z = c2;
+    let layer = 0;
+    const crd = this.crd;
+    crd[0] = c0; crd[1] = c1; crd[2] = c2;
     if (geom === 4 || geom === 5) {
       layer = Math.min(Math.max(c0 | 0, 0), Math.max(t.layers - 1, 0));
-      x = c1; y = c2; z = 0;
+      crd[0] = c1; crd[1] = c2; crd[2] = 0;
       void c3;
     }
     const dims = geom === 1 || geom === 4 ? 1 : geom === 2 || geom === 5 ? 2 : 3;
-    const ext = [t.w, t.h, t.d];
-    const coord = [x, y, z];
+    const ext = t.ext;
+    const i0 = this.i0, i1 = this.i1;
+    i0.fill(0);
     if (intCoords) {
-      const idx = [0, 0, 0];
       for (let a = 0; a < dims; a++) {
-        const i = coord[a] | 0;
+        const i = crd[a] | 0;
         if (t.linear && (i < 0 || i >= ext[a])) return out; // tex1Dfetch outside the buffer reads zero
-        idx[a] = this.resolve(i, ext[a], t.am[a], t.normCoords);
+        i0[a] = this.resolve(i, ext[a], t.am[a], t.normCoords);
       }
-      this.texel(t, idx[0], idx[1], idx[2], layer, 1, out);
+      this.texel(t, i0[0], i0[1], i0[2], layer, 1, out);
       return this.finish(t, out);
     }
-    for (let a = 0; a < dims; a++) coord[a] = t.normCoords ? Math.fround(coord[a] * ext[a]) : coord[a];
+    if (t.normCoords) for (let a = 0; a < dims; a++) crd[a] = Math.fround(crd[a] * ext[a]);
     if (!t.filterLinear) {
-      const idx = [0, 0, 0];
       for (let a = 0; a < dims; a++) {
-        const c = coord[a];
+        const c = crd[a];
         // NaN coordinates sample texel 0 after clamping, as the hardware's float-to-int conversion gives 0.
-        idx[a] = this.resolve(c !== c ? 0 : Math.floor(c), ext[a], t.am[a], t.normCoords);
+        i0[a] = this.resolve(c !== c ? 0 : Math.floor(c), ext[a], t.am[a], t.normCoords);
       }
-      this.texel(t, idx[0], idx[1], idx[2], layer, 1, out);
+      this.texel(t, i0[0], i0[1], i0[2], layer, 1, out);
       return this.finish(t, out);
     }
-    const i0 = [0, 0, 0], i1 = [0, 0, 0], wa = [0, 0, 0];
+    const wa = this.wa;
+    i1.fill(0);
     for (let a = 0; a < dims; a++) {
-      const xb = coord[a] !== coord[a] ? -0.5 : coord[a] - 0.5;
+      const xb = crd[a] !== crd[a] ? -0.5 : crd[a] - 0.5;
       const f = Math.floor(xb);
       wa[a] = Math.round((xb - f) * 256) / 256;
       i0[a] = this.resolve(f, ext[a], t.am[a], t.normCoords);
@@ -256,13 +265,8 @@ export class TexRegistry {
     const corners = 1 << dims;
     for (let m = 0; m < corners; m++) {
       let wgt = 1;
-      const pick = [0, 0, 0];
-      for (let a = 0; a < dims; a++) {
-        const hi = (m >> a) & 1;
-        wgt *= hi ? wa[a] : 1 - wa[a];
-        pick[a] = hi ? i1[a] : i0[a];
-      }
-      if (wgt !== 0) this.texel(t, pick[0], pick[1], pick[2], layer, wgt, out);
+      for (let a = 0; a < dims; a++) wgt *= (m >> a) & 1 ? wa[a] : 1 - wa[a];
+      if (wgt !== 0) this.texel(t, m & 1 ? i1[0] : i0[0], m & 2 ? i1[1] : i0[1], m & 4 ? i1[2] : i0[2], layer, wgt, out);
     }
     return this.finish(t, out);
   }
