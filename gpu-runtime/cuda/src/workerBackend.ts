@@ -1,5 +1,6 @@
 // The CUDA backend with one worker process per session (worker.ts): the server's default for --devices cuda.
-// The server process never loads libcuda; a probe worker enumerates the GPUs at start-up and exits.
+// The server process never loads libcuda: the first worker enumerates the GPUs, and one initialised worker is
+// kept spare so that a session does not wait for node, koffi and cuInit at HELLO.
 //
 // Device printf: each worker's stdout is a pipe read here. The worker writes a marker after the driver has
 // flushed printf (at every synchronising reply), so the text before the k-th marker is exactly what the
@@ -335,27 +336,76 @@ export class WorkerContext implements DeviceContext {
   }
 }
 
-/** Starts a worker process; resolves once it runs. */
-async function startWorker(libraryPath: string): Promise<WorkerProcess> {
+/** Starts a worker process and initialises the driver in it; resolves with the devices it sees. */
+async function startWorker(libraryPath: string): Promise<{ w: WorkerProcess; infos: DeviceInfo[] }> {
   const w = new WorkerProcess(libraryPath);
-  await new Promise<void>((resolve, reject) => {
-    w.child.once('spawn', resolve);
-    w.child.once('error', reject);
-  });
-  return w;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      w.child.once('spawn', resolve);
+      w.child.once('error', reject);
+    });
+    const r = await w.call(W.INIT, 0, 0, undefined, true);
+    return { w, infos: unpack(r.body) as DeviceInfo[] };
+  } catch (e) {
+    w.kill();
+    throw e;
+  }
+}
+
+/**
+ * Worker processes with the driver initialised, ready for a context: starting node, loading koffi and cuInit
+ * take hundreds of milliseconds, which a session would otherwise wait for at HELLO. One is kept spare.
+ */
+class SparePool {
+  private spare: Promise<WorkerProcess | null> | null = null;
+  private closed = false;
+
+  constructor(private readonly libraryPath: string, first?: WorkerProcess) {
+    if (first) this.spare = Promise.resolve(first);
+  }
+
+  /** A ready worker: the spare when it is alive, else a new one. Starts the next spare. */
+  async take(): Promise<WorkerProcess> {
+    const spare = this.spare ? await this.spare : null;
+    this.spare = null;
+    const w = spare && !spare.dead ? spare : (await startWorker(this.libraryPath)).w;
+    this.refill();
+    return w;
+  }
+
+  private refill(): void {
+    if (this.closed || this.spare) return;
+    this.spare = startWorker(this.libraryPath).then(
+      ({ w }) => {
+        if (this.closed) w.kill();
+        return this.closed ? null : w;
+      },
+      () => null, // the next take() starts one itself and reports the error
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const spare = this.spare ? await this.spare : null;
+    this.spare = null;
+    if (spare) {
+      spare.end();
+      await spare.exited;
+    }
+  }
 }
 
 export class WorkerDevice implements Device {
   private readonly contexts = new Set<WorkerContext>();
 
-  constructor(private readonly libraryPath: string, readonly ordinal: number, readonly info: DeviceInfo) {}
+  constructor(private readonly spares: SparePool, readonly ordinal: number, readonly info: DeviceInfo) {}
 
   createContext(): DeviceContext {
     throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, 'a worker device creates contexts with createContextAsync');
   }
 
   async createContextAsync(opts: { vaSize: number }): Promise<DeviceContext> {
-    const w = await startWorker(this.libraryPath);
+    const w = await this.spares.take();
     try {
       const r = await w.call(W.CREATE, 0, w.nums(this.ordinal, opts.vaSize), undefined, true);
       const c = new WorkerContext(w, () => this.contexts.delete(c));
@@ -384,26 +434,24 @@ export class WorkerDevice implements Device {
 export class CudaWorkerBackend implements Backend {
   readonly kind = 'cuda' as const;
 
-  constructor(readonly devices: readonly WorkerDevice[]) {}
+  constructor(readonly devices: readonly WorkerDevice[], private readonly spares: SparePool) {}
 
   async close(): Promise<void> {
-    await Promise.all(this.devices.map((d) => d.closeAll()));
+    await Promise.all([this.spares.close(), ...this.devices.map((d) => d.closeAll())]);
   }
 }
 
 /**
- * Enumerates the GPUs in a probe worker (so that this process never loads libcuda) and returns a backend whose
- * contexts each live in a worker process of their own. Library: as createCudaBackend.
+ * Enumerates the GPUs in a first worker (so that this process never loads libcuda), which then waits as the
+ * spare for the first session, and returns a backend whose contexts each live in a worker process of their
+ * own. Library: as createCudaBackend.
  */
 export async function createCudaWorkerBackend(opts?: { libraryPath?: string }): Promise<Backend> {
   const path = opts?.libraryPath ?? (process.env.RGPU_LIBCUDA || 'libcuda.so.1');
-  const probe = await startWorker(path);
-  try {
-    const r = await probe.call(W.INIT, 0, 0, undefined, true);
-    const infos = unpack(r.body) as DeviceInfo[];
-    return new CudaWorkerBackend(infos.map((info, i) => new WorkerDevice(path, i, { ...info, type: info.type || poolType(info.name), uuid: new Uint8Array(info.uuid) })));
-  } finally {
-    probe.end();
-    await probe.exited;
-  }
+  const { w, infos } = await startWorker(path);
+  const spares = new SparePool(path, w);
+  return new CudaWorkerBackend(
+    infos.map((info, i) => new WorkerDevice(spares, i, { ...info, type: info.type || poolType(info.name), uuid: new Uint8Array(info.uuid) })),
+    spares,
+  );
 }
