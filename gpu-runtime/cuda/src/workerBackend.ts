@@ -68,7 +68,15 @@ class WorkerProcess {
     this.sock = this.child.stdio[WORKER_FD] as Socket;
     this.splitter = new PrintfSplitter(marker, (t) => this.onPrintf(t), () => this.release());
     this.child.stdout!.on('data', (c: Buffer) => this.splitter.push(c));
-    this.sock.on('data', (c: Buffer) => this.decoder.feed(c, (f) => this.onReply(f)));
+    this.sock.on('data', (c: Buffer) => {
+      try {
+        this.decoder.feed(c, (f) => this.onReply(f));
+      } catch (e) {
+        // Garbled framing from a worker (a driver scribbling over its memory): that session is over, not the server.
+        this.gone(`sent a bad frame (${(e as Error).message})`);
+        this.child.kill('SIGKILL');
+      }
+    });
     this.sock.on('error', () => {}); // 'exit' follows
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
