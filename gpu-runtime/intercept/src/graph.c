@@ -478,6 +478,8 @@ static CUresult instantiate(CUgraphExec *out, CUgraph h, unsigned long long flag
     struct rgpu_gexec *e = calloc(1, sizeof(*e));
     if (!e) return CUDA_ERROR_OUT_OF_MEMORY;
     rgpu_rpc_lock();
+    for (struct rgpu_capture *c = captures; c; c = c->next)
+        if (c->graph == g) { rgpu_rpc_unlock(); free(e); return CUDA_ERROR_ILLEGAL_STATE; } /* still growing */
     e->magic = RGPU_MAGIC_EXEC;
     e->body = g->body;
     g->body->refs++; /* the graph may be destroyed before its executables */

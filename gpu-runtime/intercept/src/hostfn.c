@@ -59,6 +59,9 @@ static int stream_ordered(uint16_t op)
     case RGPU_OP_MEMCPY_HTOD_2D: case RGPU_OP_MEMCPY_DTOH_2D: case RGPU_OP_MEMCPY_DTOD_2D: case RGPU_OP_MEMSET:
     case RGPU_OP_EVENT_RECORD: case RGPU_OP_STREAM_WAIT_EVENT: case RGPU_OP_STREAM_SYNC: case RGPU_OP_CTX_SYNC:
         return 1;
+    case RGPU_OP_STREAM_DESTROY: /* sent on stream 0 (so it waits for every pending function): the helper still
+                                  * needs the stream to find the point where its function runs */
+        return 1;
     default:
         return 0;
     }
