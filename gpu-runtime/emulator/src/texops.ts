@@ -14,7 +14,7 @@ export function emitTex(g: FnGen, ins: Instr): string | null {
     case 'tex': return tex(g, ins);
     case 'suld': case 'sust': return surface(g, ins);
     case 'txq': case 'suq': return query(g, ins);
-    case 'tld4': throw new UnsupportedError('tld4 (texture gather) is not supported by the emulator');
+    case 'tld4': return gather(g, ins);
     default: return null;
   }
 }
@@ -57,6 +57,28 @@ function tex(g: FnGen, ins: Instr): string {
   const writes = dsts.map((o, k) => (o.k === 'sink' ? '' : g.wr(o, dtype, `${T}[${k}]`))).join(' ');
   const pw = pred ? ' ' + g.wr(pred, 'pred', 'true') : '';
   return `${T} = R.texRegistry(E.heap).fetch(${h}, ${geom}, ${ctype === 's32'}, ${c.join(', ')}); ${writes}${pw}`;
+}
+
+const GATHER_COMP: Record<string, number> = { r: 0, g: 1, b: 2, a: 3 };
+
+/** tld4.comp.{2d,a2d}.v4.dtype.f32 d, [t, {coords}] */
+function gather(g: FnGen, ins: Instr): string {
+  const p = ins.parts;
+  const comp = GATHER_COMP[p[1]];
+  const geom = geomOf(ins);
+  if (comp === undefined || (geom !== 2 && geom !== 5)) throw new UnsupportedError(`'${ins.op}': only tld4.{r,g,b,a}.2d/a2d is supported`);
+  const dtype = p[p.length - 2];
+  if (p[p.length - 1] !== 'f32' || (dtype !== 'f32' && dtype !== 's32' && dtype !== 'u32')) throw new UnsupportedError(`'${ins.op}': unsupported types`);
+  let dst = ins.args[0];
+  let pred: Operand | null = null;
+  if (dst.k === 'pair') { pred = dst.b; dst = dst.a; }
+  const { h, coords } = handleAndCoords(g, ins.args[1], ins.op);
+  const c = [0, 1, 2].map((k) => (coords[k] ? g.rd(coords[k], geom === 5 && k === 0 ? 'u32' : 'f32') : '0'));
+  const T = g.local('tq');
+  const dsts = dst.k === 'vec' ? dst.elems : [dst];
+  const writes = dsts.map((o, k) => (o.k === 'sink' ? '' : g.wr(o, dtype, `${T}[${k}]`))).join(' ');
+  const pw = pred ? ' ' + g.wr(pred, 'pred', 'true') : '';
+  return `${T} = R.texRegistry(E.heap).gather(${h}, ${geom}, ${comp}, ${c.join(', ')}); ${writes}${pw}`;
 }
 
 function surface(g: FnGen, ins: Instr): string {

@@ -118,6 +118,8 @@ export class TexRegistry {
   private readonly i0 = new Int32Array(3);
   private readonly i1 = new Int32Array(3);
   private readonly wa = new Float64Array(3);
+  private readonly acc = new Float64Array(4);
+  private readonly pick = new Int32Array(8);
   private dv: DataView | null = null;
 
   constructor(readonly heap: DeviceHeap) {}
@@ -267,6 +269,30 @@ export class TexRegistry {
       let wgt = 1;
       for (let a = 0; a < dims; a++) wgt *= (m >> a) & 1 ? wa[a] : 1 - wa[a];
       if (wgt !== 0) this.texel(t, m & 1 ? i1[0] : i0[0], m & 2 ? i1[1] : i0[1], m & 4 ? i1[2] : i0[2], layer, wgt, out);
+    }
+    return this.finish(t, out);
+  }
+
+  /**
+   * tld4.{r,g,b,a}.2d / a2d (tex2Dgather): component `comp` of the four texels linear filtering would blend,
+   * in the gather order (i0, j1), (i1, j1), (i1, j0), (i0, j0), unweighted.
+   */
+  gather(h: number | bigint, geom: number, comp: number, c0: number, c1: number, c2: number): Float64Array {
+    const t = this.texObj(h);
+    const out = this.out;
+    let layer = 0, x = c0, y = c1;
+    if (geom === 5) { layer = Math.min(Math.max(c0 | 0, 0), Math.max(t.layers - 1, 0)); x = c1; y = c2; }
+    if (t.normCoords) { x = Math.fround(x * t.w); y = Math.fround(y * t.h); }
+    const fx = Math.floor(x !== x ? -0.5 : x - 0.5), fy = Math.floor(y !== y ? -0.5 : y - 0.5);
+    const x0 = this.resolve(fx, t.w, t.am[0], t.normCoords), x1 = this.resolve(fx + 1, t.w, t.am[0], t.normCoords);
+    const y0 = this.resolve(fy, t.h, t.am[1], t.normCoords), y1 = this.resolve(fy + 1, t.h, t.am[1], t.normCoords);
+    const acc = this.acc;
+    const pick = this.pick;
+    pick[0] = x0; pick[1] = y1; pick[2] = x1; pick[3] = y1; pick[4] = x1; pick[5] = y0; pick[6] = x0; pick[7] = y0;
+    for (let k = 0; k < 4; k++) {
+      acc.fill(0);
+      this.texel(t, pick[2 * k], pick[2 * k + 1], 0, layer, 1, acc);
+      out[k] = acc[comp];
     }
     return this.finish(t, out);
   }

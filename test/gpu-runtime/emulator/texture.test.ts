@@ -129,6 +129,34 @@ describe('emulator: texture objects', function () {
     assert.deepEqual(firsts(r), [5, -6, 7, 0, 0]);
   });
 
+  it('tld4 gathers one component of the bilinear footprint; tex.level samples level 0; txq reports the extent', async () => {
+    // 3x2 float2 texels: component x = 10 * col + row, y = -(that).
+    const v = new Float32Array(3 * 2 * 2);
+    for (let r = 0; r < 2; r++) for (let c = 0; c < 3; c++) { v[(r * 3 + c) * 2] = 10 * c + r; v[(r * 3 + c) * 2 + 1] = -(10 * c + r); }
+    const a = s.upload(v);
+    const h = handle++;
+    s.ctx.createTexObject!(h, arrayRes(a, FLOAT, 2, 3, 2), desc(CLAMP, 0, 0));
+    const ptx = `${HEAD}.visible .entry k(.param .u64 t, .param .u64 o) {
+  .reg .b64 %rd<4>; .reg .f32 %f<16>; .reg .b32 %r<4>;
+  ld.param.u64 %rd1, [t]; ld.param.u64 %rd2, [o];
+  mov.f32 %f1, 0f3FC00000; mov.f32 %f2, 0f3F800000; mov.f32 %f3, 0f40400000;
+  tld4.g.2d.v4.f32.f32 {%f4, %f5, %f6, %f7}, [%rd1, {%f1, %f2}];
+  st.global.v4.f32 [%rd2], {%f4, %f5, %f6, %f7};
+  tex.level.2d.v4.f32.f32 {%f8, %f9, %f10, %f11}, [%rd1, {%f1, %f2}], %f3;
+  st.global.v4.f32 [%rd2+16], {%f8, %f9, %f10, %f11};
+  txq.width.b32 %r1, [%rd1]; txq.height.b32 %r2, [%rd1];
+  st.global.v2.u32 [%rd2+32], {%r1, %r2};
+  ret;
+}`;
+    const o = s.alloc(48);
+    s.launch(s.load(ptx), 'k', 1, 1, [h, o]);
+    const out = await s.download(o, new Float32Array(12));
+    // (1.5, 1.0): x - 0.5 = 1 -> columns 1, 2; y - 0.5 = 0.5 -> rows 0, 1. Order (x0,y1) (x1,y1) (x1,y0) (x0,y0).
+    assert.deepEqual([...out.slice(0, 4)], [-11, -21, -20, -10]);
+    assert.deepEqual([...out.slice(4, 8)], [11, -11, 0, 1]); // point sample of texel (1, 1)
+    assert.deepEqual([...new Uint32Array(out.buffer, 32, 2)], [3, 2]);
+  });
+
   it('a fetch through a destroyed or unknown object faults the launch', async () => {
     const a = s.upload(new Float32Array([1]));
     s.ctx.createTexObject!(99, arrayRes(a, FLOAT, 1, 1), desc(CLAMP, 0, 0));
