@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { unpack } from 'msgpackr';
-import { encodeFrame, FrameDecoder, type Frame } from '../../protocol/ts/codec';
+import { encodeFrame, FrameDecoder, writeHeader, type Frame } from '../../protocol/ts/codec';
+import { HEADER_SIZE } from '../../protocol/generated/ops';
 import { CudaError, type Backend, type BackendEvent, type BackendStream, type Device, type DeviceContext, type DeviceInfo, type LaunchConfig, type ModuleInfo } from '../../server/src/backend';
 import { poolType } from './backend';
 import { PrintfSplitter, printfMarker, W, WFlag, WORKER_FD } from './workerProtocol';
@@ -26,6 +27,8 @@ const CUDA_ERROR_NOT_READY = 600;
 export const WORKER_DIED = 719; // CUDA_ERROR_LAUNCH_FAILED
 const KINDS = { fatbin: 0, ptx: 1, cubin: 2 } as const;
 const WHOLE_CONTEXT = 0xffffffff;
+/** Bulks up to this size are copied into the request frame; larger ones are written from the caller's buffer. */
+const SMALL_BULK = 64 * 1024;
 /** A worker that does not exit this long after its context was destroyed is killed. */
 const EXIT_GRACE_MS = 10_000;
 
@@ -114,8 +117,20 @@ class WorkerProcess {
       this.sock.cork();
       process.nextTick(this.uncork);
     }
-    const parts = encodeFrame(op, { seq, stream, flags: reply ? WFlag.WANT_REPLY : 0, body: this.scratch.subarray(0, 8 * nums), bulk });
-    for (const p of parts) this.sock.write(p);
+    const flags = reply ? WFlag.WANT_REPLY : 0;
+    const bodyLen = 8 * nums;
+    if (bulk && bulk.length > SMALL_BULK) {
+      for (const p of encodeFrame(op, { seq, stream, flags, body: this.scratch.subarray(0, bodyLen), bulk })) this.sock.write(p);
+    } else {
+      // Small bulks (launch parameters, small copies) are copied into the frame: the write may complete after
+      // the caller's buffer was reused, and one small allocation is cheaper than a second write.
+      const n = bulk ? bulk.length : 0;
+      const frame = Buffer.allocUnsafe(HEADER_SIZE + bodyLen + n);
+      writeHeader(frame, 0, { length: bodyLen + n, op, flags, seq, stream, bodyLen, result: 0 });
+      this.scratch.copy(frame, HEADER_SIZE, 0, bodyLen);
+      if (bulk) frame.set(bulk, HEADER_SIZE + bodyLen);
+      this.sock.write(frame);
+    }
     if (!reply) return;
     return new Promise<Frame>((resolve, reject) => this.waiting.set(seq, { resolve, reject }));
   }
@@ -204,7 +219,8 @@ export class WorkerContext implements DeviceContext {
     this.allocs.delete(addr);
   }
 
-  // The worker's socket write holds `src` until it is written; the server never reuses a frame's bulk.
+  // A large `src` is held by the pipe write until written (see DeviceContext.enqueueWrite); the server passes
+  // frame bulks, and frames that large are assembled in buffers of their own.
   enqueueWrite(stream: BackendStream, dst: number, src: Uint8Array): void {
     this.w.call(W.WRITE, this.sid(stream), this.w.nums(dst), src);
   }
