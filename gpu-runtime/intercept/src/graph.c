@@ -543,9 +543,13 @@ static CUresult graph_launch(CUgraphExec h, CUstream s, int ptds)
     for (size_t i = 0; !rc && i < b->n; i++) {
         const struct gnode *n = &b->nodes[i];
         switch (n->kind) {
-        case NODE_FRAME:
+        case NODE_FRAME: /* a run of frames under one lock acquisition */
             rgpu_rpc_lock();
-            rc = rgpu_rpc_post_locked(n->op, id, n->data, n->body_len, n->data + n->body_len, n->bulk_len);
+            for (;;) {
+                rc = rgpu_rpc_post_locked(n->op, id, n->data, n->body_len, n->data + n->body_len, n->bulk_len);
+                if (rc || i + 1 >= b->n || b->nodes[i + 1].kind != NODE_FRAME) break;
+                n = &b->nodes[++i];
+            }
             rgpu_rpc_unlock();
             break;
         case NODE_HTOD: rc = rgpu_memory_htod(n->dev, n->host, n->n, id); break;
