@@ -1,6 +1,7 @@
 /* Host functions against the server with its FakeBackend: the helper thread appears with the first host
  * function only; a function still runs when its stream is destroyed right after queueing it; a forked child
- * does not inherit the helper (one thread) and starts its own when it queues a function; both exit cleanly.
+ * does not inherit the helper (one thread) and starts its own when it queues a function, nor the parent's
+ * kernels; both exit cleanly.
  * Prints "hostfn-fork ok". */
 #define _GNU_SOURCE
 #include <cuda.h>
@@ -64,7 +65,13 @@ int main(void)
     pid_t pid = fork();
     if (pid == 0) {
         if (threads() != 1) _exit(10);          /* the helper is not inherited */
-        open_session();                         /* a fresh session for the child */
+        CUfunction mine = open_session();       /* a fresh session for the child */
+        CUdeviceptr cd;
+        if (cuMemAlloc(&cd, 128) != CUDA_SUCCESS) _exit(14);
+        void *cargs[] = { &cd, &v, &n };
+        /* the parent's kernel handle was never loaded into the child's session */
+        if (cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, cargs, NULL) != CUDA_ERROR_INVALID_HANDLE) _exit(15);
+        if (cuLaunchKernel(mine, 1, 1, 1, 32, 1, 1, 0, NULL, cargs, NULL) != CUDA_SUCCESS) _exit(16);
         int ten = 10;
         if (cuLaunchHostFunc(NULL, mark, &ten) != CUDA_SUCCESS) _exit(11);
         if (threads() != 2) _exit(12);          /* the child's own helper */

@@ -52,7 +52,7 @@ CUresult rgpu_context_stale(void)
 void rgpu_context_after_fork(void)
 {
     primary.refcount = 0;
-    primary.session = 0;
+    primary.session = rgpu_g.session_gen;
 }
 
 #define CHECK_INIT() do { CUresult rc_ = rgpu_rpc_ready(); if (rc_ && rgpu_g.init_state != 1) return rc_; } while (0)

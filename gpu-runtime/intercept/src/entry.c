@@ -11,6 +11,7 @@ static void atfork_child(void)
     rgpu_rpc_after_fork_child();
     rgpu_memory_reset();
     rgpu_context_after_fork();
+    rgpu_module_after_fork();
     rgpu_array_after_fork();
     rgpu_hostfn_after_fork();
     rgpu_graph_after_fork();

@@ -239,6 +239,10 @@ static CUresult send_load(uint32_t id, const char *hash, const struct image *img
 /* Every loaded module, for rgpu_module_renew_locked (rgpu_g.lock). */
 static struct rgpu_module *live;
 
+/* The parent's modules stay allocated in the child (its handles may still be passed in) but are not
+ * loaded again into the child's sessions: their ids would collide with the child's own. */
+void rgpu_module_after_fork(void) { live = NULL; }
+
 static CUresult load(struct rgpu_module **out, const void *code, const char *name)
 {
     if (!out) return CUDA_ERROR_INVALID_VALUE;

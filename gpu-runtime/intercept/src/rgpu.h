@@ -295,6 +295,7 @@ void rgpu_array_after_fork(void);
 /* module.c */
 struct rgpu_func *rgpu_module_func_of(void *handle); /* CUfunction or CUkernel */
 void rgpu_module_renew_locked(void); /* a new session: libraries are loaded into it again */
+void rgpu_module_after_fork(void);
 
 /* getproc.c / generated procs.c */
 struct rgpu_proc { const char *name; void *fn; };

@@ -747,4 +747,7 @@ void rgpu_rpc_after_fork_child(void)
     rgpu_g.npending = 0;
     rgpu_g.next_stream = 2; rgpu_g.next_event = 1; rgpu_g.next_module = 1;
     deferred_async_error = CUDA_SUCCESS;
+    /* the parent's contexts and modules are not the child's: they answer as belonging to another session */
+    rgpu_g.session_gen++;
+    rgpu_g.stale_error = CUDA_ERROR_INVALID_CONTEXT;
 }
