@@ -17,6 +17,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
   const has = (q: string): boolean => p.includes(q);
   const R = (o: Operand, t = type): string => g.rd(o, t);
   const W = (e: string, t = type): string => g.wr(a[0], t, e);
+  if (op === 'wmma') return null; // fragment loads/stores: asyncops.ts / mma.ts
   if (HALF.has(type) && op !== 'mov' && op !== 'selp' && op !== 'cvt' && op !== 'setp' && op !== 'set') {
     const hop = HALF_OPS.indexOf(has('NaN') ? `${op}.NaN` : op);
     if (hop < 0 || has('xorsign')) throw new UnsupportedError(`'${ins.op}' (half-precision ${op}) is not supported by the emulator`);

@@ -1,4 +1,4 @@
-// cp.async and mbarrier -> JS. cp.async copies at issue time: a program may only read the destination after
+// cp.async, mbarrier and wmma.load/store (mma.ts) -> JS. cp.async copies at issue time: a program may only read the destination after
 // cp.async.wait_group / wait_all or an mbarrier wait, and the copy is done long before either, so the
 // synchronous copy is exact and the commit/wait instructions are no-ops. mbarrier objects live in shared
 // memory in a layout of our own (word 0: pending arrivals | phase << 31, word 1: expected arrivals); the
@@ -8,6 +8,7 @@
 import { Instr, Operand } from './ir';
 import type { FnGen } from './codegen';
 import { UnsupportedError } from './values';
+import { emitWmmaMem } from './mma';
 
 /** A 64-bit shared address expression for an [addr] operand, and whether it is generic. */
 function addr(g: FnGen, o: Operand): string {
@@ -31,6 +32,7 @@ export function emitAsync(g: FnGen, ins: Instr): string | null {
   const p = ins.parts;
   if (p[0] === 'cp' && p[1] === 'async') return cpAsync(g, ins);
   if (p[0] === 'mbarrier') return mbarrier(g, ins);
+  if (p[0] === 'wmma' && (p[1] === 'load' || p[1] === 'store')) return emitWmmaMem(g, ins);
   return null;
 }
 

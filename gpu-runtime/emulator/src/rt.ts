@@ -10,6 +10,7 @@ export type I64 = number | bigint;
 // Correctly rounded float arithmetic (all rounding modes, fma, .ftz) lives in its own module.
 import { fmaxnan, fminnan } from './fpexact';
 export { mbArrive, mbDone, mbInit } from './asyncops';
+export { MO, MQ, mmaRun, mmaScratch, wmmaMem } from './mma';
 export { cvtI64, drnd, exactOp, fma32, fma64, fmaxnan, fminnan, frnd, frnd32, ftz, ftzd, intToFloat, nextd, toHalf } from './fpexact';
 
 const MAXS = Number.MAX_SAFE_INTEGER;
