@@ -96,6 +96,25 @@ export class Client implements ReplySink {
     return this.session;
   }
 
+  private lastPending = 0;
+  private stalls = 0;
+
+  /**
+   * Called by the server every half `--partial-frame timeout`: a partial frame that made no progress across
+   * two calls (and not because we paused the socket) is a client holding memory for nothing, or gone.
+   */
+  sweep(): void {
+    const p = this.conn.pendingBytes;
+    if (p === 0 || p !== this.lastPending || this.conn.socket.isPaused() || this.state === 'closed') {
+      this.lastPending = p;
+      this.stalls = 0;
+      return;
+    }
+    if (++this.stalls < 2) return;
+    this.opts.log?.(`${this.id}: a partial frame (${p} bytes) made no progress, closing`);
+    this.close();
+  }
+
   /** Never throws: a frame that trips a bug is answered as an error, and the server keeps running. */
   onFrame(f: Frame): void {
     if (this.opts.counters) this.opts.counters.ops[f.op < OP_SLOTS ? f.op : OP_SLOTS - 1]++;

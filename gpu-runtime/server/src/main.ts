@@ -25,6 +25,7 @@ export interface StartOptions {
   helloTimeoutMs?: number;
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
+  partialFrameTimeoutMs?: number;
   /** --devices cuda: sessions in the server process rather than one worker process each. */
   cudaInProcess?: boolean;
   /** Emulator options. */
@@ -51,6 +52,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       helloTimeoutMs: opts.helloTimeoutMs,
       maxConnections: opts.maxConnections,
       maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
+      partialFrameTimeoutMs: opts.partialFrameTimeoutMs,
       log: opts.log,
     });
   } catch (e) {

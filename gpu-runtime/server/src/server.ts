@@ -34,6 +34,8 @@ export interface ServerOptions {
   maxConnections?: number;
   /** Connections served at once from one remote address (default 64). */
   maxConnectionsPerAddress?: number;
+  /** A connection whose partial frame makes no progress for this long is closed (default 60 s). */
+  partialFrameTimeoutMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -201,6 +203,14 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
   }
   const maddr = metricsServer?.address() as net.AddressInfo | undefined;
 
+  // One timer for all connections: a half-sent frame pins its bytes (up to the frame limit) for as long as the
+  // client likes otherwise.
+  const stallMs = o.partialFrameTimeoutMs ?? 60_000;
+  const sweeper = setInterval(() => {
+    for (const c of clients) c.sweep();
+  }, stallMs / 2);
+  sweeper.unref();
+
   let closing: Promise<void> | null = null;
   return {
     address: { host: addr.address, port: addr.port },
@@ -212,6 +222,7 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
     clients,
     close() {
       closing ??= (async () => {
+        clearInterval(sweeper);
         const closed = new Promise<void>((r) => server.close(() => r()));
         for (const c of [...clients]) c.terminate();
         await closed;

@@ -110,3 +110,28 @@ describe('server connection limits', () => {
     assert.throws(() => parseServeArgs(['--max-connections', '1e3']), /positive integer/);
   });
 });
+
+describe('server: stalled partial frames', () => {
+  it('closes a session whose partial frame makes no progress, and keeps one that trickles', async function () {
+    this.timeout(10000);
+    const fx = await startFakeServer([{ type: 'T4', count: 2 }], { partialFrameTimeoutMs: 400 });
+    try {
+      const stalled = await TestClient.session(fx.port);
+      const trickling = await TestClient.session(fx.port);
+      for (const c of [stalled, trickling]) c.writeRaw([header(100_000, Op.MEMCPY_HTOD, 8), Buffer.alloc(5000)]);
+      const t0 = Date.now();
+      let closedAt = 0;
+      void stalled.closed.then(() => (closedAt = Date.now()));
+      while (Date.now() - t0 < 1500) {
+        trickling.writeRaw(Buffer.alloc(100)); // progress, however slow
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(closedAt > 0, 'the stalled session was closed');
+      assert.ok(closedAt - t0 >= 300, `closed after ${closedAt - t0} ms, before the timeout`);
+      assert.equal(fx.server.clients.size, 1, 'the trickling session is still served');
+      trickling.close();
+    } finally {
+      await fx.server.close();
+    }
+  });
+});
