@@ -100,6 +100,9 @@ static void run(struct job *j)
 {
     rgpu_rpc_lock();
     CUresult rc = rgpu_g.lost ? rgpu_g.lost : rgpu_rpc_call_locked(RGPU_OP_STREAM_SYNC, j->stream, NULL, 0, NULL, 0, NULL, NULL, NULL, 0);
+    /* The sync may have collected the error of earlier asynchronous work, which the program's own next
+     * synchronizing call must still see; a sticky fault or a lost connection repeats by itself. */
+    if (rc && rc != rgpu_g.sticky && rc != rgpu_g.lost) rgpu_rpc_defer_error(rc);
     rgpu_rpc_unlock();
     /* cuLaunchHostFunc's function is not called after an error; a stream callback is, with the status */
     if (j->cb) j->cb(j->s, rc, j->data);

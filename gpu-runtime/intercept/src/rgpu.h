@@ -188,6 +188,8 @@ CUresult rgpu_rpc_call_locked(uint16_t op, uint32_t stream, const void *body, ui
 CUresult rgpu_rpc_post_dtoh_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
                                    void *dst, uint64_t size, uint64_t width, uint64_t height, uint64_t dpitch);
 CUresult rgpu_rpc_flush_locked(void);
+/* An error a helper consumed on the program's behalf: the next reply any thread waits for carries it. */
+void rgpu_rpc_defer_error(CUresult rc);
 /* Replaces a faulted session with a fresh one (new connection, HELLO, empty allocation table): a context
  * created after a fault works, as with the real driver, while the contexts of the old session keep failing
  * with its fault. */

@@ -448,6 +448,13 @@ CUresult rgpu_rpc_post_dtoh_locked(uint16_t op, uint32_t stream, const void *bod
     return rc;
 }
 
+void rgpu_rpc_defer_error(CUresult rc)
+{
+    pthread_mutex_lock(&rx_lock);
+    if (!deferred_async_error) deferred_async_error = rc;
+    pthread_mutex_unlock(&rx_lock);
+}
+
 /* ---- connecting ---- */
 
 static int connect_with_timeout(int fd, const struct sockaddr *sa, socklen_t len)
