@@ -92,12 +92,24 @@ export class BlockPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Launches with workers on them settle when the last of those is stopped, below.
     for (const r of this.queue.splice(0)) {
       this.fail(r, CUresult.CUDA_ERROR_LAUNCH_FAILED, 'the emulator is shutting down', false);
       Atomics.store(r.L.abort, 0, 1);
       if (r.active === 0) this.settle(r);
     }
-    await Promise.all(this.slots.splice(0).map((s) => { s.dead = true; return s.w.terminate(); }));
+    await Promise.all(this.slots.splice(0).map((s) => {
+      s.dead = true;
+      const r = s.busy;
+      s.busy = null;
+      if (r) {
+        this.fail(r, CUresult.CUDA_ERROR_LAUNCH_FAILED, 'the emulator is shutting down', false);
+        Atomics.store(r.L.abort, 0, 1);
+        r.active--;
+        if (r.active === 0) this.settle(r);
+      }
+      return s.w.terminate();
+    }));
   }
 
   private id(o: object): number {

@@ -239,6 +239,17 @@ describe('emulator: launches split across block workers', function () {
     }
   });
 
+  it('closing the backend fails a launch in flight instead of leaving its context waiting', async () => {
+    const be = createEmulatedBackend([{ type: 'T4', count: 1 }], { workers: 2, splitMin: 1 });
+    const c = open(be);
+    const p = c.alloc(64 * 128 * 4);
+    c.launch('spin', 64, 128, [p, 1 << 30]);
+    const sync = code(c.ctx.synchronize(null));
+    await new Promise((r) => setTimeout(r, 50));
+    await be.close();
+    assert.equal(await sync, CUresult.CUDA_ERROR_LAUNCH_FAILED);
+  });
+
   it('a dead worker fails only its launch; destroying a context stops its launch; the pool keeps serving', async () => {
     const c = open(split);
     const p = c.alloc(64 * 128 * 4);
