@@ -250,12 +250,31 @@ static void partErrors() {
   printf("errors ok\n");
 }
 
+// An array dies with cudaDeviceReset; freeing it afterwards must not free what now lives at its address.
+static void partReset() {
+  cudaArray_t arr;
+  cudaChannelFormatDesc fd = cudaCreateChannelDesc<float>();
+  CK(cudaMallocArray(&arr, &fd, 8, 8));
+  CK(cudaDeviceReset());
+  float *p;
+  CK(cudaMalloc(&p, 256));
+  cudaFreeArray(arr);
+  cudaGetLastError();
+  float v = 5, w = 0;
+  CK(cudaMemcpy(p, &v, sizeof(v), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(&w, p, sizeof(w), cudaMemcpyDeviceToHost));
+  expect("allocation after reset", 0, w, v, 0);
+  CK(cudaFree(p));
+  printf("reset ok\n");
+}
+
 int main() {
   part2d();
   part1d();
   part3d();
   partSurface();
   partErrors();
+  partReset();
   if (fails) { fprintf(stderr, "%d mismatches\n", fails); return 1; }
   printf("textures ok\n");
   return 0;

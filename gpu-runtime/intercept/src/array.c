@@ -49,11 +49,25 @@ static size_t format_bytes(CUarray_format f)
 
 static int is_int_format(CUarray_format f) { return f != CU_AD_FORMAT_HALF && f != CU_AD_FORMAT_FLOAT; }
 
-static struct rgpu_array *array_of_locked(CUarray a)
+/* An array whose memory is gone (cudaDeviceReset frees every allocation) is listed but not live: its
+ * allocation-table entry, owned by the array, is what says it still exists. */
+static struct rgpu_array *listed_locked(CUarray a)
 {
     for (size_t i = 0; i < narrays; i++)
         if (arrays[i] == (struct rgpu_array *)a) return arrays[i];
     return NULL;
+}
+
+static int live_locked(const struct rgpu_array *a)
+{
+    struct rgpu_alloc *al = rgpu_memory_find_locked(a->addr);
+    return al && al->addr == a->addr && al->owner == a;
+}
+
+static struct rgpu_array *array_of_locked(CUarray h)
+{
+    struct rgpu_array *a = listed_locked(h);
+    return a && live_locked(a) ? a : NULL;
 }
 
 static struct obj *obj_of_locked(uint64_t h, int surface)
@@ -99,7 +113,7 @@ static CUresult array_create(CUarray *out, const CUDA_ARRAY3D_DESCRIPTOR *d, con
     }
     if (rgpu_g.mem_used + sz > rgpu_g.quota_mem || sz < bytes) { rc = CUDA_ERROR_OUT_OF_MEMORY; goto fail; }
     if ((rc = rgpu_memory_gap_locked(sz, ARRAY_ALIGN, 1, &a->addr))) goto fail;
-    if ((rc = rgpu_memory_insert_locked(a->addr, sz, RGPU_ALLOC_PLAIN, NULL))) goto fail;
+    if ((rc = rgpu_memory_insert_locked(a->addr, sz, RGPU_ALLOC_PLAIN, a))) goto fail;
     rgpu_array_create_args args = { a->addr, d->Width, d->Height, d->Depth, (uint32_t)d->Format, d->NumChannels, d->Flags };
     if ((rc = rgpu_rpc_post_locked(RGPU_OP_ARRAY_CREATE, 0, &args, sizeof(args), NULL, 0))) {
         rgpu_memory_remove_locked(a->addr);
@@ -134,17 +148,16 @@ RGPU_EXPORT CUresult CUDAAPI cuArrayDestroy(CUarray h)
     CUresult rc = rgpu_rpc_ready();
     if (rc) return rc;
     rgpu_rpc_lock();
-    struct rgpu_array *a = array_of_locked(h);
+    struct rgpu_array *a = listed_locked(h);
     if (!a) { rgpu_rpc_unlock(); return CUDA_ERROR_INVALID_HANDLE; }
     for (size_t i = 0; i < narrays; i++)
         if (arrays[i] == a) { arrays[i] = arrays[--narrays]; break; }
-    struct rgpu_alloc *al = rgpu_memory_find_locked(a->addr);
-    if (al && al->addr == a->addr) {
-        rgpu_g.mem_used -= al->size;
+    if (live_locked(a)) { /* else a reset already freed it, and its address may belong to someone else now */
+        rgpu_g.mem_used -= rgpu_memory_find_locked(a->addr)->size;
         rgpu_memory_remove_locked(a->addr);
+        rgpu_array_destroy_args args = { a->addr };
+        rc = rgpu_rpc_post_locked(RGPU_OP_ARRAY_DESTROY, 0, &args, sizeof(args), NULL, 0);
     }
-    rgpu_array_destroy_args args = { a->addr };
-    rc = rgpu_rpc_post_locked(RGPU_OP_ARRAY_DESTROY, 0, &args, sizeof(args), NULL, 0);
     rgpu_rpc_unlock();
     a->magic = 0;
     free(a);
