@@ -37,13 +37,18 @@ const WORKER_SCRIPT = join(__dirname, 'worker.js');
 interface Waiter {
   resolve(f: Frame): void;
   reject(e: Error): void;
+  /** Where a large reply bulk (a device-to-host copy) lands as it arrives, saving a copy. */
+  dst?: Buffer;
 }
 
 /** A worker process and its two pipes: frames on fd 3, printf on stdout. */
 class WorkerProcess {
   readonly child: ChildProcess;
   private readonly sock: Socket;
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder(undefined, (h) => {
+    const dst = h.result === 0 ? this.waiting.get(h.seq)?.dst : undefined;
+    return dst && dst.length === h.length - h.bodyLen ? dst : null;
+  });
   private readonly waiting = new Map<number, Waiter>();
   /** Replies that arrived but wait for their printf marker (or for an earlier reply that does): in order. */
   private readonly held: { frame: Frame; marker: number; waiter: Waiter | undefined }[] = [];
@@ -105,8 +110,8 @@ class WorkerProcess {
 
   /** Sends a call; with `reply`, resolves with the reply frame (rejects with its CUresult). */
   call(op: number, stream: number, nums: number, bulk?: Uint8Array): void;
-  call(op: number, stream: number, nums: number, bulk: Uint8Array | undefined, reply: true): Promise<Frame>;
-  call(op: number, stream: number, nums: number, bulk?: Uint8Array, reply?: true): Promise<Frame> | void {
+  call(op: number, stream: number, nums: number, bulk: Uint8Array | undefined, reply: true, dst?: Uint8Array): Promise<Frame>;
+  call(op: number, stream: number, nums: number, bulk?: Uint8Array, reply?: true, dst?: Uint8Array): Promise<Frame> | void {
     if (this.dead) {
       if (reply) return Promise.reject(new CudaError(WORKER_DIED, `the session's worker process ${this.dead}`));
       return;
@@ -132,7 +137,8 @@ class WorkerProcess {
       this.sock.write(frame);
     }
     if (!reply) return;
-    return new Promise<Frame>((resolve, reject) => this.waiting.set(seq, { resolve, reject }));
+    const target = dst ? Buffer.from(dst.buffer, dst.byteOffset, dst.length) : undefined;
+    return new Promise<Frame>((resolve, reject) => this.waiting.set(seq, { resolve, reject, dst: target }));
   }
 
   /** Fills the request body's numbers; returns how many. */
@@ -226,8 +232,8 @@ export class WorkerContext implements DeviceContext {
   }
 
   async enqueueRead(stream: BackendStream, src: number, dst: Uint8Array): Promise<void> {
-    const r = await this.w.call(W.READ, this.sid(stream), this.w.nums(src, dst.length), undefined, true);
-    dst.set(r.bulk);
+    const r = await this.w.call(W.READ, this.sid(stream), this.w.nums(src, dst.length), undefined, true, dst);
+    if (!r.placed) dst.set(r.bulk);
   }
 
   enqueueCopy(stream: BackendStream, dst: number, src: number, size: number): void {
@@ -239,8 +245,8 @@ export class WorkerContext implements DeviceContext {
   }
 
   async enqueueRead2D(stream: BackendStream, src: number, spitch: number, dst: Uint8Array, width: number, height: number): Promise<void> {
-    const r = await this.w.call(W.READ_2D, this.sid(stream), this.w.nums(src, spitch, width, height), undefined, true);
-    dst.set(r.bulk);
+    const r = await this.w.call(W.READ_2D, this.sid(stream), this.w.nums(src, spitch, width, height), undefined, true, dst.subarray(0, width * height));
+    if (!r.placed) dst.set(r.bulk);
   }
 
   enqueueCopy2D(stream: BackendStream, dst: number, dpitch: number, src: number, spitch: number, width: number, height: number): void {

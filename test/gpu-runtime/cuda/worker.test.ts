@@ -82,6 +82,14 @@ describe('cuda backend: one worker process per session (over the intercept)', fu
       await c.sync();
       const back = await c.dtoh(x, n * 4);
       assert.deepEqual(Array.from({ length: n }, (_, i) => back.readInt32LE(4 * i)), Array.from({ length: n }, (_, i) => 2 * (i - 7)));
+      // A large read lands in the reply buffer as it arrives from the worker (placement), a small one is copied.
+      const big = 1 << 20;
+      const y = c.alloc(big);
+      const pattern = Buffer.alloc(big);
+      for (let i = 0; i < big; i += 4) pattern.writeUInt32LE((i * 2654435761) >>> 0, i);
+      c.htod(y, pattern);
+      assert.ok((await c.dtoh(y, big)).equals(pattern), 'large read');
+      assert.ok((await c.dtoh(y + 4, 100)).equals(pattern.subarray(4, 104)), 'small read');
       const text = c.printf.join('');
       for (let t = 0; t < 3; t++) assert.match(text, new RegExp(`session 7 round 1 thread ${t}\\n`));
       assert.equal(text.split('\n').filter(Boolean).length, 3, text);
