@@ -1,7 +1,7 @@
 // CUDA graphs by stream capture through the intercept: a capture with a memset, kernels on two streams
 // (fork and join through events), a device copy, copies from and to host memory (read and written when the
 // graph runs) and a host function, launched 100 times; a capture invalidated by work that cannot be
-// captured; a graph launched into a capturing stream.
+// captured; a graph launched into a capturing stream; an external event record as a node.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -140,6 +140,28 @@ int main()
     cudaGetLastError();
     CHECK(cudaMemsetAsync(a, 0, 16, s));
     CHECK(cudaStreamSynchronize(s));
+
+    // an external event record is a node: the graph records the event each time it runs
+    cudaEvent_t t0, ext;
+    CHECK(cudaEventCreate(&t0));
+    CHECK(cudaEventCreate(&ext));
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    add_scalar<<<1, 32, 0, s>>>(a, x, 32);
+    CHECK(cudaEventRecordWithFlags(ext, s, cudaEventRecordExternal));
+    cudaGraph_t ge;
+    CHECK(cudaStreamEndCapture(s, &ge));
+    CHECK(cudaGraphGetNodes(ge, NULL, &nodes));
+    ASSERT(nodes == 2, "external record: %zu nodes, expected 2", nodes);
+    cudaGraphExec_t exec3;
+    CHECK(cudaGraphInstantiate(&exec3, ge, 0));
+    CHECK(cudaEventRecord(t0, s));
+    CHECK(cudaGraphLaunch(exec3, s));
+    CHECK(cudaStreamSynchronize(s));
+    float ms = -1;
+    CHECK(cudaEventElapsedTime(&ms, t0, ext));
+    ASSERT(ms >= 0, "elapsed to the graph's event %f", ms);
+    CHECK(cudaGraphExecDestroy(exec3));
+    CHECK(cudaGraphDestroy(ge));
 
     CHECK(cudaGraphExecDestroy(exec));
     CHECK(cudaGraphExecDestroy(exec2));

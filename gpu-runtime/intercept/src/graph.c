@@ -226,6 +226,14 @@ int rgpu_graph_post_hook_locked(uint16_t op, uint32_t stream, const void *body, 
     }
 }
 
+int rgpu_graph_record_external_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len, CUresult *rc)
+{
+    struct rgpu_capture *c = rgpu_graph_capture_of_locked(stream);
+    if (!c) return 0;
+    *rc = c->invalid ? CUDA_ERROR_STREAM_CAPTURE_INVALIDATED : record_frame(c, op, body, body_len, NULL, 0);
+    return 1;
+}
+
 CUresult rgpu_graph_record_htod_locked(struct rgpu_capture *c, uint64_t dst, const void *src, uint64_t n)
 {
     if (c->invalid) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;

@@ -275,6 +275,8 @@ struct rgpu_capture *rgpu_graph_capture_of_locked(uint32_t stream);
  * when it took the frame (*rc says how it went), 0 to send it. */
 int rgpu_graph_post_hook_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
                                 const void *bulk, uint64_t bulk_len, CUresult *rc);
+/* An event record or wait with the _EXTERNAL flag on a capturing stream: a node (returns 1), not a dependency. */
+int rgpu_graph_record_external_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len, CUresult *rc);
 CUresult rgpu_graph_record_htod_locked(struct rgpu_capture *c, uint64_t dst, const void *src, uint64_t n);
 CUresult rgpu_graph_record_dtoh_locked(struct rgpu_capture *c, void *dst, uint64_t src, uint64_t n);
 CUresult rgpu_graph_record_hostfn_locked(struct rgpu_capture *c, CUstream s, CUhostFn fn, CUstreamCallback cb, void *data);

@@ -116,17 +116,30 @@ RGPU_EXPORT CUresult CUDAAPI cuStreamSynchronize_ptsz(CUstream s) { return strea
 RGPU_EXPORT CUresult CUDAAPI cuStreamQuery(CUstream s) { return stream_call(RGPU_OP_STREAM_QUERY, s, 0); }
 RGPU_EXPORT CUresult CUDAAPI cuStreamQuery_ptsz(CUstream s) { return stream_call(RGPU_OP_STREAM_QUERY, s, 1); }
 
-static CUresult stream_wait(CUstream s, CUevent e, int ptds)
+/* The _EXTERNAL flags make a captured record or wait a node of the graph (run at every launch) instead
+ * of a dependency inside it; outside a capture they change nothing. */
+static CUresult post_maybe_external(uint16_t op, uint32_t stream, const void *body, uint32_t len, int external)
+{
+    rgpu_rpc_lock();
+    CUresult rc;
+    if (!(external && rgpu_g.ncaptures && rgpu_graph_record_external_locked(op, stream, body, len, &rc)))
+        rc = rgpu_rpc_post_locked(op, stream, body, len, NULL, 0);
+    rgpu_rpc_unlock();
+    return rc;
+}
+
+static CUresult stream_wait(CUstream s, CUevent e, unsigned flags, int ptds)
 {
     CUresult rc = rgpu_rpc_ready();
     if (rc) return rc;
+    if (flags & ~(unsigned)CU_EVENT_WAIT_EXTERNAL) return CUDA_ERROR_INVALID_VALUE;
     struct rgpu_event *ev = rgpu_event_of(e);
     if (!ev || !stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
     rgpu_stream_wait_event_args a = { ev->id };
-    return post(RGPU_OP_STREAM_WAIT_EVENT, rgpu_stream_id(s, ptds), &a, sizeof(a));
+    return post_maybe_external(RGPU_OP_STREAM_WAIT_EVENT, rgpu_stream_id(s, ptds), &a, sizeof(a), flags & CU_EVENT_WAIT_EXTERNAL);
 }
-RGPU_EXPORT CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) { return stream_wait(s, e, 0); }
-RGPU_EXPORT CUresult CUDAAPI cuStreamWaitEvent_ptsz(CUstream s, CUevent e, unsigned int flags) { return stream_wait(s, e, 1); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) { return stream_wait(s, e, flags, 0); }
+RGPU_EXPORT CUresult CUDAAPI cuStreamWaitEvent_ptsz(CUstream s, CUevent e, unsigned int flags) { return stream_wait(s, e, flags, 1); }
 
 static CUresult stream_flags(CUstream s, unsigned int *flags)
 {
@@ -202,19 +215,20 @@ RGPU_EXPORT CUresult CUDAAPI cuEventDestroy_v2(CUevent h)
 }
 RGPU_EXPORT CUresult CUDAAPI cuEventDestroy(CUevent h) { return cuEventDestroy_v2(h); }
 
-static CUresult event_record(CUevent h, CUstream s, int ptds)
+static CUresult event_record(CUevent h, CUstream s, unsigned flags, int ptds)
 {
     CUresult rc = rgpu_rpc_ready();
     if (rc) return rc;
+    if (flags & ~(unsigned)CU_EVENT_RECORD_EXTERNAL) return CUDA_ERROR_INVALID_VALUE;
     struct rgpu_event *e = rgpu_event_of(h);
     if (!e || !stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
     rgpu_event_record_args a = { e->id };
-    return post(RGPU_OP_EVENT_RECORD, rgpu_stream_id(s, ptds), &a, sizeof(a));
+    return post_maybe_external(RGPU_OP_EVENT_RECORD, rgpu_stream_id(s, ptds), &a, sizeof(a), flags & CU_EVENT_RECORD_EXTERNAL);
 }
-RGPU_EXPORT CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s) { return event_record(e, s, 0); }
-RGPU_EXPORT CUresult CUDAAPI cuEventRecord_ptsz(CUevent e, CUstream s) { return event_record(e, s, 1); }
-RGPU_EXPORT CUresult CUDAAPI cuEventRecordWithFlags(CUevent e, CUstream s, unsigned int f) { return event_record(e, s, 0); }
-RGPU_EXPORT CUresult CUDAAPI cuEventRecordWithFlags_ptsz(CUevent e, CUstream s, unsigned int f) { return event_record(e, s, 1); }
+RGPU_EXPORT CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s) { return event_record(e, s, 0, 0); }
+RGPU_EXPORT CUresult CUDAAPI cuEventRecord_ptsz(CUevent e, CUstream s) { return event_record(e, s, 0, 1); }
+RGPU_EXPORT CUresult CUDAAPI cuEventRecordWithFlags(CUevent e, CUstream s, unsigned int f) { return event_record(e, s, f, 0); }
+RGPU_EXPORT CUresult CUDAAPI cuEventRecordWithFlags_ptsz(CUevent e, CUstream s, unsigned int f) { return event_record(e, s, f, 1); }
 
 RGPU_EXPORT CUresult CUDAAPI cuEventSynchronize(CUevent h)
 {
