@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <cuda_runtime.h>
 
 #define CHECK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
@@ -27,6 +28,31 @@ __global__ void accumulate(long long *acc, const int *c, int n)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) acc[i] += c[i];
+}
+
+// Each thread captures its own stream (thread-local mode) at the same time and launches its graph.
+static void capture_in_thread(int *buf, int tag, int *ok)
+{
+    cudaStream_t st;
+    *ok = 0;
+    if (cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) != cudaSuccess) return;
+    int *one;
+    if (cudaMalloc(&one, 4) != cudaSuccess || cudaMemcpy(one, &tag, 4, cudaMemcpyHostToDevice) != cudaSuccess) return;
+    if (cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) return;
+    cudaMemsetAsync(buf, 0, 64 * 4, st);
+    for (int k = 0; k < 3; k++) add_scalar<<<1, 64, 0, st>>>(buf, one, 64);
+    cudaGraph_t g;
+    cudaGraphExec_t e;
+    if (cudaStreamEndCapture(st, &g) != cudaSuccess || cudaGraphInstantiate(&e, g, 0) != cudaSuccess) return;
+    for (int k = 0; k < 50; k++) if (cudaGraphLaunch(e, st) != cudaSuccess) return;
+    int h[64];
+    if (cudaMemcpyAsync(h, buf, sizeof(h), cudaMemcpyDeviceToHost, st) != cudaSuccess || cudaStreamSynchronize(st) != cudaSuccess) return;
+    for (int i = 0; i < 64; i++) if (h[i] != 3 * (i + tag)) return;
+    cudaGraphExecDestroy(e);
+    cudaGraphDestroy(g);
+    cudaStreamDestroy(st);
+    cudaFree(one);
+    *ok = 1;
 }
 
 static int host_calls;
@@ -140,6 +166,15 @@ int main()
     cudaGetLastError();
     CHECK(cudaMemsetAsync(a, 0, 16, s));
     CHECK(cudaStreamSynchronize(s));
+
+    // two threads capturing and launching at once
+    int *tb[2], tok[2];
+    CHECK(cudaMalloc(&tb[0], 64 * 4));
+    CHECK(cudaMalloc(&tb[1], 64 * 4));
+    std::thread th0(capture_in_thread, tb[0], 5, &tok[0]), th1(capture_in_thread, tb[1], 9, &tok[1]);
+    th0.join();
+    th1.join();
+    ASSERT(tok[0] && tok[1], "concurrent captures: thread results %d %d", tok[0], tok[1]);
 
     // an external event record is a node: the graph records the event each time it runs
     cudaEvent_t t0, ext;
