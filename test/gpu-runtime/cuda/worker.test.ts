@@ -146,6 +146,9 @@ describe('cuda backend: one worker process per session (over the intercept)', fu
     // The dead session's GPU went back to the pool.
     const c = await open();
     await c.c.sync();
-    c.c.close();
+    c.c.alloc(1 << 20);
+    c.c.socket.destroy(); // killed without GOODBYE, memory still allocated
+    // Every session's worker has ended, and with it all it held; only the spare remains.
+    await waitFor(() => workers(outer!.child.pid!).length === 1, 10000, 'session workers ended');
   });
 });
