@@ -61,6 +61,18 @@ __global__ void surfRead(cudaSurfaceObject_t s, float *out, int w, int h) {
   if (x == 0 && y == 0) out[w * h] = surf2Dread<float2>(s, (w + 3) * (int)sizeof(float2), 0, cudaBoundaryModeZero).x;
 }
 
+__global__ void samplePitch(cudaTextureObject_t t, float4 *out, int n) {
+  int i = threadIdx.x;
+  if (i < n) out[i] = tex2D<float4>(t, -1.0f + i * 0.37f, 0.25f + i * 0.11f);
+}
+__global__ void layered(cudaSurfaceObject_t s, cudaTextureObject_t t, float *out, int w, int h, int layers) {
+  int x = threadIdx.x, y = threadIdx.y, l = blockIdx.x;
+  surf2DLayeredwrite(float(l * 100 + y * 10 + x), s, x * (int)sizeof(float), y, l);
+  __syncthreads();
+  // Another thread's texel of the same layer: the surface store is visible to the texture fetch after the barrier.
+  out[(l * h + y) * w + x] = tex2DLayered<float>(t, (w - 1 - x) + 0.5f, y + 0.5f, l);
+}
+
 static void part2d() {
   const int W = 8, H = 6, N = 64;
   float host[W * H];
@@ -222,6 +234,93 @@ static void partSurface() {
   printf("surface ok %.1f\n", out[W * H - 1]);
 }
 
+// Pitched linear memory as a 2D texture (uchar4, normalized float, linear filtering, border), and a 3D copy
+// from pitched device memory into a layered array written through a surface and read through a texture.
+static float bilinearU8(const uchar4 *t, int pitchElems, int w, int h, float x, float y, int c) {
+  float xb = x - 0.5f, yb = y - 0.5f;
+  int i = (int)floorf(xb), j = (int)floorf(yb);
+  float a = q8(xb - i), b = q8(yb - j);
+  auto T = [&](int ii, int jj) -> float {
+    if (ii < 0 || jj < 0 || ii >= w || jj >= h) return c == 3 ? 1.0f : 0.5f; // border colour
+    const uchar4 &v = t[jj * pitchElems + ii];
+    return (c == 0 ? v.x : c == 1 ? v.y : c == 2 ? v.z : v.w) / 255.0f;
+  };
+  return (1 - a) * (1 - b) * T(i, j) + a * (1 - b) * T(i + 1, j) + (1 - a) * b * T(i, j + 1) + a * b * T(i + 1, j + 1);
+}
+
+static void partPitch() {
+  const int W = 5, H = 3, N = 20;
+  uchar4 host[H][W];
+  for (int y = 0; y < H; y++) for (int x = 0; x < W; x++) host[y][x] = make_uchar4(x * 50, y * 100, 255 - x * 20, 7 * x + y);
+  uchar4 *d; size_t pitch;
+  CK(cudaMallocPitch(&d, &pitch, W * sizeof(uchar4), H));
+  CK(cudaMemcpy2D(d, pitch, host, W * sizeof(uchar4), W * sizeof(uchar4), H, cudaMemcpyHostToDevice));
+  cudaResourceDesc rd = {};
+  rd.resType = cudaResourceTypePitch2D;
+  rd.res.pitch2D.devPtr = d;
+  rd.res.pitch2D.desc = cudaCreateChannelDesc<uchar4>();
+  rd.res.pitch2D.width = W;
+  rd.res.pitch2D.height = H;
+  rd.res.pitch2D.pitchInBytes = pitch;
+  cudaTextureDesc td = {};
+  td.addressMode[0] = td.addressMode[1] = cudaAddressModeBorder;
+  td.borderColor[0] = td.borderColor[1] = td.borderColor[2] = 0.5f;
+  td.borderColor[3] = 1.0f;
+  td.filterMode = cudaFilterModeLinear;
+  td.readMode = cudaReadModeNormalizedFloat;
+  cudaTextureObject_t t;
+  CK(cudaCreateTextureObject(&t, &rd, &td, nullptr));
+  float4 *dout, out[N];
+  CK(cudaMalloc(&dout, sizeof(out)));
+  samplePitch<<<1, N>>>(t, dout, N);
+  CK(cudaGetLastError());
+  CK(cudaMemcpy(out, dout, sizeof(out), cudaMemcpyDeviceToHost));
+  for (int i = 0; i < N; i++) {
+    float x = -1.0f + i * 0.37f, y = 0.25f + i * 0.11f;
+    expect("pitch2D uchar4.x", i, out[i].x, bilinearU8(&host[0][0], W, W, H, x, y, 0), 2e-3f);
+    expect("pitch2D uchar4.z", i, out[i].z, bilinearU8(&host[0][0], W, W, H, x, y, 2), 2e-3f);
+    expect("pitch2D uchar4.w", i, out[i].w, bilinearU8(&host[0][0], W, W, H, x, y, 3), 2e-3f);
+  }
+  CK(cudaDestroyTextureObject(t));
+  CK(cudaFree(d)); CK(cudaFree(dout));
+
+  // Layered: L layers of W x H floats.
+  const int L = 3;
+  cudaArray_t arr;
+  cudaChannelFormatDesc fd = cudaCreateChannelDesc<float>();
+  CK(cudaMalloc3DArray(&arr, &fd, make_cudaExtent(W, H, L), cudaArrayLayered | cudaArraySurfaceLoadStore));
+  // Seed it from pitched device memory with a 3D copy (overwritten by the surface stores below).
+  cudaPitchedPtr src;
+  CK(cudaMalloc3D(&src, make_cudaExtent(W * sizeof(float), H, L)));
+  CK(cudaMemset3D(src, 0, make_cudaExtent(W * sizeof(float), H, L)));
+  cudaMemcpy3DParms p = {};
+  p.srcPtr = src;
+  p.dstArray = arr;
+  p.extent = make_cudaExtent(W, H, L);
+  p.kind = cudaMemcpyDeviceToDevice;
+  CK(cudaMemcpy3D(&p));
+  rd = {};
+  rd.resType = cudaResourceTypeArray;
+  rd.res.array.array = arr;
+  cudaSurfaceObject_t s;
+  CK(cudaCreateSurfaceObject(&s, &rd));
+  td = {};
+  td.addressMode[0] = td.addressMode[1] = cudaAddressModeClamp;
+  td.filterMode = cudaFilterModePoint;
+  td.readMode = cudaReadModeElementType;
+  CK(cudaCreateTextureObject(&t, &rd, &td, nullptr));
+  float *lo, lout[L * H * W];
+  CK(cudaMalloc(&lo, sizeof(lout)));
+  layered<<<L, dim3(W, H)>>>(s, t, lo, W, H, L);
+  CK(cudaGetLastError());
+  CK(cudaMemcpy(lout, lo, sizeof(lout), cudaMemcpyDeviceToHost));
+  for (int l = 0; l < L; l++) for (int y = 0; y < H; y++) for (int x = 0; x < W; x++)
+    expect("layered", (l * H + y) * W + x, lout[(l * H + y) * W + x], l * 100 + y * 10 + (W - 1 - x), 0);
+  CK(cudaDestroyTextureObject(t)); CK(cudaDestroySurfaceObject(s));
+  CK(cudaFreeArray(arr)); CK(cudaFree(src.ptr)); CK(cudaFree(lo));
+  printf("pitch2d layered ok %.4f\n", out[3].x);
+}
+
 // What this runtime refuses is refused synchronously and leaves the context usable.
 static void partErrors() {
   cudaMipmappedArray_t mm;
@@ -273,6 +372,7 @@ int main() {
   part1d();
   part3d();
   partSurface();
+  partPitch();
   partErrors();
   partReset();
   if (fails) { fprintf(stderr, "%d mismatches\n", fails); return 1; }

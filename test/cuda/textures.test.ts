@@ -27,7 +27,7 @@ describe('cuda textures and surfaces on the emulated GPU through the intercept',
     this.timeout(120000);
     const r = await run(bin, [], { env: interceptEnv(url), timeoutMs: 100000 });
     expectOk(r, 'textures');
-    assert.match(r.stdout, /^tex2d ok .*\ntex1dfetch ok 159\ntex3d ok .*\nsurface ok .*\nerrors ok\nreset ok\ntextures ok\n$/);
+    assert.match(r.stdout, /^tex2d ok .*\ntex1dfetch ok 159\ntex3d ok .*\nsurface ok .*\npitch2d layered ok .*\nerrors ok\nreset ok\ntextures ok\n$/);
     assert.equal(r.stderr, '');
   });
 });
