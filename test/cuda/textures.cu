@@ -65,11 +65,13 @@ __global__ void samplePitch(cudaTextureObject_t t, float4 *out, int n) {
   int i = threadIdx.x;
   if (i < n) out[i] = tex2D<float4>(t, -1.0f + i * 0.37f, 0.25f + i * 0.11f);
 }
-__global__ void layered(cudaSurfaceObject_t s, cudaTextureObject_t t, float *out, int w, int h, int layers) {
+__global__ void layeredWrite(cudaSurfaceObject_t s) {
   int x = threadIdx.x, y = threadIdx.y, l = blockIdx.x;
   surf2DLayeredwrite(float(l * 100 + y * 10 + x), s, x * (int)sizeof(float), y, l);
-  __syncthreads();
-  // Another thread's texel of the same layer: the surface store is visible to the texture fetch after the barrier.
+}
+// A later launch: the texture cache is not coherent with surface stores of the same kernel.
+__global__ void layeredRead(cudaTextureObject_t t, float *out, int w, int h) {
+  int x = threadIdx.x, y = threadIdx.y, l = blockIdx.x;
   out[(l * h + y) * w + x] = tex2DLayered<float>(t, (w - 1 - x) + 0.5f, y + 0.5f, l);
 }
 
@@ -311,7 +313,8 @@ static void partPitch() {
   CK(cudaCreateTextureObject(&t, &rd, &td, nullptr));
   float *lo, lout[L * H * W];
   CK(cudaMalloc(&lo, sizeof(lout)));
-  layered<<<L, dim3(W, H)>>>(s, t, lo, W, H, L);
+  layeredWrite<<<L, dim3(W, H)>>>(s);
+  layeredRead<<<L, dim3(W, H)>>>(t, lo, W, H);
   CK(cudaGetLastError());
   CK(cudaMemcpy(lout, lo, sizeof(lout), cudaMemcpyDeviceToHost));
   for (int l = 0; l < L; l++) for (int y = 0; y < H; y++) for (int x = 0; x < W; x++)
