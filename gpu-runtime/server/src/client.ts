@@ -265,7 +265,11 @@ export class Client implements ReplySink {
           return;
         }
         this.started(f, new Session(this.id, lease, ctx, quota), client);
-      }, failed);
+      }, failed).catch((e: unknown) => {
+        // A bug past this point must cost this connection, never the server (an unhandled rejection would).
+        this.opts.log?.(`${this.id}: starting the session failed: ${(e as Error)?.stack ?? e}`);
+        this.close();
+      });
       return;
     }
     let s: Session;
