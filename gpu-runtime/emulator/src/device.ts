@@ -78,8 +78,15 @@ const posInt = (v: number): boolean => Number.isInteger(v) && v >= 1;
 
 /** Kernels the workers can run: compiled from source, and no texture objects (their registry lives here). */
 function splittable(k: LaunchKernel): boolean {
-  return k.src !== undefined && !k.src.includes('texRegistry');
+  return k.src !== undefined && !k.crossCta && !k.src.includes('texRegistry');
 }
+
+/**
+ * PTX that orders memory between CTAs (fences, volatile/relaxed/acquire loads, sleeps in wait loops): such a
+ * kernel may wait for another CTA (a look-back scan, a last-block reduction, a lock). Inline, earlier CTAs
+ * have always finished; on workers the wait would hang on a load the compiled code does not re-read.
+ */
+const CROSS_CTA = /\b(?:membar|fence|nanosleep)\b|\bld\.(?:volatile|relaxed|acquire)\b|\.acquire\b|\.acq_rel\b/;
 function bad(msg: string): never {
   throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, msg);
 }
@@ -281,6 +288,7 @@ export class EmulatedContext implements DeviceContext {
       text = Buffer.from(image.buffer, image.byteOffset, end).toString('latin1');
     }
     const mod = loadPtx(text, heap);
+    if (CROSS_CTA.test(text)) for (const k of mod.kernels) k.crossCta = true;
     this.modules.add(mod);
     return { handle: mod, info: mod.info };
   }

@@ -28,6 +28,8 @@ export interface LaunchKernel {
   instance?: KernelInstance;
   /** The generated source behind `factory`, for block workers to compile their own copy. */
   src?: string;
+  /** Its module orders memory between CTAs (fences, volatile loads): it always runs inline, CTAs in order. */
+  crossCta?: boolean;
   /** The launch environment, created on first launch and refilled by each later one. */
   env?: GridEnv;
 }

@@ -54,13 +54,29 @@ extern "C" __global__ void say(int k) {
 }
 `;
 
+// The last block to finish sums what the others wrote: it relies on earlier blocks being done, which a
+// fence-using module keeps by running inline.
+const FENCED = `
+extern "C" __global__ void lastblock(const int *in, int *partial, unsigned *count, int *total) {
+  __shared__ bool last;
+  int s = 0;
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) s += in[blockIdx.x * 256 + i];
+  atomicAdd(&partial[blockIdx.x], s);
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicInc(count, gridDim.x) == gridDim.x - 1;
+  __syncthreads();
+  if (last && threadIdx.x == 0) { int t = 0; for (int b = 0; b < gridDim.x; b++) t += ((volatile int *)partial)[b]; *total = t; }
+}
+`;
+
 type Arg = number | bigint;
 class Ctx {
   readonly mod: { handle: unknown; info: ModuleInfo };
   private next: number;
   printed = '';
-  constructor(readonly ctx: DeviceContext, ptx: string) {
-    this.mod = ctx.loadModule(Buffer.from(ptx), 'ptx', 'bw');
+  constructor(readonly ctx: DeviceContext, ptx: string, readonly name = 'bw') {
+    this.mod = ctx.loadModule(Buffer.from(ptx), 'ptx', name);
     this.next = ctx.va.base;
   }
   alloc(n: number): number {
@@ -199,6 +215,20 @@ describe('emulator: launches split across block workers', function () {
     }
     a.ctx.destroy();
     b.ctx.destroy();
+  });
+
+  it('runs kernels of a module with fences or volatile loads inline, CTAs in order', async () => {
+    const c = new Ctx(split.devices[0].createContext({ vaSize: 1 << 28 }), nvccPtx(FENCED, ['-arch=sm_75']), 'fenced');
+    const nb = 128;
+    const inp = c.alloc(nb * 256 * 4), part = c.alloc(nb * 4), cnt = c.alloc(8);
+    const data = Buffer.alloc(nb * 256 * 4);
+    let want = 0;
+    for (let i = 0; i < nb * 256; i++) { data.writeInt32LE(i % 11, i * 4); want += i % 11; }
+    c.ctx.enqueueWrite(null, inp, data);
+    c.launch('lastblock', nb, 256, [inp, part, cnt, cnt + 4]);
+    assert.equal(c.ctx.query(null), true, 'not split');
+    assert.equal((await c.read(cnt + 4, 4)).readInt32LE(0), want);
+    c.ctx.destroy();
   });
 
   it('delivers printf of every range in block order before the sync resolves', async () => {
