@@ -8,6 +8,7 @@ import type { FnGen } from './codegen';
 import { UnsupportedError } from './values';
 
 const ROUND: Record<string, number> = { rn: 0, rz: 1, rm: 2, rp: 3 };
+const FLT_MIN = '1.1754943508222875e-38';
 const OPS = new Set(['add', 'sub', 'mul', 'fma', 'mad', 'div', 'sqrt', 'rcp', 'rsqrt', 'sin', 'cos', 'ex2', 'lg2', 'tanh',
   'min', 'max', 'abs', 'neg']);
 
@@ -28,7 +29,12 @@ export function emitFloat(g: FnGen, ins: Instr): string | null {
   const a = ins.args;
   const single = type === 'f32';
   const ftz = single && p.includes('ftz');
-  const X = (k: number): string => (ftz ? `R.ftz(${g.rd(a[k], type)})` : g.rd(a[k], type));
+  // .ftz inline: V8 inlines only so many helper calls into one kernel, and the hot ops must not be left out.
+  const fz = (e: string): string => {
+    const v = g.local('fz');
+    return `((${v} = ${e}) < ${FLT_MIN} && ${v} > -${FLT_MIN} ? ${v} * 0 : ${v})`;
+  };
+  const X = (k: number): string => (ftz ? fz(g.rd(a[k], type)) : g.rd(a[k], type));
   const mode = roundMode(p);
   const approx = p.includes('approx') || p.includes('full');
   // Correctly rounded op k (0 add .. 5 fma) in a directed mode.
@@ -43,7 +49,15 @@ export function emitFloat(g: FnGen, ins: Instr): string | null {
       break;
     }
     case 'fma': case 'mad':
-      e = mode ? directed(5, X(1), X(2), X(3)) : `R.fma${single ? 32 : 64}(${X(1)}, ${X(2)}, ${X(3)})`;
+      if (mode) e = directed(5, X(1), X(2), X(3));
+      else if (!single) e = `R.fma64(${X(1)}, ${X(2)}, ${X(3)})`;
+      else {
+        // fpexact.fma32 inline: f64 sum of the exact product, and the rare f32-midpoint case in a call.
+        const [fp, fs, ft, fo] = ['fp', 'fs', 'ft', 'fo'].map((n) => g.local(n));
+        const z = g.local('fc');
+        e = `(${fp} = ${X(1)} * ${X(2)}, ${fs} = ${fp} + (${z} = ${X(3)}), ${ft} = Math.fround(${fs}), ` +
+          `${ft} === ${fs} || Math.fround(${fo} = 2 * ${fs} - ${ft}) !== ${fo} ? ${ft} : R.fma32fix(${fp}, ${z}, ${fs}, ${ft}, ${fo}))`;
+      }
       break;
     case 'div':
       e = mode && !approx ? directed(3, X(1), X(2)) : near(`${X(1)} / ${X(2)}`);
@@ -81,7 +95,7 @@ export function emitFloat(g: FnGen, ins: Instr): string | null {
     case 'neg': e = `(-${X(1)})`; break;
     default: throw new UnsupportedError(`'${ins.op}'`);
   }
-  if (ftz) e = `R.ftz(${e})`;
+  if (ftz) e = fz(e);
   if (p.includes('sat')) e = `R.sat(${e})`;
   return g.wr(a[0], type, e);
 }

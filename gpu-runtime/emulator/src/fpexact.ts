@@ -305,8 +305,17 @@ export function fma32(a: number, b: number, c: number): number {
   const s = p + c;
   const r = Math.fround(s);
   if (r === s) return r;
-  // The other neighbour when s is an f32 midpoint (the overflow threshold's is FLT_MAX beside Infinity).
-  const o = r === Infinity || r === -Infinity ? (s === OVF || s === -OVF ? (s > 0 ? FLT_MAX : -FLT_MAX) : r) : 2 * s - r;
+  const o = 2 * s - r;
+  if (Math.fround(o) !== o) return r;
+  return fma32fix(p, c, s, r, o);
+}
+/**
+ * The rare end of fma32 (also reached from the inline form falu.ts emits): s = RN64(p + c) rounded to r, and o
+ * = 2s - r is an f32, so s may be an f32 midpoint; the exact error of p + c decides the side.
+ */
+export function fma32fix(p: number, c: number, s: number, r: number, o: number): number {
+  // The other neighbour of the overflow threshold is FLT_MAX, beside Infinity.
+  if (r === Infinity || r === -Infinity) o = s === OVF || s === -OVF ? (s > 0 ? FLT_MAX : -FLT_MAX) : r;
   if (o === r || Math.fround(o) !== o) return r;
   const z = s - p;
   const t = (p - (s - z)) + (c - z);

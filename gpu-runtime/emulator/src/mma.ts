@@ -105,9 +105,9 @@ export function emitMmaSync(g: FnGen, ins: Instr): MmaSync {
   }
   const mw = g.local('mw');
   const put = (ops: Operand[], slot: number, type: string): string =>
-    ops.map((o, k) => `${mw}[q + ${slot + k}] = ${g.rd(o, type)};`).join(' ');
+    ops.map((o, k) => `${mw}.f[q + ${slot + k}] = ${g.rd(o, type)};`).join(' ');
   // The caller adds the warp sync.
-  const set = `${mw} = R.mmaScratch(E, ${WKEY}, S.lane); q = R.MQ; ${put(a, 0, 'b32')} ${put(b, 8, 'b32')} ` +
+  const set = `${mw} = R.mmaWarp(E, ${WKEY}); q = ((${mw}.n[S.lane] & 1) * 32 + S.lane) * 32; ${put(a, 0, 'b32')} ${put(b, 8, 'b32')} ` +
     `${put(c, 16, kc === C32 ? 'f32' : 'b32')}`;
   const dType = kd === C32 ? 'f32' : 'b32';
   const resume = `R.mmaRun(E, ${WKEY}, S.lane, ${shape}, ${ka}, ${kb}, ${kc}, ${kd}); ${d.map((r, k) => g.wr(r, dType, `R.MO[${k}]`)).join(' ')}`;
@@ -118,25 +118,16 @@ export function emitMmaSync(g: FnGen, ins: Instr): MmaSync {
 
 /** Fragment values in/out of the runtime helpers (at most 8 registers). */
 export const MO = new Float64Array(8);
-/** Offset of the calling lane's deposit in the array mmaScratch returned. */
-export let MQ = 0;
-
-interface Warp { f: Float64Array; n: Int32Array }
+export interface Warp { f: Float64Array; n: Int32Array }
 interface MmaEnv { mmaW?: Map<number, Warp> }
 
-function warp(E: MmaEnv, key: number): Warp {
+/** The warp's scratch: f holds [mma parity][lane][32 slots], n each lane's mma count. */
+export function mmaWarp(E: MmaEnv, key: number): Warp {
   let m = E.mmaW;
   if (!m) m = E.mmaW = new Map();
   let w = m.get(key);
   if (!w) { w = { f: new Float64Array(2 * 32 * 32), n: new Int32Array(32) }; m.set(key, w); }
   return w;
-}
-
-/** The scratch the lane deposits its fragments in for its next mma (sets MQ to its offset). */
-export function mmaScratch(E: MmaEnv, key: number, lane: number): Float64Array {
-  const w = warp(E, key);
-  MQ = ((w.n[lane] & 1) * 32 + lane) * 32;
-  return w.f;
 }
 
 function h2f(bits: number, bf: boolean): number {
@@ -201,7 +192,7 @@ function elem(f: Float64Array, base: number, shape: number, kind: number, which:
 
 /** Computes the lane's output fragment into MO and advances its mma count. */
 export function mmaRun(E: MmaEnv, key: number, lane: number, shape: number, ka: number, kb: number, kc: number, kd: number): void {
-  const w = warp(E, key);
+  const w = mmaWarp(E, key);
   const base = (w.n[lane] & 1) * 32 * 32;
   w.n[lane]++;
   const f = w.f;

@@ -7,11 +7,18 @@
 
 export type I64 = number | bigint;
 
-// Correctly rounded float arithmetic (all rounding modes, fma, .ftz) lives in its own module.
-import { fmaxnan, fminnan } from './fpexact';
-export { mbArrive, mbDone, mbInit } from './asyncops';
-export { MO, MQ, mmaRun, mmaScratch, wmmaMem } from './mma';
-export { cvtI64, drnd, exactOp, fma32, fma64, fmaxnan, fminnan, frnd, frnd32, ftz, ftzd, intToFloat, nextd, toHalf } from './fpexact';
+// Correctly rounded float arithmetic (all rounding modes, fma, .ftz), cp.async/mbarrier and tensor-core helpers
+// live in their own modules. Re-exported as plain values, not `export ... from` (which compiles to getters
+// that V8 does not inline on the generated kernels' hot path).
+import * as fpx from './fpexact';
+import * as asy from './asyncops';
+import * as mma from './mma';
+export const cvtI64 = fpx.cvtI64, drnd = fpx.drnd, exactOp = fpx.exactOp, fma32 = fpx.fma32, fma64 = fpx.fma64;
+export const fmaxnan = fpx.fmaxnan, fminnan = fpx.fminnan, frnd = fpx.frnd, frnd32 = fpx.frnd32, ftz = fpx.ftz, ftzd = fpx.ftzd;
+export const fma32fix = fpx.fma32fix;
+export const intToFloat = fpx.intToFloat, nextd = fpx.nextd, toHalf = fpx.toHalf;
+export const mbArrive = asy.mbArrive, mbDone = asy.mbDone, mbInit = asy.mbInit;
+export const MO = mma.MO, mmaRun = mma.mmaRun, mmaWarp = mma.mmaWarp, wmmaMem = mma.wmmaMem;
 
 const MAXS = Number.MAX_SAFE_INTEGER;
 const MAXB = BigInt(MAXS);
@@ -338,8 +345,8 @@ function half1(op: number, bf: boolean, a: number, b: number, c: number, flags: 
     case 5: r = Math.abs(x); break;
     case 6: r = fmin(x, y); break;
     case 7: r = fmax(x, y); break;
-    case 8: r = fminnan(x, y); break;
-    case 9: r = fmaxnan(x, y); break;
+    case 8: r = fpx.fminnan(x, y); break;
+    case 9: r = fpx.fmaxnan(x, y); break;
     case 10: r = Math.pow(2, x); break;
     default: r = Math.tanh(x); break;
   }
