@@ -91,6 +91,10 @@ int main()
     fill<<<1, n, 0, other>>>(d2, 7, n);
     CHECK(cudaStreamSynchronize(other));
     ASSERT(!pr.done.load(), "work on another stream waited for the host function");
+    // nor is the legacy stream: s is non-blocking
+    int probe2[4];
+    CHECK(cudaMemcpy(probe2, d2, sizeof(probe2), cudaMemcpyDeviceToHost));
+    ASSERT(probe2[3] == 10 && !pr.done.load(), "a legacy-stream copy waited for a non-blocking stream's host function");
 
     // the copy queued after the function reads what the function wrote
     CHECK(cudaMemcpyAsync(d, in, n * 4, cudaMemcpyHostToDevice, s));

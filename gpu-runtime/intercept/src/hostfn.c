@@ -8,7 +8,8 @@
  * function returns. Nothing on the server can wait for this process, so the promise is kept here: until a
  * host function has run, its stream is "gated" and a stream-ordered frame for that stream (launch, copy,
  * memset, event record or wait, synchronize) waits in the calling thread. A function queued on the legacy
- * stream gates every stream, and a context synchronize waits for every host function. So the caller only
+ * stream gates every stream, legacy-stream work waits for functions on blocking streams, and a context
+ * synchronize (or a stream destroy) waits for every host function. So the caller only
  * blocks when it queues more work behind a pending host function, never for the function alone. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "rgpu.h"
@@ -39,7 +40,7 @@ static pthread_t helper;
 
 /* gates: guarded by rgpu_g.lock; rgpu_g.ngates is their total */
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
-struct gate { uint32_t stream; int count; };
+struct gate { uint32_t stream; int count; int nonblocking; };
 static struct gate *gates;
 static size_t ngate_slots, cap_gates;
 
@@ -59,8 +60,8 @@ static int stream_ordered(uint16_t op)
     case RGPU_OP_MEMCPY_HTOD_2D: case RGPU_OP_MEMCPY_DTOH_2D: case RGPU_OP_MEMCPY_DTOD_2D: case RGPU_OP_MEMSET:
     case RGPU_OP_EVENT_RECORD: case RGPU_OP_STREAM_WAIT_EVENT: case RGPU_OP_STREAM_SYNC: case RGPU_OP_CTX_SYNC:
         return 1;
-    case RGPU_OP_STREAM_DESTROY: /* sent on stream 0 (so it waits for every pending function): the helper still
-                                  * needs the stream to find the point where its function runs */
+    case RGPU_OP_STREAM_DESTROY: /* names its stream in the body, so it waits for every pending function: the
+                                  * helper still needs the stream to find the point where its function runs */
         return 1;
     default:
         return 0;
@@ -69,7 +70,12 @@ static int stream_ordered(uint16_t op)
 
 static int blocked(uint16_t op, uint32_t stream)
 {
-    if (op == RGPU_OP_CTX_SYNC || stream == 0) return rgpu_g.ngates > 0;
+    if (op == RGPU_OP_CTX_SYNC || op == RGPU_OP_STREAM_DESTROY) return rgpu_g.ngates > 0;
+    if (stream == 0) { /* the legacy stream waits for every blocking stream, not for non-blocking ones */
+        for (size_t i = 0; i < ngate_slots; i++)
+            if (gates[i].count && !gates[i].nonblocking) return 1;
+        return 0;
+    }
     struct gate *g = gate_of(stream), *legacy = gate_of(0);
     return (g && g->count) || (legacy && legacy->count);
 }
@@ -161,8 +167,10 @@ CUresult rgpu_hostfn_enqueue(CUstream s, uint32_t stream, CUhostFn fn, CUstreamC
             cap_gates = cap;
         }
         g = &gates[ngate_slots++];
-        *g = (struct gate){ stream, 0 };
+        *g = (struct gate){ stream, 0, 0 };
     }
+    unsigned flags = 0;
+    g->nonblocking = stream > 1 && cuStreamGetFlags(s, &flags) == CUDA_SUCCESS && (flags & CU_STREAM_NON_BLOCKING);
     g->count++;
     rgpu_g.ngates++;
     rgpu_rpc_unlock();
