@@ -71,7 +71,8 @@ class WorkerProcess {
   constructor(libraryPath: string) {
     const nonce = randomBytes(12).toString('hex');
     const stdio: ('ignore' | 'pipe' | 'inherit')[] = ['ignore', 'pipe', 'inherit', 'pipe'];
-    this.child = spawn(process.execPath, [WORKER_SCRIPT, libraryPath, nonce], { stdio });
+    // ELECTRON_RUN_AS_NODE: when the server runs inside an Electron host, its execPath is Electron, not node.
+    this.child = spawn(process.execPath, [WORKER_SCRIPT, libraryPath, nonce], { stdio, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
     const marker = printfMarker(nonce);
     this.sock = this.child.stdio[WORKER_FD] as Socket;
     this.splitter = new PrintfSplitter(marker, (t) => this.onPrintf(t), () => this.release());
