@@ -5,7 +5,9 @@ import type * as net from 'node:net';
 import { Flag, HEADER_SIZE, MAX_FRAME, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
 import { CUresult } from '../../gpu-runtime/protocol/generated/cuResult';
 import { checkHeader, encodeFrame, packArgs, packValue, readHeader, unpackArgs, unpackValue } from '../../gpu-runtime/protocol/ts/codec';
+import { readIntoOwnBuffers } from '../../gpu-runtime/protocol/ts/socketReads';
 import { FrameScanner, type FrameSink } from './frameScanner';
+import { ReadBuffers } from './readBuffers';
 import type { ProxyStats } from './stats';
 import type { SessionInfo, SessionRegistry } from './sessions';
 import { errorMessage } from './errors';
@@ -36,7 +38,17 @@ const BACKPRESSURE_BYTES = 4 << 20;
 /** Gives up on a peer that does not finish closing after its partner went away. */
 const CLOSE_GRACE_MS = 5000;
 
+/**
+ * Size of each read buffer. Larger than Node's 64 KiB default so that a bulk crosses the proxy in fewer
+ * reads and writes; one read is bounded by what the sender's socket buffer holds anyway.
+ */
+const READ_SIZE = 256 * 1024;
+
+/** Reads at least this large are written on uncopied (their buffer lent to the write); smaller ones copied. */
+const LEND_MIN = 32 * 1024;
+
 export class Forwarder {
+  private readonly client: net.Socket;
   private readonly key: number;
   private readonly info: SessionInfo;
   private pool: net.Socket | null = null;
@@ -48,13 +60,22 @@ export class Forwarder {
   private readonly pending = new Map<number, number>();
   private readonly up: FrameScanner;
   private readonly down: FrameScanner;
+  private readonly upBufs = new ReadBuffers(READ_SIZE);
+  private readonly downBufs = new ReadBuffers(READ_SIZE);
+  /** The client reads through onClientRead (our own buffers) rather than 'data' events. */
+  private readonly ownReads: boolean;
+  /** The HELLO has been completed and sent: client bytes are forwarded. */
+  private forwarding = false;
 
-  constructor(private readonly client: net.Socket, private readonly deps: ForwarderDeps, private readonly onDone: (f: Forwarder) => void = () => {}) {
+  constructor(client: net.Socket, private readonly deps: ForwarderDeps, private readonly onDone: (f: Forwarder) => void = () => {}) {
     this.key = deps.sessions.open(deps.helloFields().gpuType);
     this.info = deps.sessions.get(this.key)!;
     this.up = new FrameScanner(this.upSink);
     this.down = new FrameScanner(this.downSink);
-    client.on('data', this.onHelloData);
+    const own = readIntoOwnBuffers(client, this.upBufs.next, this.onClientRead);
+    this.ownReads = own !== null;
+    this.client = client = own ?? client;
+    if (!own) client.on('data', this.onHelloData);
     client.on('end', () => this.pool?.end());
     client.on('error', (e) => this.fail(`intercept connection: ${e.message}`));
     client.on('close', () => this.finish(this.pool));
@@ -88,7 +109,7 @@ export class Forwarder {
     // HELLO carries no bulk, so it is at most MAX_BODY: buffering it whole is bounded.
     if (h.length !== h.bodyLen) return this.reject(h.op, h.seq, CUresult.CUDA_ERROR_INVALID_VALUE, 'HELLO carries no bulk data');
     if (this.hello.length < HEADER_SIZE + h.length) return;
-    this.client.off('data', this.onHelloData);
+    if (!this.ownReads) this.client.off('data', this.onHelloData);
     this.client.pause();
     this.trySendHello();
   };
@@ -98,8 +119,9 @@ export class Forwarder {
       sock.destroy();
       return;
     }
-    this.pool = sock;
-    sock.on('data', this.onPoolData);
+    const own = readIntoOwnBuffers(sock, this.downBufs.next, this.onPoolRead);
+    if (!own) sock.on('data', this.onPoolData);
+    this.pool = sock = own ?? sock;
     sock.on('end', () => this.client.end());
     sock.on('error', (e) => this.fail(`pool connection: ${e.message}`));
     sock.on('close', () => this.finish(this.client));
@@ -144,7 +166,8 @@ export class Forwarder {
     pool.write(frame[0]);
     if (rest.length) pool.write(rest);
     pool.uncork();
-    this.client.on('data', this.onClientData);
+    this.forwarding = true;
+    if (!this.ownReads) this.client.on('data', this.onClientData);
     this.client.resume();
   }
 
@@ -152,7 +175,8 @@ export class Forwarder {
   private reject(op: number, seq: number, result: number, message: string): void {
     this.deps.log(`session ${this.info.id}: ${message}`);
     this.helloSent = true;
-    this.client.off('data', this.onHelloData);
+    if (!this.ownReads) this.client.off('data', this.onHelloData);
+    else this.client.pause();
     this.deps.stats.errors++;
     const frame = encodeFrame(op, { flags: Flag.REPLY, seq, result, body: packValue({ message }) });
     this.client.end(frame[0]);
@@ -161,13 +185,28 @@ export class Forwarder {
 
   // --- forwarding (hot path) -----------------------------------------------------------------
 
-  // Each received chunk is passed on whole, never split or copied. The target is corked at the first chunk
-  // of an event-loop turn and uncorked in setImmediate, so all the reads libuv does in one wakeup (up to
-  // 32) leave in a single writev; a lone sync request still goes out in the same turn.
-  private readonly onClientData = (chunk: Buffer): void => {
+  // Each received chunk is passed on whole, never split. The target is corked at the first chunk of an
+  // event-loop turn and uncorked in setImmediate, so all the reads libuv does in one wakeup (up to 32) leave
+  // in a single writev; a lone sync request still goes out in the same turn.
+  private readonly onClientRead = (n: number, buf: Buffer): void => {
+    if (!this.forwarding) return this.onHelloData(Buffer.from(buf.subarray(0, n)));
+    const chunk = buf.subarray(0, n);
+    if (n < LEND_MIN) this.onClientData(Buffer.from(chunk));
+    else this.onClientData(chunk, this.upBufs.lend(buf));
+  };
+
+  private readonly onPoolRead = (n: number, buf: Buffer): void => {
+    const chunk = buf.subarray(0, n);
+    if (n < LEND_MIN) this.onPoolData(Buffer.from(chunk));
+    else this.onPoolData(chunk, this.downBufs.lend(buf));
+  };
+
+  /** `written`, when given, runs once the chunk has been handed to the kernel (its buffer is then free). */
+  private readonly onClientData = (chunk: Buffer, written?: () => void): void => {
     try {
       this.up.scan(chunk);
     } catch (e) {
+      written?.();
       return this.fail(`intercept sent a bad frame: ${errorMessage(e)}`);
     }
     const pool = this.pool!;
@@ -176,7 +215,7 @@ export class Forwarder {
       pool.cork();
       setImmediate(this.uncorkUp);
     }
-    pool.write(chunk);
+    pool.write(chunk, written);
     if (pool.writableLength > BACKPRESSURE_BYTES && !this.clientPaused) {
       this.clientPaused = true;
       this.client.pause();
@@ -184,10 +223,11 @@ export class Forwarder {
     }
   };
 
-  private readonly onPoolData = (chunk: Buffer): void => {
+  private readonly onPoolData = (chunk: Buffer, written?: () => void): void => {
     try {
       this.down.scan(chunk);
     } catch (e) {
+      written?.();
       return this.fail(`pool sent a bad frame: ${errorMessage(e)}`);
     }
     const client = this.client;
@@ -196,7 +236,7 @@ export class Forwarder {
       client.cork();
       setImmediate(this.uncorkDown);
     }
-    client.write(chunk);
+    client.write(chunk, written);
     if (client.writableLength > BACKPRESSURE_BYTES && !this.poolPaused) {
       this.poolPaused = true;
       this.pool!.pause();

@@ -1,40 +1,15 @@
 // A framed socket: decodes incoming frames and writes outgoing ones corked, so that everything produced in
 // one turn of the event loop (all replies to one read, all replies resolved together) leaves in one
 // writev: one write per tiny frame costs the receiver 4-7 us per frame (transport-limits.md N11/N12).
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { encodeFrame, FrameDecoder, ProtocolError, type BulkPlacer, type EncodeOptions, type Frame } from '../../protocol/ts/codec';
+import { readIntoOwnBuffers } from '../../protocol/ts/socketReads';
 
 /** Stop reading while this much is waiting to be written: a client that does not read stalls itself. */
 const WRITE_HIGH_WATER = 64 * 2 ** 20;
 
-/**
- * The reusable buffer a plain TCP connection reads into. Node's default allocates a fresh 64 KiB buffer per
- * read, and on this VM the allocations and the major GCs they trigger cost the server about twice the
- * kernel's own receive cost during a bulk copy (~0.7-1.1 ms/MB against ~0.35 with a reused buffer).
- */
+/** The reusable buffer a plain TCP connection reads into (see socketReads.ts for why). */
 const READ_BUFFER = 64 * 1024;
-
-/** Node's net.Socket internals used to read into our own buffers (absent on other socket kinds). */
-interface SocketInternals {
-  _handle?: { useUserBuffer?: unknown } | null;
-  encrypted?: boolean;
-}
-
-/**
- * Re-wraps an accepted plain socket so that it reads into buffers we choose (net.Socket's `onread`, which
- * net.Server does not offer for accepted sockets), or returns null for sockets that cannot (TLS, a socket
- * already reading into its own buffer, a runtime without the API). Call it in the 'connection' turn,
- * before anything was read: the handle moves to the new socket and the old one is closed without it.
- */
-function userBufferSocket(socket: Socket, buffer: () => Buffer, callback: (n: number, buf: Buffer) => void): Socket | null {
-  const raw = socket as unknown as SocketInternals;
-  const handle = raw._handle;
-  if (raw.encrypted || !handle || typeof handle.useUserBuffer !== 'function' || socket.readableLength > 0 || socket.listenerCount('data') > 0) return null;
-  const s = new Socket({ handle: handle as never, allowHalfOpen: socket.allowHalfOpen, onread: { buffer, callback } } as never);
-  raw._handle = null;
-  socket.destroy(); // has no handle now: only releases the server's count of it
-  return s;
-}
 
 export interface ConnectionHooks {
   onFrame(f: Frame): void;
@@ -86,7 +61,7 @@ export class FrameConnection {
   ) {
     const place = hooks.placeBulk;
     this.decoder = new FrameDecoder(maxFrame, place ? (h, body) => (this.held || this.closed ? null : place(h, body)) : null);
-    const own = userBufferSocket(socket, this.nextReadBuffer, this.onRead_);
+    const own = readIntoOwnBuffers(socket, this.nextReadBuffer, this.onRead_);
     this.socket = socket = own ?? socket;
     if (!own) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.setNoDelay(true);
