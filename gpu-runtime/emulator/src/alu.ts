@@ -101,6 +101,14 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       const n = g.rd(a[2], 'u32');
       if (c === 'l') return op === 'shl' ? W(`R.shl64(${x}, ${n})`) : W(`R.shr64(${x}, ${n}, ${isSigned(type)})`);
       const w = type.endsWith('16') ? 16 : type.endsWith('8') ? 8 : 32;
+      if (a[2].k === 'imm') {
+        // Constant shift amount (the common case): no range test at run time.
+        const k = Number(BigInt.asUintN(32, BigInt(a[2].text.replace(/[uU]$/, ''))));
+        if (op === 'shl') return W(k >= w ? '0' : wrapInt(type, `${x} << ${k}`));
+        if (isSigned(type)) return W(`${x} >> ${Math.min(k, 31)}`);
+        if (k >= w) return W('0');
+        return W(wrapInt(type, w === 32 ? `${x} >>> ${k}` : `(${x} & ${w === 16 ? 65535 : 255}) >>> ${k}`));
+      }
       if (op === 'shl') return W(wrapInt(type, `(q = ${n}) >>> 0 >= ${w} ? 0 : ${x} << q`));
       if (isSigned(type)) return W(`${x} >> Math.min(${n} >>> 0, 31)`);
       return W(wrapInt(type, `(q = ${n}) >>> 0 >= ${w} ? 0 : ${w === 32 ? x : `(${x} & ${w === 16 ? 65535 : 255})`} >>> q`));
