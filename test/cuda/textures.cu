@@ -370,7 +370,27 @@ static void partReset() {
   printf("reset ok\n");
 }
 
-int main() {
+// Against a device without texture objects: creation fails at once, before any kernel could use the handle.
+static int refuseOnly() {
+  cudaArray_t arr;
+  cudaChannelFormatDesc fd = cudaCreateChannelDesc<float>();
+  CK(cudaMallocArray(&arr, &fd, 4, 4, cudaArraySurfaceLoadStore));
+  cudaResourceDesc rd = {};
+  rd.resType = cudaResourceTypeArray;
+  rd.res.array.array = arr;
+  cudaTextureDesc td = {};
+  cudaTextureObject_t t;
+  cudaSurfaceObject_t s;
+  cudaError_t et = cudaCreateTextureObject(&t, &rd, &td, nullptr);
+  cudaError_t es = cudaCreateSurfaceObject(&s, &rd);
+  CK(cudaFreeArray(arr));
+  CK(cudaDeviceSynchronize());
+  printf("refused %s %s\n", cudaGetErrorName(et), cudaGetErrorName(es));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) return refuseOnly();
   part2d();
   part1d();
   part3d();

@@ -4,6 +4,7 @@
 // it computes on the host and exits non-zero on a mismatch.
 import * as assert from 'node:assert/strict';
 import { startServer, type RunningServer } from '../../gpu-runtime/server/src/main';
+import { startFakeServer, type Fixture } from '../helpers/serverFixture';
 import { ensureIntercept, expectOk, interceptEnv, nvcc, run } from './programs';
 
 describe('cuda textures and surfaces on the emulated GPU through the intercept', function () {
@@ -19,8 +20,10 @@ describe('cuda textures and surfaces on the emulated GPU through the intercept',
     bin = await nvcc('textures.cu');
   });
 
+  let fake: Fixture;
   after(async () => {
     await server?.close();
+    await fake?.server.close();
   });
 
   it('2D linear/normalized/clamp/wrap, tex1Dfetch, 3D, surface write/read match the host; refused features fail cleanly', async function () {
@@ -29,5 +32,13 @@ describe('cuda textures and surfaces on the emulated GPU through the intercept',
     expectOk(r, 'textures');
     assert.match(r.stdout, /^tex2d ok .*\ntex1dfetch ok 159\ntex3d ok .*\nsurface ok .*\npitch2d layered ok .*\nerrors ok\nreset ok\ntextures ok\n$/);
     assert.equal(r.stderr, '');
+  });
+
+  it('a device without texture objects refuses their creation synchronously (arrays still work)', async function () {
+    this.timeout(60000);
+    fake = await startFakeServer([{ type: 'T4', count: 1 }]);
+    const r = await run(bin, ['refuse'], { env: interceptEnv(`tcp://127.0.0.1:${fake.port}`), timeoutMs: 50000 });
+    expectOk(r, 'textures refuse');
+    assert.equal(r.stdout, 'refused cudaErrorNotSupported cudaErrorNotSupported\n');
   });
 });

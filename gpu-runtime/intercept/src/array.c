@@ -36,6 +36,7 @@ static size_t narrays, cap_arrays;
 static struct obj *objs;
 static size_t nobjs, cap_objs;
 static uint64_t next_handle = 1;
+int rgpu_array_textures;
 
 static size_t format_bytes(CUarray_format f)
 {
@@ -428,6 +429,10 @@ static CUresult create_obj(uint64_t *out, const CUDA_RESOURCE_DESC *r, const CUD
     if (rc) return rc;
     if (view) {
         rgpu_trace("cuTexObjectCreate with a resource view -> CUDA_ERROR_NOT_SUPPORTED");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    if (!rgpu_array_textures) { /* the kernel would otherwise run with a handle the device never saw */
+        rgpu_trace("%s: the server's device has no texture/surface objects -> CUDA_ERROR_NOT_SUPPORTED", surface ? "cuSurfObjectCreate" : "cuTexObjectCreate");
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     if (t) {

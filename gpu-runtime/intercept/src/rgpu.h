@@ -295,6 +295,7 @@ void rgpu_hostfn_after_fork(void);
 /* array.c: a 2D copy with CUDA array ends as the same copy on device memory (array layout: ops.yaml) */
 CUresult rgpu_array_flatten2d(const CUDA_MEMCPY2D *c, CUDA_MEMCPY2D *out);
 void rgpu_array_after_fork(void);
+extern int rgpu_array_textures; /* HELLO features.textures: the device runs texture/surface objects */
 
 /* module.c */
 struct rgpu_func *rgpu_module_func_of(void *handle); /* CUfunction or CUkernel */

@@ -587,6 +587,9 @@ static int parse_hello(const uint8_t *body, uint32_t len)
     rgpu_g.quota_mem = rgpu_g.va_size;
     if (rgpu_mp_map_get(&top, "quota", &v) == 0 && v.type == RGPU_MP_MAP && rgpu_mp_get_int(&v, "memory", &x) == 0 && x > 0)
         rgpu_g.quota_mem = (uint64_t)x;
+    struct rgpu_mp_value feat, t;
+    rgpu_array_textures = rgpu_mp_map_get(&top, "features", &feat) == 0 && feat.type == RGPU_MP_MAP &&
+                          rgpu_mp_map_get(&feat, "textures", &t) == 0 && t.type == RGPU_MP_BOOL && t.i;
     return 0;
 }
 

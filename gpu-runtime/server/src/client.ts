@@ -310,6 +310,8 @@ export class Client implements ReplySink {
         va: { base: wireU64(s.ctx.va.base), size: wireU64(s.ctx.va.size) },
         quota: { memory: wireU64(quota.memory), handles: quota.handles, queuedOps: quota.queuedOps },
         server: this.env.serverName,
+        // Lets the client refuse texture/surface objects synchronously on a device that has none.
+        features: { textures: typeof s.ctx.createTexObject === 'function' },
       }),
     });
     const early = this.early;
