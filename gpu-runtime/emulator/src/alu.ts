@@ -376,8 +376,13 @@ function cvt(g: FnGen, ins: Instr): string {
   const dt = p[p.length - 2];
   const st = p[p.length - 1];
   const mods = p.slice(1, -2);
-  const dc = clsOf(dt), sc = clsOf(st);
   const [d, s] = ins.args;
+  if (dt === 'tf32') {
+    // cvt.rna{.satfinite}.tf32.f32 / cvt.{rn,rz}.satfinite.tf32.f32: f32 bits with the low 13 mantissa bits cleared.
+    const m = mods.includes('rna') ? 4 : roundMode(mods);
+    return g.wr(d, 'b32', `R.tf32(${g.rd(s, 'f32')}, ${m}, ${mods.includes('satfinite')})`);
+  }
+  const dc = clsOf(dt), sc = clsOf(st);
   const x = g.rd(s, st);
   const isF = (t: string): boolean => t === 'f32' || t === 'f64' || t === 'f16' || t === 'bf16';
   const irnd = mods.find((m) => m === 'rni' || m === 'rzi' || m === 'rmi' || m === 'rpi');

@@ -404,3 +404,18 @@ export function toHalf(x: number, mode: number, bf: boolean): number {
   const E = expo(av) + 52;
   return sign | ((E + 15) << 10) | ((av / 2 ** E - 1) * 1024);
 }
+
+/** f32 -> tf32 bits (mode 0 rn, 1 rz, 4 rna: ties away from zero); .satfinite turns infinities into the max. */
+export function tf32(x: number, mode: number, satfinite: boolean): number {
+  if (x !== x) return 0x7fffffff;
+  f32[0] = x;
+  let b = i32[0];
+  const exp = (b >>> 23) & 0xff;
+  if (exp !== 0xff) {
+    if (mode === 4) b += 0x1000;
+    else if (mode === 0) b += 0xfff + ((b >>> 13) & 1);
+  }
+  b &= ~0x1fff;
+  if (satfinite && ((b >>> 23) & 0xff) === 0xff) b = (b & 0x80000000) | 0x7f7fe000;
+  return b | 0;
+}

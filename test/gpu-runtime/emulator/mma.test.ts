@@ -1,6 +1,7 @@
-// Tensor-core ops (cuda/mma.cu, nvcc -arch=sm_80): wmma with f16/bf16 inputs and f32/f16 accumulators in
-// global and shared memory, and mma.sync m16n8k16 / m16n8k8 with the PTX ISA fragment layouts, against plain
-// CPU matrix products. Inputs are multiples of 1/4 in [-2, 2], so every product and sum is exact in f32 and f16.
+// Tensor-core ops (cuda/mma.cu, nvcc -arch=sm_80): wmma with f16/bf16/s8/tf32/f64 inputs and f32/f16/s32/f64
+// accumulators in global and shared memory, and mma.sync m16n8k16 / m16n8k8 with the PTX ISA fragment layouts,
+// against plain CPU matrix products. Float inputs are multiples of 1/4 in [-2, 2] (tf32 ones also carry bits the
+// conversion rounds away), so every product and sum is exact in f32 and f16.
 
 import { strict as assert } from 'node:assert';
 import * as fs from 'fs';
@@ -77,6 +78,45 @@ describe('emulator: tensor-core wmma and mma.sync', function () {
         for (let k = 0; k < Kk; k++) acc += A4[i * Kk + k] * B4[k * 8 + j];
         assert.equal(d[i * 8 + j], acc, `${kern} D[${i}][${j}]`);
       }
+    }
+
+    // s8 -> s32: c += A (row) * B (col), full signed range.
+    const A5 = Array.from({ length: 256 }, (_, i) => ((i * 97 + 13) % 256) - 128), B5 = Array.from({ length: 256 }, (_, i) => ((i * 61 + 7) % 256) - 128);
+    const C5 = Array.from({ length: 256 }, (_, i) => i * 1000 - 100000);
+    const c5 = s.upload(new Int32Array(C5));
+    s.launch(m, 'wmma_s8', 1, 32, [s.upload(new Int8Array(A5)), s.upload(new Int8Array(B5)), c5]);
+    const r5 = await s.download(c5, new Int32Array(256));
+    for (let i = 0; i < 16; i++) for (let j = 0; j < 16; j++) {
+      let acc = C5[i * 16 + j];
+      for (let k = 0; k < 16; k++) acc += A5[i * 16 + k] * B5[j * 16 + k];
+      assert.equal(r5[i * 16 + j], acc, `wmma_s8 C[${i}][${j}]`);
+    }
+
+    // tf32: inputs rounded to 10 mantissa bits, ties away (cvt.rna.tf32.f32), then exact products.
+    const tf = (v: number): number => {
+      const b = new Uint32Array(new Float32Array([v]).buffer)[0];
+      return new Float32Array(new Uint32Array([((b + 0x1000) & ~0x1fff) >>> 0]).buffer)[0];
+    };
+    const A6 = Array.from({ length: 128 }, (_, i) => val(i, 9) * (1 + (i % 5) * 2 ** -11)), B6 = Array.from({ length: 128 }, (_, i) => val(i, 10));
+    const c6 = s.alloc(256 * 4);
+    s.launch(m, 'wmma_tf32', 1, 32, [s.upload(new Float32Array(A6)), s.upload(new Float32Array(B6)), c6]);
+    const r6 = await s.download(c6, new Float32Array(256));
+    for (let i = 0; i < 16; i++) for (let j = 0; j < 16; j++) {
+      let acc = 0;
+      for (let k = 0; k < 8; k++) acc += tf(A6[i * 8 + k]) * tf(B6[k * 16 + j]);
+      assert.equal(r6[i * 16 + j], Math.fround(acc), `wmma_tf32 C[${i}][${j}]`);
+    }
+
+    // f64: c += A (8x4 row) * B (4x8 col).
+    const A7 = Array.from({ length: 32 }, (_, i) => val(i, 11) / 3), B7 = Array.from({ length: 32 }, (_, i) => val(i, 12) * 3);
+    const C7 = Array.from({ length: 64 }, (_, i) => val(i, 13));
+    const c7 = s.upload(new Float64Array(C7));
+    s.launch(m, 'wmma_f64', 1, 32, [s.upload(new Float64Array(A7)), s.upload(new Float64Array(B7)), c7]);
+    const r7 = await s.download(c7, new Float64Array(64));
+    for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) {
+      let acc = C7[i * 8 + j];
+      for (let k = 0; k < 4; k++) acc += A7[i * 4 + k] * B7[j * 4 + k];
+      assert.ok(Math.abs(r7[i * 8 + j] - acc) <= 1e-14 * (1 + Math.abs(acc)), `wmma_f64 C[${i}][${j}]: ${r7[i * 8 + j]} vs ${acc}`);
     }
     assert.equal(s.ctx.stickyError, 0);
   });
