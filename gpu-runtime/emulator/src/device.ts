@@ -113,7 +113,7 @@ export class EmulatedContext implements DeviceContext {
   constructor(private readonly dev: EmulatedDevice, private readonly slot: number, vaSize: number,
     private readonly opts: EmulatorOptions, onUsage: (d: number) => void) {
     const base = VA_ROOT + slot * VA_STRIDE + GLOBAL_WINDOW;
-    this.heap = new DeviceHeap(base, Math.min(vaSize, VA_STRIDE - GLOBAL_WINDOW), onUsage);
+    this.heap = new DeviceHeap(base, Math.min(vaSize, VA_STRIDE - GLOBAL_WINDOW), onUsage, !!opts.pool);
     this.va = { base, size: this.heap.vaSize };
     this.grid = {
       grid: [1, 1, 1], block: [1, 1, 1], sharedMem: 0, params: new Uint8Array(0),

@@ -89,12 +89,21 @@ export class DeviceHeap implements KernelHeap {
   /** The whole window is reserved: `views` and `pages` will not be replaced until releaseAll. */
   fixed = false;
 
-  constructor(vaBase: number, vaSize: number, private readonly onUsage: (delta: number) => void) {
+  /**
+   * SharedArrayBuffer only when block workers may run kernels over this heap. V8 frees a dead plain
+   * ArrayBuffer promptly (it counts its bytes as external memory and collects), but a dead SAB only at some
+   * later GC: a test run's destroyed contexts piled up whole 4 GiB windows, the kernel merged them into one
+   * mapping larger than RAM, and every fork (spawn) of the process then failed with ENOMEM (measured).
+   */
+  private readonly Buf: new (n: number) => ArrayBufferLike;
+
+  constructor(vaBase: number, vaSize: number, private readonly onUsage: (delta: number) => void, shared = false) {
     this.vaBase = vaBase;
     this.vaSize = Math.min(vaSize, MAX_HEAP - GLOBAL_WINDOW);
     this.base = vaBase - GLOBAL_WINDOW;
-    this.views = makeViews(new SharedArrayBuffer(1 << 20));
-    this.pages = new Uint8Array(new SharedArrayBuffer((1 << 20) >>> PAGE_SHIFT));
+    this.Buf = shared ? SharedArrayBuffer : ArrayBuffer;
+    this.views = makeViews(new this.Buf(1 << 20));
+    this.pages = new Uint8Array(new this.Buf((1 << 20) >>> PAGE_SHIFT));
   }
 
   get length(): number { return this.views.buf.byteLength; }
@@ -104,23 +113,23 @@ export class DeviceHeap implements KernelHeap {
     if (end <= this.length) return;
     if (end > MAX_HEAP) throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, 'emulated device memory window exhausted');
     const window = Math.min(Math.ceil((GLOBAL_WINDOW + this.vaSize) / (1 << 20)) * (1 << 20), MAX_HEAP);
-    let buf: SharedArrayBuffer | null = null;
+    let buf: ArrayBufferLike | null = null;
     let len = window;
     if (end <= window) {
-      try { buf = new SharedArrayBuffer(window); } catch { /* no address space for the whole window: grow by doubling */ }
+      try { buf = new this.Buf(window); } catch { /* no address space for the whole window: grow by doubling */ }
     }
     this.fixed = buf !== null;
     if (!buf) {
       len = Math.max(end, Math.min(this.length * 2, MAX_HEAP));
       len = Math.min(Math.ceil(len / (1 << 20)) * (1 << 20), MAX_HEAP);
-      try { buf = new SharedArrayBuffer(len); } catch (e) {
+      try { buf = new this.Buf(len); } catch (e) {
         throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, `cannot grow emulated device memory to ${len} bytes`, { cause: e });
       }
     }
     // Only the written prefix needs copying; the rest of the old buffer is zero, as is the new one.
     if (this.dirtyTop > 0) new Uint8Array(buf, 0, this.dirtyTop).set(this.views.u8.subarray(0, this.dirtyTop));
     this.views = makeViews(buf);
-    const pages = new Uint8Array(new SharedArrayBuffer(len >>> PAGE_SHIFT));
+    const pages = new Uint8Array(new this.Buf(len >>> PAGE_SHIFT));
     pages.set(this.pages);
     this.pages = pages;
   }
