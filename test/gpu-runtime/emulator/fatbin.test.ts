@@ -175,7 +175,9 @@ describe('fatbin: extractImages on nvcc output', function () {
         expectCleanFailureOrSuccess(m);
         worst = Math.max(worst, performance.now() - t0);
       }
-      assert.ok(worst < 100, `${mode}: slowest corrupted payload took ${worst.toFixed(1)} ms`);
+      // A runaway decoder (the fzstd hang this guards against) never returns; 1 s leaves room for a GC pause or
+      // preemption on a loaded 2-CPU CI machine (134 ms was seen there), which a 100 ms bound did not.
+      assert.ok(worst < 1000, `${mode}: slowest corrupted payload took ${worst.toFixed(1)} ms`);
     }
   });
 });
