@@ -17,7 +17,7 @@ export const cvtI64 = fpx.cvtI64, drnd = fpx.drnd, exactOp = fpx.exactOp, fma32 
 export const fmaxnan = fpx.fmaxnan, fminnan = fpx.fminnan, frnd = fpx.frnd, frnd32 = fpx.frnd32, ftz = fpx.ftz, ftzd = fpx.ftzd;
 export const fma32fix = fpx.fma32fix, tf32 = fpx.tf32;
 export const intToFloat = fpx.intToFloat, nextd = fpx.nextd, toHalf = fpx.toHalf;
-export const mbArrive = asy.mbArrive, mbDone = asy.mbDone, mbInit = asy.mbInit;
+export const mbArrive = asy.mbArrive, mbDone = asy.mbDone, mbInit = asy.mbInit, mbTx = asy.mbTx, bulkCopy = asy.bulkCopy;
 export const MO = mma.MO, mmaRun = mma.mmaRun, mmaWarp = mma.mmaWarp, wmmaMem = mma.wmmaMem;
 
 const MAXS = Number.MAX_SAFE_INTEGER;

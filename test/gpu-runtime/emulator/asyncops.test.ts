@@ -1,4 +1,4 @@
-// cp.async and mbarrier (cuda/cpasync.cu, nvcc for sm_80 and sm_90) against host computations.
+// cp.async, cp.async.bulk and mbarrier (cuda/cpasync.cu, nvcc for sm_80 and sm_90) against host computations.
 
 import { strict as assert } from 'node:assert';
 import * as fs from 'fs';
@@ -43,6 +43,15 @@ describe('emulator: cp.async and mbarrier', function () {
       s.launch(m, 'barrier', 1, 64, [giB, out]);
       const got3 = await s.download(out, new Int32Array(128));
       for (let r = 0; r < 2; r++) for (let i = 0; i < 64; i++) assert.equal(got3[r * 64 + i], gi[r * 64 + 63 - i] * (r + 1));
+      const gq = new Int32Array(2 * 64 * 4).map((_, i) => (i * 13) % 97 - 40);
+      const gqB = s.upload(gq);
+      s.launch(m, 'bulk', 2, 64, [gqB, out]);
+      const got4 = await s.download(out, new Int32Array(128));
+      for (let b = 0; b < 2; b++) for (let i = 0; i < 64; i++) {
+        const v = (b * 64 + 63 - i) * 4;
+        assert.equal(got4[b * 64 + i], gq[v] + 2 * gq[v + 1] + 3 * gq[v + 2] + 4 * gq[v + 3], `bulk block ${b} thread ${i}`);
+      }
+      if (arch === 'sm_90') assert.match(ptx, /cp\.async\.bulk\.shared::cluster\.global/);
       assert.equal(s.ctx.stickyError, 0);
     });
   }

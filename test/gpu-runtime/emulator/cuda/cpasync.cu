@@ -44,3 +44,17 @@ __global__ void barrier(const int* g, int* out) {
     out[r * 64 + threadIdx.x] = s[r][63 - threadIdx.x] * (r + 1);
   }
 }
+
+// One thread copies the whole tile (sm_90: cp.async.bulk paying its bytes to the barrier's tx-count, which the
+// barrier's expect_tx raises after the copy completed).
+__global__ void bulk(const int4* g, int* out) {
+  __shared__ alignas(16) int4 s[64];
+#pragma nv_diag_suppress static_var_with_dynamic_init
+  __shared__ cuda::barrier<cuda::thread_scope_block> bar;
+  if (threadIdx.x == 0) init(&bar, blockDim.x);
+  __syncthreads();
+  if (threadIdx.x == 0) cuda::memcpy_async(s, g + blockIdx.x * 64, cuda::aligned_size_t<16>(sizeof(s)), bar);
+  bar.arrive_and_wait();
+  int4 v = s[63 - threadIdx.x];
+  out[blockIdx.x * 64 + threadIdx.x] = v.x + 2 * v.y + 3 * v.z + 4 * v.w;
+}
