@@ -174,6 +174,14 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       if (sp === 'const') return W('false', 'pred');
       return null;
     }
+    case 'vabsdiff4': {
+      // vabsdiff4.dtype.atype.btype{.sat}{.add} d, a, b, c (byte selectors and masks are not emitted by nvcc).
+      if (a.some((o) => o.k !== 'reg' && o.k !== 'imm')) throw new UnsupportedError(`'${ins.op}' with selectors or masks is not supported`);
+      const [dt, at, bt] = p.slice(1, 4);
+      return W(`R.vabsdiff4(${R(a[1], 'b32')}, ${R(a[2], 'b32')}, ${R(a[3], 'b32')}, ${at === 's32'}, ${bt === 's32'}, ${has('add')}, ${has('sat')}, ${dt === 's32'})`, 'b32');
+    }
+    // Programmatic dependent launch: launches run in stream order here, so the prerequisite grid is complete.
+    case 'griddepcontrol':
     case 'membar': case 'fence': case 'nanosleep': case 'prefetch': case 'prefetchu': case 'discard': case 'applypriority':
     case 'pmevent':
       return ';';

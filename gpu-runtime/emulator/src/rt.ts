@@ -371,3 +371,23 @@ export function h2f(x: number, bf: boolean): number { return bf ? bf16tof32(x) :
 
 /** The texture/surface registry compiled tex/suld/sust/txq/suq code calls (texops.ts). */
 export { texRegistry } from './texture';
+
+/**
+ * vabsdiff4: per-byte |a - b| (bytes signed per sa/sb); .add sums them onto c (32-bit, .sat saturating per the
+ * destination's signedness), else packs them as bytes (.sat clamping to the destination byte range).
+ */
+export function vabsdiff4(a: number, b: number, c: number, sa: boolean, sb: boolean, add: boolean, sat: boolean, sd: boolean): number {
+  let sum = 0, packed = 0;
+  for (let i = 0; i < 4; i++) {
+    const x = sa ? (a << (24 - 8 * i)) >> 24 : (a >>> (8 * i)) & 255;
+    const y = sb ? (b << (24 - 8 * i)) >> 24 : (b >>> (8 * i)) & 255;
+    let d = Math.abs(x - y);
+    sum += d;
+    if (sat) d = Math.min(d, sd ? 127 : 255);
+    packed |= (d & 255) << (8 * i);
+  }
+  if (!add) return packed | 0;
+  const r = (sd ? c : c >>> 0) + sum;
+  if (sat) return sd ? sats32(r) : (r > 4294967295 ? -1 : r | 0);
+  return r | 0;
+}
