@@ -3,7 +3,8 @@
 // counter (blockWorker.ts), so a launch costs one message each way per worker however it is cut, and a worker
 // that finishes early takes more. Launches of several contexts are served in arrival order. A launch settles
 // once every worker on it has replied, so the context's next stream op never overlaps it; the first failing
-// range stops the others. A worker that dies fails only the launch it was on; the next gets a fresh worker.
+// range stops the others. While a launch waits with no worker, the others' workers leave theirs after their
+// current range, so one long kernel does not hold every worker until it ends. A worker that dies fails only the launch it was on; the next gets a fresh worker.
 
 import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
@@ -56,6 +57,10 @@ export class BlockPool {
   private readonly ids = new WeakMap<object, number>();
   private nextId = 1;
   private closed = false;
+  /** Set while a launch waits with no worker on it: workers on other launches hand theirs back between ranges. */
+  private readonly yieldFlag = new Int32Array(new SharedArrayBuffer(4));
+  /** Times a worker left a launch that still had ranges, for another launch that waited. */
+  handoffs = 0;
 
   private constructor(readonly size: number) {}
 
@@ -126,6 +131,8 @@ export class BlockPool {
         const r = this.queue.shift()!;
         if (r.active === 0) this.settle(r);
       }
+      const starving = this.queue.some((x) => x.active === 0);
+      Atomics.store(this.yieldFlag, 0, starving ? 1 : 0);
       if (this.queue.length === 0) return;
       let s = this.slots.find((x) => x.busy === null);
       if (!s && this.slots.length < this.size) s = this.spawn();
@@ -158,6 +165,10 @@ export class BlockPool {
         for (const [i, text] of m.outs) r.outs[i] = text;
         if (m.error) this.fail(r, m.error.code, m.error.message.replace(/^CUDA_ERROR_\w+: /, ''), m.error.stopped);
         this.left(r);
+        // It yielded with ranges left: behind the launches that waited, round-robin.
+        const i = !r.error && Atomics.load(r.counter, 0) < r.parts ? this.queue.indexOf(r) : -1;
+        if (i >= 0) this.handoffs++;
+        if (i >= 0 && r.active === 0) { this.queue.splice(i, 1); this.queue.push(r); }
       }
       this.pump();
     });
@@ -187,7 +198,7 @@ export class BlockPool {
     const msg: RunMsg = {
       t: 'run', kernel, heap, grid: L.grid, block: L.block, sharedMem: L.sharedMem, params: L.params,
       smCount: L.smCount, deadline: r.deadline, watchdogMs: L.watchdogMs, printfLimit: L.printfLimit,
-      parts: r.parts, counter: r.counter, abort: L.abort,
+      parts: r.parts, counter: r.counter, abort: L.abort, yieldFlag: this.yieldFlag,
     };
     if (!s.kernels.has(kernel)) {
       const k = L.kernel;

@@ -22,6 +22,8 @@ export interface RunMsg {
   smCount: number; deadline: number; watchdogMs: number; printfLimit: number;
   /** The grid's CTAs are cut into `parts` ranges; counter[0] is the next range to claim. */
   parts: number; counter: Int32Array; abort: Int32Array;
+  /** Non-zero: another launch waits for a worker; leave this one after the current range (it stays claimable). */
+  yieldFlag: Int32Array;
 }
 export interface DropMsg { t: 'drop'; kernels: number[]; heaps: number[] }
 /** Printf text per range this worker ran (range index, text), and the error that stopped it. */
@@ -50,6 +52,7 @@ function run(m: RunMsg): RunReply {
       cfg.firstBlock = Math.floor((part * nb) / m.parts);
       cfg.endBlock = Math.floor(((part + 1) * nb) / m.parts);
       outs.push([part, runGrid(k, heap, cfg)]);
+      if (Atomics.load(m.yieldFlag, 0) !== 0) break;
     }
     return { outs };
   } catch (e) {

@@ -231,6 +231,24 @@ describe('emulator: launches split across block workers', function () {
     c.ctx.destroy();
   });
 
+  it('a long launch hands workers to a later one of another context between its ranges', async () => {
+    const a = open(split), b = open(split, 1);
+    const pool = (split.devices[0] as unknown as { opts: { pool: { handoffs: number } } }).opts.pool;
+    const handoffs = pool.handoffs;
+    const pa = a.alloc(64 * 128 * 4), pb = b.alloc(64 * 128 * 4);
+    a.launch('spin', 64, 128, [pa, 1 << 20]); // many seconds of work
+    const ta = code(a.ctx.synchronize(null));
+    await new Promise((r) => setTimeout(r, 20));
+    b.launch('spin', 64, 128, [pb, 0]);
+    await b.ctx.synchronize(null);
+    assert.equal(a.ctx.query(null), false, 'A is still running when B is done');
+    assert.ok(pool.handoffs > handoffs, 'a worker left A for B');
+    assert.equal((await b.read(pb + 4 * 999, 4)).readInt32LE(0), 999);
+    a.ctx.destroy(); // stops A at its workers' next watchdog check
+    assert.equal(await ta, CUresult.CUDA_ERROR_CONTEXT_IS_DESTROYED);
+    b.ctx.destroy();
+  });
+
   it('delivers printf of every range in block order before the sync resolves', async () => {
     const c = open(split);
     c.launch('say', 48, 32, [5]);
