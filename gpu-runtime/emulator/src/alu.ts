@@ -385,6 +385,9 @@ function cvt(g: FnGen, ins: Instr): string {
   const st = p[p.length - 1];
   const mods = p.slice(1, -2);
   const [d, s] = ins.args;
+  // Modifiers that would change the result and are not implemented: refuse rather than round another way.
+  const bad = mods.find((m) => m === 'relu' || m === 'rs' || (m === 'satfinite' && dt !== 'tf32'));
+  if (bad) throw new UnsupportedError(`'${ins.op}': .${bad} is not supported by the emulator`);
   if (dt === 'tf32') {
     // cvt.rna{.satfinite}.tf32.f32 / cvt.{rn,rz}.satfinite.tf32.f32: f32 bits with the low 13 mantissa bits cleared.
     const m = mods.includes('rna') ? 4 : roundMode(mods);

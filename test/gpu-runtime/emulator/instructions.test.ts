@@ -214,3 +214,14 @@ describe('emulator: per-instruction semantics (table)', () => {
     assert.deepEqual(failures, []);
   });
 });
+
+describe('emulator: forms refused at load instead of computed another way', () => {
+  for (const ins of ['cvt.rn.relu.f16x2.f32 %r1, %f1, %f2;', 'cvt.rs.f16x2.f32 %r1, %f1, %f2, %r2;', 'min.xorsign.abs.f16 %rs1, %rs2, %rs3;',
+    'mbarrier.arrive.noComplete.shared.b64 %rd1, [%r1], 1;', 'cp.async.bulk.tensor.1d.shared::cluster.global.mbarrier::complete_tx::bytes [%r1], [%rd1, {%r2}], [%r3];']) {
+    it(ins, () => {
+      const s = new Session();
+      const ptx = `.version 8.0\n.target sm_90\n.address_size 64\n.visible .entry k()\n{\n .reg .b16 %rs<4>; .reg .b32 %r<4>; .reg .b64 %rd<4>; .reg .f32 %f<4>;\n ${ins}\n ret;\n}\n`;
+      assert.throws(() => s.load(ptx), (e: Error & { code?: unknown }) => /not supported/.test(e.message));
+    });
+  }
+});
