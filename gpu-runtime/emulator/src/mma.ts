@@ -120,12 +120,37 @@ export function emitMmaSync(g: FnGen, ins: Instr): MmaSync {
   return { set, resume };
 }
 
+/**
+ * ldmatrix.sync.aligned.m8n8.{x1,x2,x4}{.trans}.shared{::cta}.b16: lanes 8i..8i+7 give the row addresses of
+ * matrix i; lane t receives, per matrix, the two halves of row t/4 at column 2(t%4) (.trans: of column t/4 at
+ * rows 2(t%4), 2(t%4)+1). The first lane to resume reads all rows for the warp, so every lane sees shared
+ * memory as it was at the instruction.
+ */
+export function emitLdmatrix(g: FnGen, ins: Instr): MmaSync {
+  const p = ins.parts;
+  const num = p.includes('x4') ? 4 : p.includes('x2') ? 2 : 1;
+  if (!p.includes('m8n8') || !p.includes('b16')) throw new UnsupportedError(`'${ins.op}' is not supported`);
+  const d = elems(ins.args[0]);
+  if (d.length !== num) throw new UnsupportedError(`'${ins.op}': expected ${num} registers`);
+  const o = ins.args[1];
+  if (o.k !== 'addr') throw new UnsupportedError('expected an address operand');
+  const base = o.base === null ? String(o.off) : `${o.base.startsWith('%') ? g.reg(o.base) : g.symExpr(o.base)} + ${o.off}`;
+  const shared = p.some((q) => q.startsWith('shared'));
+  // Generic addresses must point into the shared window.
+  const off = shared ? `(${base})` : `((g = ${base}) >= SHW && g < SHW + 4294967296 ? g - SHW : -1)`;
+  const mw = g.local('mw');
+  const set = `${mw} = R.mmaWarp(E, ${WKEY}); ${mw}.f[((${mw}.n[S.lane] & 1) * 32 + S.lane) * ${SLOTS}] = ${off};`;
+  const resume = `R.ldmatrixRun(E, ${WKEY}, S.lane, ${num}, ${p.includes('trans')}, SH_U16, SL); ` +
+    d.map((r, k) => g.wr(r, 'b32', `R.MO[${k}]`)).join(' ');
+  return { set, resume };
+}
+
 // --- runtime (re-exported through rt.ts as R.*) -----------------------------------------------------
 
 /** Fragment registers in/out of the runtime helpers. */
 export const MO = new Float64Array(16);
 
-export interface Warp { f: Float64Array; n: Int32Array }
+export interface Warp { f: Float64Array; n: Int32Array; gen: Float64Array }
 interface MmaEnv { mmaW?: Map<number, Warp> }
 
 /** The warp's scratch: f holds [mma parity][lane][SLOTS], n each lane's mma count. */
@@ -133,7 +158,7 @@ export function mmaWarp(E: MmaEnv, key: number): Warp {
   let m = E.mmaW;
   if (!m) m = E.mmaW = new Map();
   let w = m.get(key);
-  if (!w) { w = { f: new Float64Array(2 * 32 * SLOTS), n: new Int32Array(32) }; m.set(key, w); }
+  if (!w) { w = { f: new Float64Array(2 * 32 * SLOTS), n: new Int32Array(32), gen: new Float64Array([-1, -1]) }; m.set(key, w); }
   return w;
 }
 
@@ -268,4 +293,36 @@ export function wmmaMem(E: MemEnv, shared: boolean, addr: number, stride: number
       }
     }
   }
+}
+
+interface SharedFault { sfault(off: number, size: number): never }
+/** The lane's ldmatrix registers into MO (the first lane of the warp to resume gathers for all). */
+export function ldmatrixRun(E: MmaEnv & SharedFault, key: number, lane: number, num: number, trans: boolean, SH: Uint16Array, SL: number): void {
+  const w = mmaWarp(E, key);
+  const gen = w.n[lane]++;
+  const par = gen & 1;
+  const base = par * 32 * SLOTS;
+  const f = w.f;
+  if (w.gen[par] !== gen) {
+    w.gen[par] = gen;
+    for (let i = 0; i < num; i++) {
+      for (let r = 0; r < 8; r++) {
+        const a = f[base + (8 * i + r) * SLOTS];
+        if (!(a >= 0 && a + 16 <= SL && (a & 15) === 0)) E.sfault(a, 16);
+      }
+      for (let t = 0; t < 32; t++) {
+        let v: number;
+        if (!trans) {
+          const a = f[base + (8 * i + (t >> 2)) * SLOTS] + 4 * (t & 3);
+          v = SH[a >>> 1] | (SH[(a >>> 1) + 1] << 16);
+        } else {
+          const a0 = f[base + (8 * i + 2 * (t & 3)) * SLOTS] + 2 * (t >> 2);
+          const a1 = f[base + (8 * i + 2 * (t & 3) + 1) * SLOTS] + 2 * (t >> 2);
+          v = SH[a0 >>> 1] | (SH[a1 >>> 1] << 16);
+        }
+        f[base + t * SLOTS + 40 + i] = v | 0;
+      }
+    }
+  }
+  for (let i = 0; i < num; i++) MO[i] = f[base + lane * SLOTS + 40 + i];
 }

@@ -18,7 +18,7 @@ export const fmaxnan = fpx.fmaxnan, fminnan = fpx.fminnan, frnd = fpx.frnd, frnd
 export const fma32fix = fpx.fma32fix, tf32 = fpx.tf32;
 export const intToFloat = fpx.intToFloat, nextd = fpx.nextd, toHalf = fpx.toHalf;
 export const mbArrive = asy.mbArrive, mbDone = asy.mbDone, mbInit = asy.mbInit, mbTx = asy.mbTx, bulkCopy = asy.bulkCopy;
-export const MO = mma.MO, mmaRun = mma.mmaRun, mmaWarp = mma.mmaWarp, wmmaMem = mma.wmmaMem;
+export const MO = mma.MO, mmaRun = mma.mmaRun, mmaWarp = mma.mmaWarp, wmmaMem = mma.wmmaMem, ldmatrixRun = mma.ldmatrixRun;
 
 const MAXS = Number.MAX_SAFE_INTEGER;
 const MAXB = BigInt(MAXS);

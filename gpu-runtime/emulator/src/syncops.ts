@@ -7,7 +7,7 @@ import type { FnGen } from './codegen';
 import { jsName } from './codegen';
 import { UnsupportedError } from './values';
 import { mbarrierDone } from './asyncops';
-import { emitMmaSync } from './mma';
+import { emitLdmatrix, emitMmaSync } from './mma';
 
 export const SYNC_OPS = {
   BAR: 1, BAR_POPC: 2, BAR_AND: 3, BAR_OR: 4,
@@ -31,7 +31,7 @@ export function isSyncInstr(ins: Instr): boolean {
     case 'bar': case 'barrier': return true;
     case 'shfl': case 'vote': case 'activemask': case 'match': case 'redux': case 'yield': return true;
     case 'mbarrier': return p[1] === 'test_wait' || p[1] === 'try_wait';
-    case 'mma': return true;
+    case 'mma': case 'ldmatrix': return true;
     case 'wmma': return p[1] === 'mma';
     default: return false;
   }
@@ -70,9 +70,9 @@ export function emitSync(g: FnGen, ins: Instr): string {
       resume = g.wr(dst, 'pred', 'false');
       break;
     }
-    case 'mma': case 'wmma': {
+    case 'mma': case 'wmma': case 'ldmatrix': {
       // Fragments deposited per warp, then a full-warp sync; each lane computes its outputs on resume (mma.ts).
-      const m = emitMmaSync(g, ins);
+      const m = p[0] === 'ldmatrix' ? emitLdmatrix(g, ins) : emitMmaSync(g, ins);
       set.push(`${m.set} S.op = ${SYNC_OPS.WARPSYNC}; S.m = -1;`);
       resume = m.resume;
       break;

@@ -1,6 +1,6 @@
 // Tensor-core ops (cuda/mma.cu, nvcc -arch=sm_80): wmma with f16/bf16/s8/tf32/f64 inputs and f32/f16/s32/f64
-// accumulators in global and shared memory, and mma.sync m16n8k16 / m16n8k8 with the PTX ISA fragment layouts,
-// against plain CPU matrix products. Float inputs are multiples of 1/4 in [-2, 2] (tf32 ones also carry bits the
+// accumulators in global and shared memory, and mma.sync m16n8k16 / m16n8k8 (also fed by ldmatrix) with the PTX
+// ISA fragment layouts, against plain CPU matrix products. Float inputs are multiples of 1/4 in [-2, 2] (tf32 ones also carry bits the
 // conversion rounds away), so every product and sum is exact in f32 and f16.
 
 import { strict as assert } from 'node:assert';
@@ -77,6 +77,20 @@ describe('emulator: tensor-core wmma and mma.sync', function () {
         let acc = C4[i * 8 + j];
         for (let k = 0; k < Kk; k++) acc += A4[i * Kk + k] * B4[k * 8 + j];
         assert.equal(d[i * 8 + j], acc, `${kern} D[${i}][${j}]`);
+      }
+    }
+
+    // ldmatrix (.x4, .x2, .x2.trans) feeding mma.sync m16n8k16.
+    {
+      const A8 = Array.from({ length: 256 }, (_, i) => val(i, 14)), B8 = Array.from({ length: 128 }, (_, i) => val(i, 15));
+      const d1 = s.alloc(512), d2 = s.alloc(512);
+      s.launch(m, 'mma_ldmatrix', 1, 32, [s.upload(new Uint16Array(A8.map(f16))), s.upload(new Uint16Array(B8.map(f16))), d1, d2]);
+      const r1 = await s.download(d1, new Float32Array(128)), r2 = await s.download(d2, new Float32Array(128));
+      for (let i = 0; i < 16; i++) for (let j = 0; j < 8; j++) {
+        let acc = 0;
+        for (let k = 0; k < 16; k++) acc += A8[i * 16 + k] * B8[k * 8 + j];
+        assert.equal(r1[i * 8 + j], acc, `ldmatrix D1[${i}][${j}]`);
+        assert.equal(r2[i * 8 + j], acc, `ldmatrix.trans D2[${i}][${j}]`);
       }
     }
 

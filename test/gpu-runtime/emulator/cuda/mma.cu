@@ -111,3 +111,26 @@ __global__ void wmma_f64(const double* a, const double* b, double* c) {
   wmma::mma_sync(fc, fa, fb, fc);
   wmma::store_matrix_sync(c, fc, 8, wmma::mem_row_major);
 }
+
+// ldmatrix feeding mma.sync (the usual pairing): A (16x16 row-major) with .x4, B from Bt (8x16, n-major) with
+// .x2 and from B (16x8 row-major) with .x2.trans; D1 and D2 (16x8 row-major) must both be A*B.
+__global__ void mma_ldmatrix(const unsigned short* A, const unsigned short* B, float* D1, float* D2) {
+  __shared__ alignas(16) unsigned short sa[256], sbt[128], sb[128];
+  int l = threadIdx.x, g = l >> 2, t = l & 3;
+  for (int i = l; i < 256; i += 32) sa[i] = A[i];
+  for (int i = l; i < 128; i += 32) { sb[i] = B[i]; sbt[(i % 8) * 16 + i / 8] = B[i]; }
+  __syncwarp();
+  unsigned a[4], b[2], bb[2];
+  unsigned pa = (unsigned)__cvta_generic_to_shared(&sa[(l % 16) * 16 + (l / 16) * 8]);
+  unsigned pb = (unsigned)__cvta_generic_to_shared(&sbt[(l % 8) * 16 + ((l / 8) % 2) * 8]);
+  unsigned pt = (unsigned)__cvta_generic_to_shared(&sb[(l % 16) * 8]);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3]) : "r"(pa));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];" : "=r"(b[0]), "=r"(b[1]) : "r"(pb));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];" : "=r"(bb[0]), "=r"(bb[1]) : "r"(pt));
+  float d[4], e[4];
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};"
+    : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(0.f));
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};"
+    : "=f"(e[0]), "=f"(e[1]), "=f"(e[2]), "=f"(e[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(bb[0]), "r"(bb[1]), "f"(0.f));
+  for (int k = 0; k < 4; k++) { int r = g + (k >> 1) * 8, c = 2 * t + (k & 1); D1[r * 8 + c] = d[k]; D2[r * 8 + c] = e[k]; }
+}
