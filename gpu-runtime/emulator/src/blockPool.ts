@@ -4,7 +4,13 @@
 // that finishes early takes more. Launches of several contexts are served in arrival order. A launch settles
 // once every worker on it has replied, so the context's next stream op never overlaps it; the first failing
 // range stops the others. While a launch waits with no worker, the others' workers leave theirs after their
-// current range, so one long kernel does not hold every worker until it ends. A worker that dies fails only the launch it was on; the next gets a fresh worker.
+// current range, so one long kernel does not hold every worker until it ends.
+//
+// Known limit (why the pool is off by default): a heap window that a worker has seen is freed later than an
+// inline one, even with its worker replaced, and each window is a multi-GiB private mapping the kernel
+// accounts as committed. Adjacent ones merge into one mapping; once that is larger than RAM, fork() fails
+// (spawn ENOMEM) in a process that both serves many short sessions and spawns programs (test/cuda does).
+// Measured: 40 contexts of 8 GiB va in a row, 131 GiB committed -> 30 GiB with replacement; 4.6 GiB inline. A worker that dies fails only the launch it was on; the next gets a fresh worker.
 
 import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
@@ -48,7 +54,7 @@ interface Running {
   resolve(out: string): void;
   reject(e: CudaError): void;
 }
-interface Slot { w: Worker; kernels: Set<number>; heaps: Map<number, ArrayBufferLike>; busy: Running | null; dead: boolean }
+interface Slot { w: Worker; kernels: Set<number>; heaps: Map<number, ArrayBufferLike>; busy: Running | null; dead: boolean; retire: boolean }
 
 export class BlockPool {
   private readonly slots: Slot[] = [];
@@ -84,15 +90,31 @@ export class BlockPool {
     });
   }
 
-  /** Workers may drop what they hold for these kernels and this heap (module unloaded, context gone). */
+  /**
+   * Workers may drop what they hold for these kernels and this heap (module unloaded, context gone). A worker
+   * that held the heap is replaced instead: an idle worker never collects garbage, so the heap's buffer (the
+   * context's whole window, committed memory to the kernel) would outlive the context in it; enough of those
+   * and the process can no longer fork (spawn ENOMEM).
+   */
   forget(kernels: readonly LaunchKernel[], heap: DeviceHeap | null): void {
     const kids = kernels.map((k) => this.ids.get(k)).filter((x): x is number => x !== undefined);
     const hid = heap ? this.ids.get(heap) : undefined;
-    for (const s of this.slots) {
+    for (const s of [...this.slots]) {
+      if (hid !== undefined && s.heaps.has(hid)) {
+        s.retire = true;
+        if (!s.busy) this.retireSlot(s);
+        continue;
+      }
       const msg: DropMsg = { t: 'drop', kernels: kids.filter((k) => s.kernels.delete(k)), heaps: [] };
-      if (hid !== undefined && s.heaps.delete(hid)) msg.heaps.push(hid);
-      if (msg.kernels.length || msg.heaps.length) s.w.postMessage(msg);
+      if (msg.kernels.length) s.w.postMessage(msg);
     }
+  }
+
+  private retireSlot(s: Slot): void {
+    s.dead = true;
+    const i = this.slots.indexOf(s);
+    if (i >= 0) this.slots.splice(i, 1);
+    void s.w.terminate();
   }
 
   async close(): Promise<void> {
@@ -155,12 +177,13 @@ export class BlockPool {
       }
       return undefined;
     }
-    const s: Slot = { w, kernels: new Set(), heaps: new Map(), busy: null, dead: false };
+    const s: Slot = { w, kernels: new Set(), heaps: new Map(), busy: null, dead: false, retire: false };
     w.unref();
     w.on('message', (m: RunReply) => {
       const r = s.busy;
       s.busy = null;
       w.unref();
+      if (s.retire) this.retireSlot(s);
       if (r) {
         for (const [i, text] of m.outs) r.outs[i] = text;
         if (m.error) this.fail(r, m.error.code, m.error.message.replace(/^CUDA_ERROR_\w+: /, ''), m.error.stopped);
