@@ -185,9 +185,10 @@ export class Forwarder {
 
   // --- forwarding (hot path) -----------------------------------------------------------------
 
-  // Each received chunk is passed on whole, never split. The target is corked at the first chunk of an
-  // event-loop turn and uncorked in setImmediate, so all the reads libuv does in one wakeup (up to 32) leave
-  // in a single writev; a lone sync request still goes out in the same turn.
+  // Each received chunk is passed on whole, never split. For small reads the target is corked at the first
+  // chunk of an event-loop turn and uncorked in setImmediate, so all the reads libuv does in one wakeup (up
+  // to 32) leave in a single writev; a lone sync request still goes out in the same turn. A large read is
+  // written at once instead.
   private readonly onClientRead = (n: number, buf: Buffer): void => {
     if (!this.forwarding) return this.onHelloData(Buffer.from(buf.subarray(0, n)));
     const chunk = buf.subarray(0, n);
@@ -210,12 +211,18 @@ export class Forwarder {
       return this.fail(`intercept sent a bad frame: ${errorMessage(e)}`);
     }
     const pool = this.pool!;
-    if (!this.upCorked) {
-      this.upCorked = true;
-      pool.cork();
-      setImmediate(this.uncorkUp);
+    if (written) {
+      // A large read leaves at once (with whatever is corked before it), while its bytes are still cached.
+      pool.write(chunk, written);
+      this.uncorkUp();
+    } else {
+      if (!this.upCorked) {
+        this.upCorked = true;
+        pool.cork();
+        setImmediate(this.uncorkUp);
+      }
+      pool.write(chunk);
     }
-    pool.write(chunk, written);
     if (pool.writableLength > BACKPRESSURE_BYTES && !this.clientPaused) {
       this.clientPaused = true;
       this.client.pause();
@@ -231,12 +238,17 @@ export class Forwarder {
       return this.fail(`pool sent a bad frame: ${errorMessage(e)}`);
     }
     const client = this.client;
-    if (!this.downCorked) {
-      this.downCorked = true;
-      client.cork();
-      setImmediate(this.uncorkDown);
+    if (written) {
+      client.write(chunk, written);
+      this.uncorkDown();
+    } else {
+      if (!this.downCorked) {
+        this.downCorked = true;
+        client.cork();
+        setImmediate(this.uncorkDown);
+      }
+      client.write(chunk);
     }
-    client.write(chunk, written);
     if (client.writableLength > BACKPRESSURE_BYTES && !this.poolPaused) {
       this.poolPaused = true;
       this.pool!.pause();
@@ -248,11 +260,14 @@ export class Forwarder {
   private downCorked = false;
   private clientPaused = false;
   private poolPaused = false;
+  // Each cork() is paired with one uncork(): a large read may uncork before the setImmediate does.
   private readonly uncorkUp = (): void => {
+    if (!this.upCorked) return;
     this.upCorked = false;
     this.pool?.uncork();
   };
   private readonly uncorkDown = (): void => {
+    if (!this.downCorked) return;
     this.downCorked = false;
     this.client.uncork();
   };
