@@ -20,19 +20,23 @@ export interface ServeArgs {
   maxConnectionsPerAddress?: number;
   /** --devices cuda: run sessions in the server process instead of one worker process each. */
   cudaInProcess: boolean;
+  /** Emulated devices: block worker threads for large launches (0: every launch on the server thread). */
+  emuWorkers?: number;
 }
 
 export const SERVE_USAGE = `usage: rgpu serve [--listen HOST:PORT] [--devices SPEC] [--token TOKEN | --token-file FILE]
                   [--tls-cert FILE --tls-key FILE] [--exclusive | --shared] [--mem-quota BYTES]
                   [--metrics HOST:PORT] [--max-connections N] [--max-connections-per-address N]
-                  [--cuda-in-process]
+                  [--cuda-in-process] [--emu-workers N]
   --devices  cuda | emulated:TYPE[xN],...   (default ${DEFAULT_DEVICES})
   --listen   default ${DEFAULT_LISTEN}; a non-loopback address needs a token
   --max-connections              connections served at once (default 256); more get DEVICE_UNAVAILABLE
   --max-connections-per-address  the same per remote address (default 64)
   --cuda-in-process  with --devices cuda, run sessions in the server process (no per-session worker
                      process: device printf then goes to the server's stdout and a driver crash ends
-                     every session)`;
+                     every session)
+  --emu-workers  emulated devices: N worker threads run the blocks of large launches (default 0, or
+                 $RGPU_EMU_WORKERS: every launch runs on the server thread)`;
 
 /** "host:port", "[v6]:port" or ":port" / "port" (host defaults to 127.0.0.1). */
 export function parseHostPort(s: string, what: string): { host: string; port: number } {
@@ -52,10 +56,10 @@ export function parseBytes(s: string, what: string): number {
   return Math.floor(Number(m[1]) * mult);
 }
 
-/** A positive integer option. */
-export function parseCount(s: string, what: string): number {
+/** An integer option of at least `min` (default 1). */
+export function parseCount(s: string, what: string, min = 1): number {
   const n = Number(s);
-  if (!/^\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < 1) throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected a positive integer, got "${s}"`);
+  if (!/^\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < min) throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected an integer >= ${min}, got "${s}"`);
   return n;
 }
 
@@ -89,6 +93,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         'max-connections': { type: 'string' },
         'max-connections-per-address': { type: 'string' },
         'cuda-in-process': { type: 'boolean' },
+        'emu-workers': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -125,5 +130,6 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     maxConnections: v['max-connections'] !== undefined ? parseCount(v['max-connections'], '--max-connections') : undefined,
     maxConnectionsPerAddress: v['max-connections-per-address'] !== undefined ? parseCount(v['max-connections-per-address'], '--max-connections-per-address') : undefined,
     cudaInProcess: v['cuda-in-process'] ?? false,
+    emuWorkers: v['emu-workers'] !== undefined ? parseCount(v['emu-workers'], '--emu-workers', 0) : undefined,
   };
 }

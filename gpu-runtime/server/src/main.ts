@@ -74,6 +74,7 @@ function optionsOf(a: ServeArgs): StartOptions {
     maxConnections: a.maxConnections,
     maxConnectionsPerAddress: a.maxConnectionsPerAddress,
     cudaInProcess: a.cudaInProcess,
+    workers: a.emuWorkers,
     log: process.env.REMOTE_GPU_TRACE === '1' ? (m) => process.stderr.write(`rgpu serve: ${m}\n`) : undefined,
   };
 }

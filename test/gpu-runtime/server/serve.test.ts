@@ -23,13 +23,15 @@ function fetchText(port: number, path: string): Promise<{ status: number; text: 
 
 describe('rgpu serve options', () => {
   it('parses the flags with the documented defaults', () => {
-    assert.deepEqual(parseServeArgs([]), { host: '127.0.0.1', port: 7447, devices: 'emulated:T4x2,emulated:A100-40GB', token: undefined, tlsCert: undefined, tlsKey: undefined, mode: 'exclusive', memQuota: undefined, metrics: undefined, maxConnections: undefined, maxConnectionsPerAddress: undefined, cudaInProcess: false });
+    assert.deepEqual(parseServeArgs([]), { host: '127.0.0.1', port: 7447, devices: 'emulated:T4x2,emulated:A100-40GB', token: undefined, tlsCert: undefined, tlsKey: undefined, mode: 'exclusive', memQuota: undefined, metrics: undefined, maxConnections: undefined, maxConnectionsPerAddress: undefined, cudaInProcess: false, emuWorkers: undefined });
     const a = parseServeArgs(['--listen', '0.0.0.0:9000', '--token', 't', '--shared', '--mem-quota', '2G', '--metrics', ':9100', '--devices', 'cuda']);
     assert.deepEqual([a.host, a.port, a.token, a.mode, a.memQuota, a.metrics, a.devices], ['0.0.0.0', 9000, 't', 'shared', 2 ** 31, { host: '127.0.0.1', port: 9100 }, 'cuda']);
     assert.equal(parseServeArgs(['--listen', '[::1]:7']).host, '::1');
+    assert.equal(parseServeArgs(['--emu-workers', '2']).emuWorkers, 2);
+    assert.equal(parseServeArgs(['--emu-workers', '0']).emuWorkers, 0);
     assert.equal(parseBytes('1.5k', 'x'), 1536);
     assert.throws(() => parseServeArgs(['--help']), ServeHelpRequested);
-    for (const bad of [['--listen', 'nope'], ['--exclusive', '--shared'], ['--tls-cert', 'c'], ['--bogus'], ['--mem-quota', 'lots'], ['--token', 'a', '--token-file', 'f']]) {
+    for (const bad of [['--listen', 'nope'], ['--exclusive', '--shared'], ['--tls-cert', 'c'], ['--bogus'], ['--mem-quota', 'lots'], ['--token', 'a', '--token-file', 'f'], ['--emu-workers', '-1'], ['--emu-workers', 'two']]) {
       assert.throws(() => parseServeArgs(bad), (e: unknown) => e instanceof ServerError && e.code === 'RGPU_ERR_BAD_ARGS', bad.join(' '));
     }
   });
