@@ -73,6 +73,16 @@ export class AttachedHeap implements KernelHeap {
   check(addr: number, size: number): number { return checkIn(this, addr, size); }
 }
 
+/**
+ * Whole shared windows of destroyed contexts, kept for the next context instead of left to the GC (which frees
+ * a dead SharedArrayBuffer only at some later major collection; see `Buf` below). `dirty`: how far the old
+ * tenant may have written. Nothing of it is readable by the next one: its page map starts empty and every
+ * allocation zeroes its pages below `dirty` before marking them. Released only once no launch can still
+ * write to it (EmulatedContext.destroy waits for the one in flight).
+ */
+const spareWindows: { buf: ArrayBufferLike; pages: ArrayBufferLike; dirty: number }[] = [];
+const MAX_SPARE_WINDOWS = 2;
+
 export class DeviceHeap implements KernelHeap {
   /** Device address of heap offset 0. */
   readonly base: number;
@@ -115,7 +125,13 @@ export class DeviceHeap implements KernelHeap {
     const window = Math.min(Math.ceil((GLOBAL_WINDOW + this.vaSize) / (1 << 20)) * (1 << 20), MAX_HEAP);
     let buf: ArrayBufferLike | null = null;
     let len = window;
-    if (end <= window) {
+    let recycled: { pages: ArrayBufferLike; dirty: number } | null = null;
+    const i = this.Buf === SharedArrayBuffer && end <= window ? spareWindows.findIndex((w) => w.buf.byteLength === window) : -1;
+    if (i >= 0) {
+      const w = spareWindows.splice(i, 1)[0];
+      buf = w.buf;
+      recycled = w;
+    } else if (end <= window) {
       try { buf = new this.Buf(window); } catch { /* no address space for the whole window: grow by doubling */ }
     }
     this.fixed = buf !== null;
@@ -129,9 +145,10 @@ export class DeviceHeap implements KernelHeap {
     // Only the written prefix needs copying; the rest of the old buffer is zero, as is the new one.
     if (this.dirtyTop > 0) new Uint8Array(buf, 0, this.dirtyTop).set(this.views.u8.subarray(0, this.dirtyTop));
     this.views = makeViews(buf);
-    const pages = new Uint8Array(new this.Buf(len >>> PAGE_SHIFT));
+    const pages = recycled ? new Uint8Array(recycled.pages).fill(0) : new Uint8Array(new this.Buf(len >>> PAGE_SHIFT));
     pages.set(this.pages);
     this.pages = pages;
+    if (recycled) this.dirtyTop = Math.max(this.dirtyTop, recycled.dirty);
   }
 
   /**
@@ -140,6 +157,8 @@ export class DeviceHeap implements KernelHeap {
    * untouched part is calloc's zero, and writing it would fault in every page for nothing.
    */
   private zero(off: number, end: number): void {
+    // Whole pages: the page map lets a kernel touch the rest of an allocation's last page too.
+    end = Math.min(Math.ceil(end / PAGE) * PAGE, this.length);
     if (off < this.dirtyTop) this.views.u8.fill(0, off, Math.min(end, this.dirtyTop));
     if (end > this.dirtyTop) this.dirtyTop = end;
   }
@@ -182,6 +201,9 @@ export class DeviceHeap implements KernelHeap {
     this.onUsage(-this.used);
     this.used = 0;
     this.allocs.clear();
+    if (this.fixed && this.Buf === SharedArrayBuffer && spareWindows.length < MAX_SPARE_WINDOWS) {
+      spareWindows.push({ buf: this.views.buf, pages: this.pages.buffer, dirty: this.dirtyTop });
+    }
     this.views = makeViews(new ArrayBuffer(0));
     this.pages = new Uint8Array(0);
     this.dirtyTop = 0;
