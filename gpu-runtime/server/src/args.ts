@@ -59,7 +59,7 @@ export function parseBytes(s: string, what: string): number {
 /** An integer option of at least `min` (default 1). */
 export function parseCount(s: string, what: string, min = 1): number {
   const n = Number(s);
-  if (!/^\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < min) throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected an integer >= ${min}, got "${s}"`);
+  if (!/^\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < min) throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected ${min === 1 ? 'a positive integer' : `an integer >= ${min}`}, got "${s}"`);
   return n;
 }
 
