@@ -96,11 +96,16 @@ export class BlockPool {
    * context's whole window, committed memory to the kernel) would outlive the context in it; enough of those
    * and the process can no longer fork (spawn ENOMEM).
    */
-  forget(kernels: readonly LaunchKernel[], heap: DeviceHeap | null): void {
+  /** Returns a promise of the exit of every worker that held `heap`, or null when none did. */
+  forget(kernels: readonly LaunchKernel[], heap: DeviceHeap | null): Promise<void> | null {
     const kids = kernels.map((k) => this.ids.get(k)).filter((x): x is number => x !== undefined);
     const hid = heap ? this.ids.get(heap) : undefined;
+    const exits: Promise<void>[] = [];
     for (const s of [...this.slots]) {
       if (hid !== undefined && s.heaps.has(hid)) {
+        // Resolves once the thread is gone: a worker still finishing a range of a failed launch may write to
+        // the heap until then, so its window must not be handed to another context before.
+        if (s.w.threadId !== -1) exits.push(new Promise((r) => s.w.once('exit', () => r())));
         s.retire = true;
         if (!s.busy) this.retireSlot(s);
         continue;
@@ -108,6 +113,7 @@ export class BlockPool {
       const msg: DropMsg = { t: 'drop', kernels: kids.filter((k) => s.kernels.delete(k)), heaps: [] };
       if (msg.kernels.length) s.w.postMessage(msg);
     }
+    return exits.length ? Promise.all(exits).then(() => undefined) : null;
   }
 
   private retireSlot(s: Slot): void {

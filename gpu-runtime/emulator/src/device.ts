@@ -11,7 +11,7 @@ import {
 } from '../../server/src/backend';
 import type { TextureDesc, TextureResource } from '../../server/src/backend';
 import { texRegistry } from './texture';
-import { DeviceHeap, GLOBAL_WINDOW } from './memory';
+import { DeviceHeap, GLOBAL_WINDOW, recycleWindow } from './memory';
 import { DEFAULT_DYNAMIC_SHARED, LoadedModule, loadPtx } from './module';
 import { runGrid, type CoopLimits, type GridConfig, type LaunchKernel } from './scheduler';
 import type { BlockPool, SplitLaunch } from './blockPool';
@@ -474,8 +474,10 @@ export class EmulatedContext implements DeviceContext {
     if (this.running) Atomics.store(this.running, 0, 1);
     const release = (): void => {
       for (const m of mods) for (const g of m.globals) heap.releaseGlobal(g.addr, g.size);
-      this.pool?.forget(mods.flatMap((m) => m.kernels), heap);
-      heap.releaseAll();
+      const workersGone = this.pool?.forget(mods.flatMap((m) => m.kernels), heap) ?? null;
+      const spare = heap.releaseAll();
+      if (spare && workersGone) void workersGone.then(() => recycleWindow(spare));
+      else if (spare) recycleWindow(spare);
       freeSlots.push(this.slot);
     };
     if (this.tail) void this.tail.then(release); else release();

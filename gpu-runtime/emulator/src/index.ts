@@ -7,6 +7,7 @@
 // device.ts maps all of it onto the server's Device/DeviceContext interface. Set RGPU_EMU_DUMP=<dir> to
 // write the generated JS of every loaded kernel there.
 
+import * as os from 'node:os';
 import { Backend, Device } from '../../server/src/backend';
 import { EmulatedDevice } from './device';
 import { instanceInfo } from './profiles';
@@ -17,7 +18,7 @@ export interface EmulatedBackendOptions {
   watchdogMs?: number;
   /**
    * Block workers (threads) that run large launches in parallel off the server thread (blockPool.ts); 0 runs
-   * every launch inline. Default: RGPU_EMU_WORKERS, else 0.
+   * every launch inline. Default: RGPU_EMU_WORKERS, else one per CPU the host has (at most 4), none on one CPU.
    */
   workers?: number;
   /** Threads per launch (blocks x block size) from which a launch goes to the workers; RGPU_EMU_SPLIT_MIN. */
@@ -31,9 +32,15 @@ function envInt(name: string): number | undefined {
   return Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
+/** A multi-core host runs large launches' blocks on all its cores; one core gains nothing from a second thread. */
+function defaultWorkers(): number {
+  const n = os.availableParallelism();
+  return n > 1 ? Math.min(n, 4) : 0;
+}
+
 export function createEmulatedBackend(spec: { type: string; count: number }[], opts: EmulatedBackendOptions = {}): Backend {
   const devices: Device[] = [];
-  const pool = BlockPool.create(opts.workers ?? envInt('RGPU_EMU_WORKERS') ?? 0);
+  const pool = BlockPool.create(opts.workers ?? envInt('RGPU_EMU_WORKERS') ?? defaultWorkers());
   const options = { watchdogMs: opts.watchdogMs ?? 60_000, printfLimit: 1 << 20, pool, splitMin: opts.splitMin ?? envInt('RGPU_EMU_SPLIT_MIN') };
   for (const { type, count } of spec) {
     for (let i = 0; i < count; i++) devices.push(new EmulatedDevice(instanceInfo(type, i), options));

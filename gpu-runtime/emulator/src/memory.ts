@@ -77,11 +77,17 @@ export class AttachedHeap implements KernelHeap {
  * Whole shared windows of destroyed contexts, kept for the next context instead of left to the GC (which frees
  * a dead SharedArrayBuffer only at some later major collection; see `Buf` below). `dirty`: how far the old
  * tenant may have written. Nothing of it is readable by the next one: its page map starts empty and every
- * allocation zeroes its pages below `dirty` before marking them. Released only once no launch can still
- * write to it (EmulatedContext.destroy waits for the one in flight).
+ * allocation zeroes its pages below `dirty` before marking them. Offered only once nothing can still write to
+ * it: EmulatedContext.destroy waits for every block worker that held the heap to exit (BlockPool.forget).
  */
-const spareWindows: { buf: ArrayBufferLike; pages: ArrayBufferLike; dirty: number }[] = [];
+export interface SpareWindow { buf: ArrayBufferLike; pages: ArrayBufferLike; dirty: number }
+const spareWindows: SpareWindow[] = [];
 const MAX_SPARE_WINDOWS = 2;
+
+/** Offers a released window (DeviceHeap.releaseAll) to the next context; call only once nothing can write to it. */
+export function recycleWindow(w: SpareWindow): void {
+  if (spareWindows.length < MAX_SPARE_WINDOWS) spareWindows.push(w);
+}
 
 export class DeviceHeap implements KernelHeap {
   /** Device address of heap offset 0. */
@@ -196,18 +202,20 @@ export class DeviceHeap implements KernelHeap {
     this.onUsage(-size);
   }
 
-  /** Drops every allocation (context teardown) and gives the memory back. */
-  releaseAll(): void {
+  /**
+   * Drops every allocation (context teardown) and gives the memory back. Returns the whole shared window when it
+   * can serve another context (see recycleWindow), else null.
+   */
+  releaseAll(): SpareWindow | null {
     this.onUsage(-this.used);
     this.used = 0;
     this.allocs.clear();
-    if (this.fixed && this.Buf === SharedArrayBuffer && spareWindows.length < MAX_SPARE_WINDOWS) {
-      spareWindows.push({ buf: this.views.buf, pages: this.pages.buffer, dirty: this.dirtyTop });
-    }
+    const spare = this.fixed && this.Buf === SharedArrayBuffer ? { buf: this.views.buf, pages: this.pages.buffer, dirty: this.dirtyTop } : null;
     this.views = makeViews(new ArrayBuffer(0));
     this.pages = new Uint8Array(0);
     this.dirtyTop = 0;
     this.fixed = false;
+    return spare;
   }
 
   /** Places a module variable in the globals window; returns its device address. */

@@ -35,8 +35,8 @@ export const SERVE_USAGE = `usage: rgpu serve [--listen HOST:PORT] [--devices SP
   --cuda-in-process  with --devices cuda, run sessions in the server process (no per-session worker
                      process: device printf then goes to the server's stdout and a driver crash ends
                      every session)
-  --emu-workers  emulated devices: N worker threads run the blocks of large launches (default 0, or
-                 $RGPU_EMU_WORKERS: every launch runs on the server thread)`;
+  --emu-workers  emulated devices: N worker threads run the blocks of large launches (default
+                 $RGPU_EMU_WORKERS, else the host's CPU count up to 4; 0: all on the server thread)`;
 
 /** "host:port", "[v6]:port" or ":port" / "port" (host defaults to 127.0.0.1). */
 export function parseHostPort(s: string, what: string): { host: string; port: number } {
