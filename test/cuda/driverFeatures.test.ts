@@ -2,22 +2,17 @@
 // nvcc-built programs on the
 // emulated T4 through the intercept. Each program checks its own results and exits non-zero on a mismatch.
 import * as assert from 'node:assert/strict';
-import { startServer, type RunningServer } from '../../gpu-runtime/server/src/main';
-import { ensureIntercept, expectOk, interceptEnv, nvcc, run } from './programs';
+import type { RunningServer } from '../../gpu-runtime/server/src/main';
+import { expectOk, interceptEnv, run, serverWithPrograms } from './programs';
 
 describe('VMM, graphs, host functions and per-context faults on the emulated T4 through the intercept', function () {
   let server: RunningServer;
   let url: string;
-  const bins: Record<string, string> = {};
+  let bins: Record<string, string> = {};
 
   before(async function () {
     this.timeout(300000);
-    ensureIntercept();
-    server = await startServer({ port: 0, devices: 'emulated:T4' });
-    url = `tcp://127.0.0.1:${server.address.port}`;
-    const jobs: [string, string][] = [['vmm', 'vmm.cu'], ['graphs', 'graphs.cu'], ['hostfn', 'hostfn.cu'], ['ctxfault', 'ctxfault.cu']];
-    for (let i = 0; i < jobs.length; i += 2) // two at a time: the machine has two CPUs
-      await Promise.all(jobs.slice(i, i + 2).map(async ([name, src]) => (bins[name] = await nvcc(src))));
+    ({ server, url, bins } = await serverWithPrograms('emulated:T4', [['vmm', 'vmm.cu'], ['graphs', 'graphs.cu'], ['hostfn', 'hostfn.cu'], ['ctxfault', 'ctxfault.cu']]));
   });
 
   after(async () => {

@@ -1,5 +1,6 @@
 // Builds and runs the test programs of the intercept library: CUDA sources with nvcc, C sources with gcc,
 // each cached in os.tmpdir() by a hash of compiler, flags and source, so a re-run compiles nothing.
+import { startServer, type RunningServer } from '../../gpu-runtime/server/src/main';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -43,6 +44,25 @@ export function nvcc(src: string, flags: string[] = []): Promise<string> {
 }
 
 /** gcc SRC (relative to the repo) linked against nothing CUDA-specific except what flags add. */
+/**
+ * The fixture of the program suites: a server with emulated `devices` and the programs built, two at a time
+ * (the machine has two CPUs). `jobs`: [name, source, nvcc flags]. Binaries are keyed by name.
+ */
+export async function serverWithPrograms(devices: string, jobs: [string, string, string[]?][]): Promise<{ server: RunningServer; url: string; bins: Record<string, string> }> {
+  ensureIntercept();
+  const server = await startServer({ port: 0, devices });
+  const bins: Record<string, string> = {};
+  try {
+    for (let i = 0; i < jobs.length; i += 2) {
+      await Promise.all(jobs.slice(i, i + 2).map(async ([name, src, flags]) => (bins[name] = await nvcc(src, flags ?? []))));
+    }
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  return { server, url: `tcp://127.0.0.1:${server.address.port}`, bins };
+}
+
 export function gcc(src: string, flags: string[] = []): Promise<string> {
   const file = path.join(REPO, src);
   return cached('gcc', file, flags, (out) => execFileP('gcc', ['-O1', '-g', `-I${CUDA_INC}`, '-o', out, file, ...flags], { maxBuffer: 1 << 24 }));

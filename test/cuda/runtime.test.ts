@@ -2,33 +2,27 @@
 // server. Every program checks its own results and exits non-zero on a mismatch.
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { startServer, type RunningServer } from '../../gpu-runtime/server/src/main';
+import type { RunningServer } from '../../gpu-runtime/server/src/main';
 import { getProfile } from '../../gpu-runtime/emulator/src/profiles';
-import { ensureIntercept, expectOk, interceptEnv, nvcc, REPO, run } from './programs';
+import { expectOk, interceptEnv, REPO, run, serverWithPrograms } from './programs';
 
 describe('cuda programs on the emulated T4 through the intercept', function () {
   let server: RunningServer;
   let url: string;
-  const bins: Record<string, string> = {};
+  let bins: Record<string, string> = {};
 
   before(async function () {
     this.timeout(300000);
-    ensureIntercept();
-    server = await startServer({ port: 0, devices: 'emulated:T4x2' });
-    url = `tcp://127.0.0.1:${server.address.port}`;
-    // Two at a time: the machine has two CPUs.
-    const jobs: [string, string, string[]][] = [
-      ['vadd', 'vector_add.cu', []],
+    ({ server, url, bins } = await serverWithPrograms('emulated:T4x2', [
+      ['vadd', 'vector_add.cu'],
       ['vadd_shared', 'vector_add.cu', ['-cudart', 'shared']],
       ['vadd_ptds', 'vector_add.cu', ['--default-stream', 'per-thread']],
-      ['query', 'device_query.cu', []],
-      ['kernels', 'kernels.cu', []],
-      ['streams', 'streams.cu', []],
-      ['errors', 'errors.cu', []],
-      ['cooperative', 'cooperative.cu', []],
-    ];
-    for (let i = 0; i < jobs.length; i += 2)
-      await Promise.all(jobs.slice(i, i + 2).map(async ([name, src, flags]) => (bins[name] = await nvcc(src, flags))));
+      ['query', 'device_query.cu'],
+      ['kernels', 'kernels.cu'],
+      ['streams', 'streams.cu'],
+      ['errors', 'errors.cu'],
+      ['cooperative', 'cooperative.cu'],
+    ]));
   });
 
   after(async () => {

@@ -17,24 +17,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CudaError, CUresult } from '../../server/src/backend';
 import type { DeviceHeap } from './memory';
-import type { LaunchKernel } from './scheduler';
+import type { GridConfig, LaunchKernel } from './scheduler';
 import type { DropMsg, RunMsg, RunReply } from './blockWorker';
 
 const WORKER_FILE = path.join(__dirname, 'blockWorker.js');
 /** Ranges per worker: enough to even out blocks of unequal cost and busy or preempted workers. */
 const RANGES_PER_WORKER = 8;
 
-export interface SplitLaunch {
+export interface SplitLaunch extends Pick<GridConfig, 'grid' | 'block' | 'sharedMem' | 'smCount' | 'watchdogMs' | 'printfLimit'> {
   kernel: LaunchKernel;
   heap: DeviceHeap;
-  grid: [number, number, number];
-  block: [number, number, number];
-  sharedMem: number;
   /** A copy: the caller's buffer is reused by its next launch. */
   params: Uint8Array;
-  smCount: number;
-  watchdogMs: number;
-  printfLimit: number;
   /** Set to non-zero to stop the launch (context destroyed); one SharedArrayBuffer cell per launch. */
   abort: Int32Array;
 }
