@@ -187,6 +187,9 @@ describe('emulator: proof corpus of real CUDA kernels', function () {
   });
 
   it('recursive __device__ functions (fib, divide-and-conquer sum) per thread', async () => {
+    // The PTX must really call fib from fib, or this would not exercise the emulator's call stack.
+    const fibBody = ptx.slice(ptx.indexOf('.func  (.param .b32 func_retval0) _Z3fibi('));
+    assert.match(fibBody.slice(0, fibBody.indexOf('\n}')), /call\.uni[^;]*_Z3fibi/);
     const { s, m } = session();
     const n = 100;
     const a = ints(n, -20, 20, 9);
