@@ -47,6 +47,60 @@ const READ_SIZE = 256 * 1024;
 /** Reads at least this large are written on uncopied (their buffer lent to the write); smaller ones copied. */
 const LEND_MIN = 32 * 1024;
 
+/**
+ * One direction of the relay: scans the frames read from `from` and writes each chunk on to `to` whole, never
+ * split. For small reads `to` is corked at the first chunk of an event-loop turn and uncorked in setImmediate,
+ * so all the reads libuv does in one wakeup (up to 32) leave in a single writev; a lone sync request still goes
+ * out in the same turn. A large read (`written` given: its buffer is lent) is written at once instead, while
+ * its bytes are still cached. `from` pauses while `to` has more than BACKPRESSURE_BYTES queued.
+ */
+class Pipe {
+  private corked = false;
+  private paused = false;
+
+  constructor(private readonly scanner: FrameScanner, private readonly from: () => net.Socket | null,
+    private readonly to: () => net.Socket | null, private readonly fail: (msg: string) => void, private readonly sender: string) {}
+
+  /** `written`, when given, runs once the chunk has been handed to the kernel (its buffer is then free). */
+  readonly data = (chunk: Buffer, written?: () => void): void => {
+    try {
+      this.scanner.scan(chunk);
+    } catch (e) {
+      written?.();
+      return this.fail(`${this.sender} sent a bad frame: ${errorMessage(e)}`);
+    }
+    const to = this.to()!;
+    if (written) {
+      to.write(chunk, written);
+      this.uncork();
+    } else {
+      if (!this.corked) {
+        this.corked = true;
+        to.cork();
+        setImmediate(this.uncork);
+      }
+      to.write(chunk);
+    }
+    if (to.writableLength > BACKPRESSURE_BYTES && !this.paused) {
+      this.paused = true;
+      this.from()!.pause();
+      to.once('drain', this.resume);
+    }
+  };
+
+  // Each cork() is paired with one uncork(): a large read may uncork before the setImmediate does.
+  private readonly uncork = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    this.to()?.uncork();
+  };
+
+  private readonly resume = (): void => {
+    this.paused = false;
+    this.from()?.resume();
+  };
+}
+
 export class Forwarder {
   private readonly client: net.Socket;
   private readonly key: number;
@@ -60,6 +114,9 @@ export class Forwarder {
   private readonly pending = new Map<number, number>();
   private readonly up: FrameScanner;
   private readonly down: FrameScanner;
+  /** intercept → pool and pool → intercept. */
+  private readonly upPipe: Pipe;
+  private readonly downPipe: Pipe;
   private readonly upBufs = new ReadBuffers(READ_SIZE);
   private readonly downBufs = new ReadBuffers(READ_SIZE);
   /** The client reads through onClientRead (our own buffers) rather than 'data' events. */
@@ -72,6 +129,9 @@ export class Forwarder {
     this.info = deps.sessions.get(this.key)!;
     this.up = new FrameScanner(this.upSink);
     this.down = new FrameScanner(this.downSink);
+    const fail = (m: string) => this.fail(m);
+    this.upPipe = new Pipe(this.up, () => this.client, () => this.pool, fail, 'intercept');
+    this.downPipe = new Pipe(this.down, () => this.pool, () => this.client, fail, 'pool');
     const own = readIntoOwnBuffers(client, this.upBufs.next, this.onClientRead);
     this.ownReads = own !== null;
     this.client = client = own ?? client;
@@ -120,7 +180,7 @@ export class Forwarder {
       return;
     }
     const own = readIntoOwnBuffers(sock, this.downBufs.next, this.onPoolRead);
-    if (!own) sock.on('data', this.onPoolData);
+    if (!own) sock.on('data', this.downPipe.data);
     this.pool = sock = own ?? sock;
     sock.on('end', () => this.client.end());
     sock.on('error', (e) => this.fail(`pool connection: ${e.message}`));
@@ -167,7 +227,7 @@ export class Forwarder {
     if (rest.length) pool.write(rest);
     pool.uncork();
     this.forwarding = true;
-    if (!this.ownReads) this.client.on('data', this.onClientData);
+    if (!this.ownReads) this.client.on('data', this.upPipe.data);
     this.client.resume();
   }
 
@@ -183,101 +243,19 @@ export class Forwarder {
     this.pool?.destroy();
   }
 
-  // --- forwarding (hot path) -----------------------------------------------------------------
+  // --- forwarding (hot path): reads go to the Pipe of their direction ------------------------------------
 
-  // Each received chunk is passed on whole, never split. For small reads the target is corked at the first
-  // chunk of an event-loop turn and uncorked in setImmediate, so all the reads libuv does in one wakeup (up
-  // to 32) leave in a single writev; a lone sync request still goes out in the same turn. A large read is
-  // written at once instead.
   private readonly onClientRead = (n: number, buf: Buffer): void => {
     if (!this.forwarding) return this.onHelloData(Buffer.from(buf.subarray(0, n)));
     const chunk = buf.subarray(0, n);
-    if (n < LEND_MIN) this.onClientData(Buffer.from(chunk));
-    else this.onClientData(chunk, this.upBufs.lend(buf));
+    if (n < LEND_MIN) this.upPipe.data(Buffer.from(chunk));
+    else this.upPipe.data(chunk, this.upBufs.lend(buf));
   };
 
   private readonly onPoolRead = (n: number, buf: Buffer): void => {
     const chunk = buf.subarray(0, n);
-    if (n < LEND_MIN) this.onPoolData(Buffer.from(chunk));
-    else this.onPoolData(chunk, this.downBufs.lend(buf));
-  };
-
-  /** `written`, when given, runs once the chunk has been handed to the kernel (its buffer is then free). */
-  private readonly onClientData = (chunk: Buffer, written?: () => void): void => {
-    try {
-      this.up.scan(chunk);
-    } catch (e) {
-      written?.();
-      return this.fail(`intercept sent a bad frame: ${errorMessage(e)}`);
-    }
-    const pool = this.pool!;
-    if (written) {
-      // A large read leaves at once (with whatever is corked before it), while its bytes are still cached.
-      pool.write(chunk, written);
-      this.uncorkUp();
-    } else {
-      if (!this.upCorked) {
-        this.upCorked = true;
-        pool.cork();
-        setImmediate(this.uncorkUp);
-      }
-      pool.write(chunk);
-    }
-    if (pool.writableLength > BACKPRESSURE_BYTES && !this.clientPaused) {
-      this.clientPaused = true;
-      this.client.pause();
-      pool.once('drain', this.resumeClient);
-    }
-  };
-
-  private readonly onPoolData = (chunk: Buffer, written?: () => void): void => {
-    try {
-      this.down.scan(chunk);
-    } catch (e) {
-      written?.();
-      return this.fail(`pool sent a bad frame: ${errorMessage(e)}`);
-    }
-    const client = this.client;
-    if (written) {
-      client.write(chunk, written);
-      this.uncorkDown();
-    } else {
-      if (!this.downCorked) {
-        this.downCorked = true;
-        client.cork();
-        setImmediate(this.uncorkDown);
-      }
-      client.write(chunk);
-    }
-    if (client.writableLength > BACKPRESSURE_BYTES && !this.poolPaused) {
-      this.poolPaused = true;
-      this.pool!.pause();
-      client.once('drain', this.resumePool);
-    }
-  };
-
-  private upCorked = false;
-  private downCorked = false;
-  private clientPaused = false;
-  private poolPaused = false;
-  // Each cork() is paired with one uncork(): a large read may uncork before the setImmediate does.
-  private readonly uncorkUp = (): void => {
-    if (!this.upCorked) return;
-    this.upCorked = false;
-    this.pool?.uncork();
-  };
-  private readonly uncorkDown = (): void => {
-    if (!this.downCorked) return;
-    this.downCorked = false;
-    this.client.uncork();
-  };
-  private readonly resumeClient = (): void => {
-    this.clientPaused = false;
-    this.client.resume();
-  };
-  private readonly resumePool = (): void => {
-    this.poolPaused = false;
-    this.pool?.resume();
+    if (n < LEND_MIN) this.downPipe.data(Buffer.from(chunk));
+    else this.downPipe.data(chunk, this.downBufs.lend(buf));
   };
 
   private readonly upSink: FrameSink = {
