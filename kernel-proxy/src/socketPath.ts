@@ -22,7 +22,9 @@ export async function runningProxySockets(env: NodeJS.ProcessEnv = process.env):
   let names: string[] = [];
   try { names = fs.readdirSync(dir).filter((n) => n.endsWith('.sock')); } catch { return []; }
   const mtime = (p: string) => { try { return fs.statSync(p).mtimeMs; } catch { return 0; } };
-  const all = names.map((n) => path.join(dir, n)).sort((a, b) => (a === def ? -1 : b === def ? 1 : mtime(b) - mtime(a)));
+  // The default first, then newest first: a socket's rank is computed once, not at every comparison.
+  const all = names.map((n) => path.join(dir, n)).map((p) => ({ p, rank: p === def ? Infinity : mtime(p) }))
+    .sort((a, b) => b.rank - a.rank).map((x) => x.p);
   const live = await Promise.all(all.map((p) => answers(`${p}.ctl`)));
   return all.filter((_, i) => live[i]);
 }

@@ -35,8 +35,11 @@ export async function runSmi(argv: string[], out: (s: string) => void = (s) => p
   let pool = v.pool ?? (process.env.RGPU_POOL || undefined);
   let inv: unknown;
   let source: string;
-  const socket = v.socket ?? (pool ? undefined : (await runningProxySockets())[0]);
-  if (!pool && socket && (await answers(`${socket}.ctl`))) {
+  // A named socket is used if it answers; otherwise the first live proxy found (already probed).
+  const socket = pool ? undefined
+    : v.socket !== undefined ? ((await answers(`${v.socket}.ctl`)) ? v.socket : undefined)
+    : (await runningProxySockets())[0];
+  if (socket) {
     const status = (await proxyRequest(`${socket}.ctl`, 'rgpu/status')) as { pool?: { url?: string } };
     inv = await proxyRequest(`${socket}.ctl`, 'rgpu/inventory');
     source = `${status.pool?.url ?? '?'} (via ${socket})`;
