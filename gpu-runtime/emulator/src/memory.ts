@@ -10,8 +10,8 @@
 // in place, but V8 11 (Node 20) runs kernel loads/stores over RAB-backed views 3-5x slower (measured), so
 // the kernels' views stay on a fixed-size buffer. Doubling remains the fallback when the reservation fails.
 //
-// The buffer and the page map are SharedArrayBuffers (same lazy reservation, same kernel speed, measured), so
-// block workers (blockPool.ts) run kernels over this very memory. Once the whole window is reserved the
+// With block workers, the buffer and the page map are SharedArrayBuffers (same lazy reservation, same kernel
+// speed, measured), so the workers (blockPool.ts) run kernels over this very memory. Once the whole window is reserved the
 // buffer never changes (`fixed`), which is what lets a launch run on workers while the server thread goes on.
 
 import { CudaError, CUresult } from '../../server/src/backend';
@@ -131,7 +131,7 @@ export class DeviceHeap implements KernelHeap {
     const window = Math.min(Math.ceil((GLOBAL_WINDOW + this.vaSize) / (1 << 20)) * (1 << 20), MAX_HEAP);
     let buf: ArrayBufferLike | null = null;
     let len = window;
-    let recycled: { pages: ArrayBufferLike; dirty: number } | null = null;
+    let recycled: SpareWindow | null = null;
     const i = this.Buf === SharedArrayBuffer && end <= window ? spareWindows.findIndex((w) => w.buf.byteLength === window) : -1;
     if (i >= 0) {
       const w = spareWindows.splice(i, 1)[0];
