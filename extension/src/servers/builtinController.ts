@@ -100,9 +100,9 @@ export class BuiltinController implements vscode.Disposable {
 
   /**
    * Restarts the kernels among `ids` that this controller's sessions hold, through their own connections, and
-   * returns the ids it restarted. A restart through the REST API alone leaves this connection's websocket on the
-   * old kernel's channels (the kernel's ports may change on restart): the next execute request would never be
-   * answered. KernelConnection.restart() reconnects afterwards, as JupyterLab does.
+   * returns the ids it restarted. Behind this connection's back (REST API alone) a restart left, in CI, the next
+   * execute request unanswered; KernelConnection.restart() marks the connection as restarting and reconnects
+   * its websocket afterwards, as JupyterLab does.
    */
   async restartKernels(ids: readonly string[]): Promise<Set<string>> {
     const done = new Set<string>();
