@@ -36,7 +36,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
         if (has('sat')) return W(`R.sats32(${R(a[1])} ${sym} ${R(a[2])})`);
         return W(wrapInt(type, `${R(a[1])} ${sym} ${R(a[2])}`));
       }
-      if (c === 'l') return W(`R.${op}64(${R(a[1])}, ${R(a[2])})`);
+      if (c === 'l') return W(add64(g, R(a[1]), R(a[2]), sym));
       throw new UnsupportedError(`${op}.${type}`);
     }
     case 'addc': case 'subc': return carry(g, ins);
@@ -44,17 +44,17 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
     case 'mul': case 'mul24': {
       const c = clsOf(type);
       if (op === 'mul24') { if (has('hi')) return null; return W(`Math.imul(${R(a[1])} << 8 >> 8, ${R(a[2])} << 8 >> 8)`); }
-      return W(intMul(type, has('hi') ? 'hi' : has('wide') ? 'wide' : 'lo', R(a[1]), R(a[2])), has('wide') ? wide(type) : type);
+      return W(intMul(g, type, has('hi') ? 'hi' : has('wide') ? 'wide' : 'lo', R(a[1]), R(a[2])), has('wide') ? wide(type) : type);
     }
     case 'mad': case 'mad24': {
       const c = clsOf(type);
       if (has('cc')) return madCarry(g, ins);
       if (op === 'mad24') { if (has('hi')) return null; return W(`(Math.imul(${R(a[1])} << 8 >> 8, ${R(a[2])} << 8 >> 8) + ${R(a[3])}) | 0`); }
       const mode = has('hi') ? 'hi' : has('wide') ? 'wide' : 'lo';
-      const prod = intMul(type, mode, R(a[1]), R(a[2]));
+      const prod = intMul(g, type, mode, R(a[1]), R(a[2]));
       const dt = mode === 'wide' ? wide(type) : type;
       const dc = clsOf(dt);
-      if (dc === 'l') return W(`R.add64(${prod}, ${g.rd(a[3], dt)})`, dt);
+      if (dc === 'l') return W(add64(g, prod, g.rd(a[3], dt), '+'), dt);
       return W(wrapInt(dt, `${prod} + ${g.rd(a[3], dt)}`), dt);
     }
     case 'div': {
@@ -196,7 +196,20 @@ function wide(type: string): string {
   return w[type];
 }
 
-function intMul(type: string, mode: 'lo' | 'hi' | 'wide', x: string, y: string): string {
+const MAXS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * i64 a + b (or a - b) inline: while both are numbers and the result is a safe integer it is plain double
+ * arithmetic, which is exact there (addresses and indexes, the hot case); R.add64/sub64 take BigInts and
+ * overflow. A call instead would box every address it returns once the kernel outgrows V8's inlining budget.
+ */
+function add64(g: FnGen, x: string, y: string, sym: '+' | '-'): string {
+  const [a, b, c] = [g.local('i64a'), g.local('i64b'), g.local('i64c')];
+  const fn = sym === '+' ? 'add64' : 'sub64';
+  return `(${a} = ${x}, ${b} = ${y}, typeof ${a} === 'number' && typeof ${b} === 'number' && (${c} = ${a} ${sym} ${b}) <= ${MAXS} && ${c} >= -${MAXS} ? ${c} : R.${fn}(${a}, ${b}))`;
+}
+
+function intMul(g: FnGen, type: string, mode: 'lo' | 'hi' | 'wide', x: string, y: string): string {
   const c = clsOf(type);
   if (c === 'l') {
     if (mode === 'hi') return `R.mulhi64(${x}, ${y}, ${isSigned(type)})`;
@@ -206,7 +219,10 @@ function intMul(type: string, mode: 'lo' | 'hi' | 'wide', x: string, y: string):
   if (type === 'u32' || type === 's32' || type === 'b32') {
     if (mode === 'lo') return `Math.imul(${x}, ${y})`;
     if (mode === 'hi') return isSigned(type) ? `R.mulhis(${x}, ${y})` : `R.mulhiu(${x}, ${y})`;
-    return isSigned(type) ? `R.mulwide(${x}, ${y})` : `R.mulwide(${x} >>> 0, ${y} >>> 0)`;
+    const [u, v] = isSigned(type) ? [x, y] : [`(${x} >>> 0)`, `(${y} >>> 0)`];
+    // Exact as a double up to 2^53 (rounding is monotonic, so a larger product never passes the test).
+    const c = g.local('i64c');
+    return `((${c} = ${u} * ${v}) <= ${MAXS} && ${c} >= -${MAXS} ? ${c} : R.mulwide(${u}, ${v}))`;
   }
   // 16-bit: inputs are already normalised by type, the product fits in a double.
   if (mode === 'wide') return `(${x} * ${y})`;

@@ -7,7 +7,7 @@ import { CudaError, CUresult } from '../../server/src/backend';
 import { DeviceHeap, HeapViews, KernelHeap, makeViews } from './memory';
 import { atomic32, atomic64, atomicFloat } from './atomics';
 import { LOCAL_WINDOW, SHARED_WINDOW } from './codegen';
-import { SPILL_F64, SYNC_OPS } from './syncops';
+import { SPILL_F64, SPILL_I32, SYNC_OPS } from './syncops';
 import * as R from './rt';
 import { formatPrintf } from './printf';
 
@@ -36,7 +36,7 @@ export interface LaunchKernel {
 
 export interface ThreadState {
   tx: number; ty: number; tz: number; lin: number; lane: number; lb: number; sp: number; pc: number;
-  v: unknown[]; vf: Float64Array; op: number; site: number; k: number; a: unknown; b: number; c: unknown; m: number; r: unknown; rp: boolean;
+  v: unknown[]; vf: Float64Array; vi: Int32Array; op: number; site: number; k: number; a: unknown; b: number; c: unknown; m: number; r: unknown; rp: boolean;
 }
 
 export interface LaunchEnv {
@@ -103,7 +103,7 @@ const COOP_WS_BYTES = 64;
 const WD_CHUNK = 1 << 20;
 
 function newThread(): ThreadState {
-  return { tx: 0, ty: 0, tz: 0, lin: 0, lane: 0, lb: 0, sp: 0, pc: 0, v: [], vf: new Float64Array(SPILL_F64), op: 0, site: 0, k: 0, a: 0, b: 0, c: 0, m: 0, r: 0, rp: false };
+  return { tx: 0, ty: 0, tz: 0, lin: 0, lane: 0, lb: 0, sp: 0, pc: 0, v: [], vf: new Float64Array(SPILL_F64), vi: new Int32Array(SPILL_I32), op: 0, site: 0, k: 0, a: 0, b: 0, c: 0, m: 0, r: 0, rp: false };
 }
 
 const enum ParamKind { U8, S8, U16, S16, F32, F64, I64, I32 }
@@ -370,16 +370,27 @@ function runSync(K: (S: ThreadState) => number, E: GridEnv, n: number): void {
     for (let i = 0; i < n; i++) { threads[i].pc = 0; status[i] = RUN; }
     let live = n;
     for (;;) {
-      let ran = 0;
+      let ran = 0, plain = 0;
       for (let i = 0; i < n; i++) {
         if (status[i] !== RUN) continue;
         ran++;
         let r = 0;
-        try { r = K(threads[i]); } catch (e) { if (e !== R.EXIT) throw e; }
-        if (r === 0) { status[i] = DONE; live--; } else if (threads[i].op !== SYNC_OPS.YIELD) status[i] = WAIT;
+        const S = threads[i];
+        try { r = K(S); } catch (e) { if (e !== R.EXIT) throw e; }
+        if (r === 0) { status[i] = DONE; live--; } else if (S.op !== SYNC_OPS.YIELD) {
+          status[i] = WAIT;
+          if (S.op === SYNC_OPS.BAR && S.a === 0 && S.b === 0) plain++;
+        }
       }
       if (live === 0) break;
       if (--E.wd < 0) E.tick();
+      // Every live thread reached __syncthreads() in this round (so none waits on anything else): release them
+      // without the scans below, which would find nothing else to do.
+      if (plain === live) {
+        for (let i = 0; i < n; i++) if (status[i] === WAIT) status[i] = RUN;
+        E.ba[0] = 0;
+        continue;
+      }
       if (resolveWarps(threads, status, n, nwarps, false)) continue;
       if (resolveBarriers(threads, status, n, live, E.ba)) continue;
       if (status.includes(RUN)) continue; // yielded threads

@@ -16,8 +16,10 @@ export const SYNC_OPS = {
   SHFL: 10, VOTE: 11, ACTIVEMASK: 12, MATCH_ANY: 13, MATCH_ALL: 14, REDUX: 15, WARPSYNC: 16,
 } as const;
 
-/** Float registers a thread can spill unboxed (ThreadState.vf); more go to the generic array. */
+/** Float and i64 registers a thread can spill unboxed (ThreadState.vf); more go to the generic array. */
 export const SPILL_F64 = 64;
+/** Int and predicate registers a thread can spill unboxed (ThreadState.vi). */
+export const SPILL_I32 = 64;
 
 export const YIELD_EVERY = 32;
 
@@ -134,16 +136,31 @@ export function emitSync(g: FnGen, ins: Instr): string {
   }
   const id = g.nextCase++;
   const live = g.live.get(g.pos) ?? [];
-  // Floats go to a Float64Array so spilling them allocates no heap numbers; the rest (ints, preds, i64 that
-  // may be BigInt) to a plain array.
+  // Spilled into typed arrays, so parking a thread allocates nothing (a double or address stored in a plain
+  // array is a fresh heap number): floats and i64 to a Float64Array, ints and predicates to an Int32Array. An
+  // i64 that is a BigInt leaves NaN (never an i64 number) in its double slot and itself in the plain array.
   const spills: string[] = [];
   const reloads: string[] = [];
-  let nf = 0, nv = 0;
+  let nf = 0, ni = 0, nv = 0;
   for (const r of live) {
     const c = g.regCls.get(r);
-    const slot = (c === 'f' || c === 'd') && nf < SPILL_F64 ? `S.vf[${nf++}]` : `S.v[${nv++}]`;
-    spills.push(`${slot} = ${jsName(r)};`);
-    reloads.push(`${jsName(r)} = ${slot};`);
+    const x = jsName(r);
+    if ((c === 'f' || c === 'd') && nf < SPILL_F64) {
+      spills.push(`S.vf[${nf}] = ${x};`);
+      reloads.push(`${x} = S.vf[${nf++}];`);
+    } else if (c === 'l' && nf < SPILL_F64) {
+      spills.push(`S.vf[${nf}] = typeof ${x} === 'number' ? ${x} : (S.v[${nv}] = ${x}, NaN);`);
+      reloads.push(`${x} = S.vf[${nf++}]; if (${x} !== ${x}) ${x} = S.v[${nv++}];`);
+    } else if (c === 'i' && ni < SPILL_I32) {
+      spills.push(`S.vi[${ni}] = ${x};`);
+      reloads.push(`${x} = S.vi[${ni++}];`);
+    } else if (c === 'p' && ni < SPILL_I32) {
+      spills.push(`S.vi[${ni}] = ${x} ? 1 : 0;`);
+      reloads.push(`${x} = S.vi[${ni++}] !== 0;`);
+    } else {
+      spills.push(`S.v[${nv}] = ${x};`);
+      reloads.push(`${x} = S.v[${nv++}];`);
+    }
   }
   const spill = spills.join(' ');
   const reload = reloads.join(' ');
