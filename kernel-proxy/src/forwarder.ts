@@ -1,12 +1,14 @@
 // One intercept connection and its pool connection: frames pass both ways untouched (headers are read,
-// bodies of hot ops never decoded), except the intercept's HELLO, which the proxy completes with the pool
-// token and the GPU type it chose, so that credentials never enter the kernel's process.
+// bodies of hot ops never decoded), except the two HELLOs: the intercept's, which the proxy completes with
+// the pool token and the GPU type it chose, so that credentials never enter the kernel's process, and the
+// pool's reply, to which it adds where to dial the session's data lane (laneAddress.ts).
 import type * as net from 'node:net';
-import { Flag, HEADER_SIZE, MAX_FRAME, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
+import { decodeMemcpyDtohLaneReply, decodeMemcpyHtodLaneArgs, Flag, HEADER_SIZE, MAX_BODY, MAX_FRAME, MemcpyDtohLaneReplySize, MemcpyHtodLaneArgsSize, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
 import { CUresult } from '../../gpu-runtime/protocol/generated/cuResult';
 import { checkHeader, encodeFrame, packArgs, packValue, readHeader, unpackArgs, unpackValue } from '../../gpu-runtime/protocol/ts/codec';
 import { readIntoOwnBuffers } from '../../gpu-runtime/protocol/ts/socketReads';
 import { FrameScanner, type FrameSink } from './frameScanner';
+import { completeLaneOffer, laneAddressOf } from './laneAddress';
 import { ReadBuffers } from './readBuffers';
 import type { ProxyStats } from './stats';
 import type { SessionInfo, SessionRegistry } from './sessions';
@@ -123,6 +125,10 @@ export class Forwarder {
   private readonly ownReads: boolean;
   /** The HELLO has been completed and sent: client bytes are forwarded. */
   private forwarding = false;
+  /** The pool's HELLO reply has been forwarded: pool bytes go through downPipe untouched. */
+  private helloReplied = false;
+  /** Pool bytes before the HELLO reply is complete. */
+  private poolHello: Buffer | null = null;
 
   constructor(client: net.Socket, private readonly deps: ForwarderDeps, private readonly onDone: (f: Forwarder) => void = () => {}) {
     this.key = deps.sessions.open(deps.helloFields().gpuType);
@@ -180,7 +186,7 @@ export class Forwarder {
       return;
     }
     const own = readIntoOwnBuffers(sock, this.downBufs.next, this.onPoolRead);
-    if (!own) sock.on('data', this.downPipe.data);
+    if (!own) sock.on('data', (c: Buffer) => (this.helloReplied ? this.downPipe.data(c) : this.onPoolHandshake(c)));
     this.pool = sock = own ?? sock;
     sock.on('end', () => this.client.end());
     sock.on('error', (e) => this.fail(`pool connection: ${e.message}`));
@@ -231,6 +237,41 @@ export class Forwarder {
     this.client.resume();
   }
 
+  /**
+   * Pool bytes until the HELLO reply is complete: frames before it (QUEUED) pass as they are, the reply gets
+   * the lane address, and from then on the pool's bytes are relayed untouched.
+   */
+  private onPoolHandshake(chunk: Buffer): void {
+    let buf = this.poolHello ? Buffer.concat([this.poolHello, chunk]) : chunk;
+    this.poolHello = null;
+    while (!this.helloReplied && buf.length >= HEADER_SIZE) {
+      const h = readHeader(buf);
+      if (h.length > MAX_BODY) return this.fail('pool sent an oversize frame before its HELLO reply');
+      const end = HEADER_SIZE + h.length;
+      if (buf.length < end) break;
+      let frame = buf.subarray(0, end);
+      if (h.op === Op.HELLO && (h.flags & Flag.REPLY) !== 0) {
+        this.helloReplied = true;
+        if (h.result === 0 && h.length === h.bodyLen) frame = this.withLaneAddress(h.flags, h.seq, h.stream, frame);
+      }
+      this.downPipe.data(frame);
+      buf = buf.subarray(end);
+    }
+    if (this.helloReplied) {
+      if (buf.length) this.downPipe.data(buf);
+    } else if (buf.length) this.poolHello = Buffer.from(buf);
+  }
+
+  private withLaneAddress(flags: number, seq: number, stream: number, frame: Buffer): Buffer {
+    try {
+      const body = completeLaneOffer(frame.subarray(HEADER_SIZE), this.pool ? laneAddressOf(this.pool) : null);
+      return body ? Buffer.concat(encodeFrame(Op.HELLO, { flags, seq, stream, body })) : frame;
+    } catch (e) {
+      this.deps.log(`session ${this.info.id}: HELLO reply forwarded without a lane address: ${errorMessage(e)}`);
+      return frame;
+    }
+  }
+
   /** Answers a request with an error reply and closes, as the server does after a failed HELLO. */
   private reject(op: number, seq: number, result: number, message: string): void {
     this.deps.log(`session ${this.info.id}: ${message}`);
@@ -253,6 +294,7 @@ export class Forwarder {
   };
 
   private readonly onPoolRead = (n: number, buf: Buffer): void => {
+    if (!this.helloReplied) return this.onPoolHandshake(Buffer.from(buf.subarray(0, n)));
     const chunk = buf.subarray(0, n);
     if (n < LEND_MIN) this.downPipe.data(Buffer.from(chunk));
     else this.downPipe.data(chunk, this.downBufs.lend(buf));
@@ -265,9 +307,12 @@ export class Forwarder {
         if (!this.pending.has(seq)) this.deps.stats.queueDepth++;
         this.pending.set(seq, performance.now());
       }
-      return false;
+      return op === Op.MEMCPY_HTOD_LANE;
     },
-    onBody: () => {},
+    // A copy's bytes on the data lane never cross the proxy; its request says how many there are.
+    onBody: (op, _flags, _seq, _result, body) => {
+      if (op === Op.MEMCPY_HTOD_LANE && body.length === MemcpyHtodLaneArgsSize) this.deps.stats.lane(op, decodeMemcpyHtodLaneArgs(body).size, true);
+    },
   };
 
   private readonly downSink: FrameSink = {
@@ -284,12 +329,16 @@ export class Forwarder {
         }
         // A HELLO reply may have waited in the pool's queue: its time is not a network round trip.
         stats.reply(op, bytes, ms, result, op !== Op.HELLO);
-        return op === Op.HELLO;
+        return op === Op.HELLO || (op === Op.MEMCPY_DTOH_LANE && result === 0);
       }
       stats.inbound(bytes);
       return op === Op.QUEUED && (flags & Flag.NOTIFY) !== 0;
     },
     onBody: (op, _flags, seq, result, body) => {
+      if (op === Op.MEMCPY_DTOH_LANE) {
+        if (body.length === MemcpyDtohLaneReplySize) this.deps.stats.lane(op, decodeMemcpyDtohLaneReply(body).laneBytes, false);
+        return;
+      }
       try {
         if (op === Op.HELLO) this.onHelloReply(result, body);
         else this.onQueued(unpackArgs(Op.QUEUED, body, seq));

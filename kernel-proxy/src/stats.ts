@@ -68,6 +68,13 @@ export class ProxyStats {
     this.requests++;
   }
 
+  /** Payload bytes of a copy that travelled on the data lane, booked to the op that announced them. */
+  lane(op: number, bytes: number, toDevice: boolean): void {
+    this.opBytes[op < OP_SLOTS ? op : OP_SLOTS - 1] += bytes;
+    if (toDevice) this.bytesToDevice += bytes;
+    else this.bytesFromDevice += bytes;
+  }
+
   /** A frame from the device towards the client that is not a reply (notifications). */
   inbound(bytes: number): void {
     this.bytesFromDevice += bytes;

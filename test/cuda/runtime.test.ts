@@ -115,12 +115,36 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     });
   }
 
-  it('runs through `rgpu run` (private proxy, Unix socket)', async () => {
+  const viaRgpuRun = (args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60000) => {
     const cli = path.join(REPO, 'out/gpu-runtime/cli/src/main.js');
-    const env = interceptEnv(url);
+    const env = { ...interceptEnv(url), ...extraEnv };
     delete env.REMOTE_GPU_SERVER;
-    const r = await run(process.execPath, [cli, 'run', '--pool', url, '--', bins.vadd, '777'], { env, timeoutMs: 60000 });
+    return run(process.execPath, [cli, 'run', '--pool', url, '--', ...args], { env, timeoutMs });
+  };
+
+  it('runs through `rgpu run` (private proxy, Unix socket)', async () => {
+    const r = await viaRgpuRun([bins.vadd, '777']);
     expectOk(r, 'rgpu run vadd');
     assert.equal(r.stdout, 'vadd ok n=777 c[10]=30 c[776]=2328\n');
+  });
+
+  it('through `rgpu run`, large copies take the data lane straight to the server, in order with the stream', async function () {
+    this.timeout(180000);
+    const r = await viaRgpuRun([bins.streams, 'pipeline', '48'], { REMOTE_GPU_TRACE: '1' }, 170000);
+    expectOk(r, 'pipeline');
+    assert.equal(r.stdout, 'pipeline ok 48 MiB\n');
+    assert.match(r.stderr, /data lane attached to 127\.0\.0\.1:\d+/);
+    const big = await viaRgpuRun([bins.streams, 'large', '80'], { REMOTE_GPU_TRACE: '1' }, 170000);
+    expectOk(big, 'large via the lane');
+    assert.match(big.stdout, /large ok 80 MiB/);
+    assert.match(big.stderr, /data lane attached/);
+  });
+
+  it('through `rgpu run` with REMOTE_GPU_LANE=0, the same copies go through the proxy', async function () {
+    this.timeout(120000);
+    const r = await viaRgpuRun([bins.streams, 'pipeline', '16'], { REMOTE_GPU_TRACE: '1', REMOTE_GPU_LANE: '0' }, 110000);
+    expectOk(r, 'pipeline without a lane');
+    assert.equal(r.stdout, 'pipeline ok 16 MiB\n');
+    assert.doesNotMatch(r.stderr, /data lane attached/);
   });
 });

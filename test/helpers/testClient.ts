@@ -16,6 +16,8 @@ import {
   encodeMemcpyDtodArgs,
   encodeMemcpyDtohArgs,
   encodeMemcpyHtodArgs,
+  encodeMemcpyDtohLaneArgs,
+  encodeMemcpyHtodLaneArgs,
   encodeMemsetArgs,
   encodeModuleUnloadArgs,
   encodePingArgs,
@@ -51,6 +53,8 @@ export interface HelloReply {
   va: { base: number; size: number };
   quota: { memory: number; handles: number; queuedOps: number };
   server: string;
+  /** A plain-TCP server's offer of a data lane (LANE_ATTACH); a kernel-proxy adds host and port. */
+  lane?: { ticket: string; host?: string; port?: number };
 }
 
 export interface KernelLayout {
@@ -278,6 +282,16 @@ export class TestClient {
 
   async dtoh(src: number, size: number, stream = 0): Promise<Buffer> {
     return (await this.request(Op.MEMCPY_DTOH, { body: u64(0, 16, encodeMemcpyDtohArgs, { src, size }), stream })).bulk;
+  }
+
+  /** MEMCPY_HTOD_LANE: the request only; the caller writes the `size` bytes on the lane. */
+  htodLane(dst: number, size: number, stream = 0): void {
+    this.post(Op.MEMCPY_HTOD_LANE, { body: u64(0, 16, encodeMemcpyHtodLaneArgs, { dst, size }), stream });
+  }
+
+  /** MEMCPY_DTOH_LANE: resolves with the reply (whatever its result); the bytes come on the lane. */
+  dtohLane(src: number, size: number, stream = 0): Promise<Frame> {
+    return this.requestRaw(Op.MEMCPY_DTOH_LANE, { body: u64(0, 16, encodeMemcpyDtohLaneArgs, { src, size }), stream });
   }
 
   dtod(dst: number, src: number, size: number, stream = 0): void {

@@ -362,6 +362,10 @@ static CUresult htod(uint64_t dst, const void *src, uint64_t n, uint32_t stream)
     if (cap) { rc = rgpu_graph_record_htod_locked(cap, dst, src, n); n = 0; }
     for (uint64_t off = 0; !rc && off < n; off += CHUNK) {
         uint64_t len = n - off < CHUNK ? n - off : CHUNK;
+        if (rgpu_rpc_use_lane_locked(len)) {
+            rc = rgpu_rpc_post_htod_lane_locked(stream, dst + off, (const uint8_t *)src + off, len);
+            continue;
+        }
         rgpu_memcpy_htod_args a = { dst + off };
         rc = rgpu_rpc_post_locked(RGPU_OP_MEMCPY_HTOD, stream, &a, sizeof(a), (const uint8_t *)src + off, len);
     }
@@ -387,11 +391,12 @@ static CUresult dtoh(void *dst, uint64_t src, uint64_t n, uint32_t stream, int a
      * the last one completes them all and the transfer stays pipelined. */
     for (uint64_t off = 0; !rc && off < n; off += CHUNK) {
         uint64_t len = n - off < CHUNK ? n - off : CHUNK;
-        rgpu_memcpy_dtoh_args a = { src + off, len };
+        rgpu_memcpy_dtoh_args a = { src + off, len }; /* MEMCPY_DTOH_LANE's arguments are the same */
+        uint16_t op = rgpu_rpc_use_lane_locked(len) ? RGPU_OP_MEMCPY_DTOH_LANE : RGPU_OP_MEMCPY_DTOH;
         if (async || off + len < n)
-            rc = rgpu_rpc_post_dtoh_locked(RGPU_OP_MEMCPY_DTOH, stream, &a, sizeof(a), (uint8_t *)dst + off, len, 0, 0, 0);
+            rc = rgpu_rpc_post_dtoh_locked(op, stream, &a, sizeof(a), (uint8_t *)dst + off, len, 0, 0, 0);
         else
-            rc = rgpu_rpc_call_locked(RGPU_OP_MEMCPY_DTOH, stream, &a, sizeof(a), NULL, 0, NULL, NULL, (uint8_t *)dst + off, len);
+            rc = rgpu_rpc_call_locked(op, stream, &a, sizeof(a), NULL, 0, NULL, NULL, (uint8_t *)dst + off, len);
     }
     if (!rc && async) rc = rgpu_rpc_flush_locked();
     rgpu_rpc_unlock();

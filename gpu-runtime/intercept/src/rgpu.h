@@ -21,6 +21,7 @@
 #define RGPU_WBUF_CAP (256u * 1024u) /* no-reply frames are batched up to this size */
 #define RGPU_BULK_DIRECT (64u * 1024u) /* bulk larger than this goes out with writev, uncopied */
 #define RGPU_MAX_BULK (RGPU_MAX_FRAME - 64u)
+#define RGPU_LANE_MIN (256u * 1024u) /* copies at least this large use the data lane when there is one */
 #define RGPU_NATTRS 160
 
 /* ---- objects behind opaque CUDA handles ---- */
@@ -123,6 +124,11 @@ struct rgpu_state {
     CUresult init_error;
     int fd;
     pid_t pid;
+    /* The data lane (LANE_ATTACH): a direct TCP connection to the server for the payloads of large copies,
+     * offered when we reach the server through a kernel-proxy. Attached at the first large copy. */
+    int lane_fd;
+    int lane_state;            /* 0 = not tried, 1 = attached, -1 = none (not offered, or attaching failed) */
+    char lane_host[256], lane_port[16], lane_ticket[80];
     uint32_t seq;
     CUresult lost;             /* non-zero once the transport is gone */
     CUresult sticky;           /* a device fault: every later call of the session fails with it */
@@ -188,6 +194,10 @@ CUresult rgpu_rpc_call_locked(uint16_t op, uint32_t stream, const void *body, ui
 CUresult rgpu_rpc_post_dtoh_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len,
                                    void *dst, uint64_t size, uint64_t width, uint64_t height, uint64_t dpitch);
 CUresult rgpu_rpc_flush_locked(void);
+/* 1 when a copy of `len` bytes should travel on the data lane (attaching it at the first such copy). */
+int rgpu_rpc_use_lane_locked(uint64_t len);
+/* MEMCPY_HTOD_LANE: the request on the session connection, its bytes on the lane. */
+CUresult rgpu_rpc_post_htod_lane_locked(uint32_t stream, uint64_t dst, const void *src, uint64_t len);
 /* An error a helper consumed on the program's behalf: the next reply any thread waits for carries it. */
 void rgpu_rpc_defer_error(CUresult rc);
 /* Replaces a faulted session with a fresh one (new connection, HELLO, empty allocation table): a context

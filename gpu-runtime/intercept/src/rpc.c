@@ -25,8 +25,9 @@
 
 #define CONNECT_TIMEOUT_MS 5000
 
-struct rgpu_state rgpu_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
+struct rgpu_state rgpu_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1, .lane_fd = -1 };
 static void note_sticky(CUresult rc);
+static void lane_close(void);
 
 /* A thread waiting for the reply to `seq`; lives on that thread's stack, listed while it waits. */
 struct waiter {
@@ -58,6 +59,7 @@ static void mark_lost(const char *why)
     if (!rgpu_g.lost) rgpu_trace("connection lost: %s", why);
     rgpu_g.lost = RGPU_ERR_TRANSPORT;
     if (rgpu_g.fd >= 0) shutdown(rgpu_g.fd, SHUT_RDWR);
+    if (rgpu_g.lane_fd >= 0) shutdown(rgpu_g.lane_fd, SHUT_RDWR);
     pthread_mutex_lock(&rx_lock);
     pthread_cond_broadcast(&rx_cond);
     pthread_mutex_unlock(&rx_lock);
@@ -67,17 +69,18 @@ static void mark_lost(const char *why)
 
 static int read_interleaved_frame(void);
 
-/* Sends everything in iov. While the socket is full, frames the server sends meanwhile (replies to earlier
- * asynchronous reads, printf) are consumed: the server stops reading from a client that does not read its
- * replies, so a large async read followed by a large write would otherwise deadlock. */
-static int send_iov(struct iovec *iov, int n)
+/* Sends everything in iov on fd (the session connection or the data lane). While the socket is full, frames
+ * the server sends meanwhile on the session connection (replies to earlier asynchronous reads with their
+ * lane bytes, printf) are consumed: the server stops reading from a client that does not read its replies,
+ * so a large async read followed by a large write would otherwise deadlock. */
+static int send_iov_on(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
         struct msghdr mh;
         memset(&mh, 0, sizeof(mh));
         mh.msg_iov = iov;
         mh.msg_iovlen = (size_t)n;
-        ssize_t w = sendmsg(rgpu_g.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -86,10 +89,14 @@ static int send_iov(struct iovec *iov, int n)
                 int other = reader_active;
                 if (!other) reader_active = 1;
                 pthread_mutex_unlock(&rx_lock);
-                struct pollfd pfd = { rgpu_g.fd, other ? POLLOUT : POLLOUT | POLLIN, 0 };
-                int pr = poll(&pfd, 1, other ? 10 : -1);
+                struct pollfd pfd[2] = { { fd, POLLOUT, 0 }, { rgpu_g.fd, POLLIN, 0 } };
+                int np = 1;
+                if (!other && fd == rgpu_g.fd) pfd[0].events |= POLLIN;
+                else if (!other) np = 2;
+                int pr = poll(pfd, (nfds_t)np, other ? 10 : -1);
                 int bad = pr < 0 && errno != EINTR;
-                if (!bad && !other && (pfd.revents & POLLIN) && !(pfd.revents & POLLOUT)) bad = read_interleaved_frame();
+                int readable = pr > 0 && !other && (pfd[np - 1].revents & POLLIN);
+                if (!bad && readable && !(pfd[0].revents & POLLOUT)) bad = read_interleaved_frame();
                 if (!other) {
                     pthread_mutex_lock(&rx_lock);
                     reader_active = 0;
@@ -108,11 +115,13 @@ static int send_iov(struct iovec *iov, int n)
     return 0;
 }
 
-static int recv_full(void *buf, size_t len)
+static int send_iov(struct iovec *iov, int n) { return send_iov_on(rgpu_g.fd, iov, n); }
+
+static int recv_full_on(int fd, void *buf, size_t len)
 {
     uint8_t *p = buf;
     while (len) {
-        ssize_t r = recv(rgpu_g.fd, p, len, 0);
+        ssize_t r = recv(fd, p, len, 0);
         if (r == 0) { mark_lost("server closed the connection"); return -1; }
         if (r < 0) {
             if (errno == EINTR) continue;
@@ -125,16 +134,20 @@ static int recv_full(void *buf, size_t len)
     return 0;
 }
 
-static int discard(uint64_t len)
+static int recv_full(void *buf, size_t len) { return recv_full_on(rgpu_g.fd, buf, len); }
+
+static int discard_on(int fd, uint64_t len)
 {
     uint8_t tmp[4096];
     while (len) {
         size_t n = len > sizeof(tmp) ? sizeof(tmp) : (size_t)len;
-        if (recv_full(tmp, n)) return -1;
+        if (recv_full_on(fd, tmp, n)) return -1;
         len -= n;
     }
     return 0;
 }
+
+static int discard(uint64_t len) { return discard_on(rgpu_g.fd, len); }
 
 /* ---- sending ---- */
 
@@ -238,19 +251,39 @@ static int handle_notify(const rgpu_header *h)
     return discard(len);
 }
 
-static int read_bulk_2d(struct rgpu_pending_dtoh *p, uint64_t len)
+static int read_bulk_2d(int fd, struct rgpu_pending_dtoh *p, uint64_t len)
 {
     if (!p->height) {
         uint64_t take = len < p->size ? len : p->size;
-        if (recv_full(p->dst, (size_t)take)) return -1;
-        return discard(len - take);
+        if (recv_full_on(fd, p->dst, (size_t)take)) return -1;
+        return discard_on(fd, len - take);
     }
     uint8_t *dst = p->dst;
     for (uint64_t row = 0; row < p->height && len >= p->width; row++) {
-        if (recv_full(dst + row * p->dpitch, (size_t)p->width)) return -1;
+        if (recv_full_on(fd, dst + row * p->dpitch, (size_t)p->width)) return -1;
         len -= p->width;
     }
-    return discard(len);
+    return discard_on(fd, len);
+}
+
+/* A MEMCPY_DTOH_LANE reply's body (already read) says how many bytes follow on the lane; an error reply has
+ * none. -1: the transport is lost. */
+static int64_t lane_bytes_of(const rgpu_header *h, const uint8_t *body)
+{
+    rgpu_memcpy_dtoh_lane_reply r;
+    if (h->result || h->body_len != sizeof(r) || !body) return 0;
+    memcpy(&r, body, sizeof(r));
+    if (rgpu_g.lane_fd < 0) { mark_lost("lane bytes announced without a data lane"); return -1; }
+    return (int64_t)r.lane_bytes;
+}
+
+/* Reads a lane reply's body (small) and returns its lane byte count, as lane_bytes_of. */
+static int64_t read_lane_reply(const rgpu_header *h)
+{
+    uint8_t tmp[sizeof(rgpu_memcpy_dtoh_lane_reply)];
+    if (h->body_len != sizeof(tmp)) return discard(h->body_len) ? -1 : 0;
+    if (recv_full(tmp, sizeof(tmp))) return -1;
+    return lane_bytes_of(h, tmp);
 }
 
 /* The reply to an earlier async read: straight into its destination. Called by the reader. */
@@ -270,10 +303,13 @@ static int handle_pending(const rgpu_header *h)
         break;
     }
     pthread_mutex_unlock(&rx_lock);
-    if (!found) return discard(h->length); /* a reply nobody waits for any more */
+    int lane = h->op == RGPU_OP_MEMCPY_DTOH_LANE;
+    int64_t lane_bytes = lane ? read_lane_reply(h) : 0;
+    if (lane_bytes < 0) return -1;
+    if (!found) return discard(h->length - (lane ? h->body_len : 0)) || discard_on(rgpu_g.lane_fd, (uint64_t)lane_bytes); /* nobody waits any more */
     note_sticky((CUresult)h->result);
-    if (discard(h->body_len)) return -1;
-    if (read_bulk_2d(&cur, h->length - h->body_len)) return -1;
+    if (lane) { if (read_bulk_2d(rgpu_g.lane_fd, &cur, (uint64_t)lane_bytes) || discard(h->length - h->body_len)) return -1; }
+    else if (discard(h->body_len) || read_bulk_2d(rgpu_g.fd, &cur, h->length - h->body_len)) return -1;
     /* only now has the data landed: wake synchronising waiters that were held back by this read */
     pthread_mutex_lock(&rx_lock);
     pthread_cond_broadcast(&rx_cond);
@@ -291,8 +327,15 @@ static int handle_waiter(const rgpu_header *h, struct waiter *w)
         if (recv_full(body, h->body_len)) { free(body); return -1; }
     }
     uint64_t bulk = h->length - h->body_len;
+    int fd = rgpu_g.fd;
+    if (h->op == RGPU_OP_MEMCPY_DTOH_LANE) {
+        int64_t lane_bytes = lane_bytes_of(h, body);
+        if (lane_bytes < 0 || discard(bulk)) { free(body); return -1; }
+        bulk = (uint64_t)lane_bytes;
+        fd = rgpu_g.lane_fd;
+    }
     uint64_t take = bulk < w->bulk_cap ? bulk : w->bulk_cap;
-    if ((take && recv_full(w->bulk_dst, (size_t)take)) || discard(bulk - take)) { free(body); return -1; }
+    if ((take && recv_full_on(fd, w->bulk_dst, (size_t)take)) || discard_on(fd, bulk - take)) { free(body); return -1; }
     CUresult rc = (CUresult)h->result;
     pthread_mutex_lock(&rx_lock);
     if (!rc && deferred_async_error) rc = deferred_async_error;
@@ -481,6 +524,29 @@ static int connect_with_timeout(int fd, const struct sockaddr *sa, socklen_t len
     return r;
 }
 
+static int dial_tcp(const char *host, const char *port, char *err, size_t errlen)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &ai) || !ai) {
+        snprintf(err, errlen, "cannot resolve %s:%s", host, port);
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect_with_timeout(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+        if (fd >= 0) close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) { snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(errno)); return -1; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
 static int open_socket(char *err, size_t errlen)
 {
     const char *proxy = getenv("REMOTE_GPU_PROXY");
@@ -509,25 +575,7 @@ static int open_socket(char *err, size_t errlen)
         host[hl] = 0;
         if (colon) snprintf(port, sizeof(port), "%s", colon + 1);
     }
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &ai) || !ai) {
-        snprintf(err, errlen, "cannot resolve %s:%s", host, port);
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect_with_timeout(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-        if (fd >= 0) close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0) { snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(errno)); return -1; }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
+    return dial_tcp(host, port, err, errlen);
 }
 
 static void read_token(char *tok, size_t len)
@@ -587,6 +635,18 @@ static int parse_hello(const uint8_t *body, uint32_t len)
     rgpu_g.quota_mem = rgpu_g.va_size;
     if (rgpu_mp_map_get(&top, "quota", &v) == 0 && v.type == RGPU_MP_MAP && rgpu_mp_get_int(&v, "memory", &x) == 0 && x > 0)
         rgpu_g.quota_mem = (uint64_t)x;
+    /* A data lane is used only when a kernel-proxy named where to dial it: talking to the server directly,
+     * the session connection is already the direct path. */
+    struct rgpu_mp_value lane, lh, lt;
+    rgpu_g.lane_host[0] = rgpu_g.lane_port[0] = rgpu_g.lane_ticket[0] = 0;
+    if (rgpu_mp_map_get(&top, "lane", &lane) == 0 && lane.type == RGPU_MP_MAP &&
+        rgpu_mp_map_get(&lane, "host", &lh) == 0 && lh.type == RGPU_MP_STR &&
+        rgpu_mp_map_get(&lane, "ticket", &lt) == 0 && lt.type == RGPU_MP_STR && rgpu_mp_get_int(&lane, "port", &x) == 0 &&
+        lh.n < sizeof(rgpu_g.lane_host) && lt.n < sizeof(rgpu_g.lane_ticket) && x > 0 && x < 65536) {
+        copy_str(&lh, rgpu_g.lane_host, sizeof(rgpu_g.lane_host));
+        copy_str(&lt, rgpu_g.lane_ticket, sizeof(rgpu_g.lane_ticket));
+        snprintf(rgpu_g.lane_port, sizeof(rgpu_g.lane_port), "%d", (int)x);
+    }
     struct rgpu_mp_value feat, t;
     rgpu_array_textures = rgpu_mp_map_get(&top, "features", &feat) == 0 && feat.type == RGPU_MP_MAP &&
                           rgpu_mp_map_get(&feat, "textures", &t) == 0 && t.type == RGPU_MP_BOOL && t.i;
@@ -694,6 +754,7 @@ CUresult rgpu_rpc_renew(void)
     post(RGPU_OP_GOODBYE, RGPU_FLAG_NO_REPLY, 0, NULL, 0, NULL, 0, NULL);
     rgpu_rpc_flush_locked();
     close(rgpu_g.fd);
+    lane_close();
     rgpu_g.stale_error = rgpu_g.sticky;
     rgpu_g.sticky = CUDA_SUCCESS;
     rgpu_g.wlen = 0;
@@ -723,6 +784,7 @@ void rgpu_rpc_goodbye(void)
      * shutdown wakes that thread (its call fails) and the process still exits instead of hanging here. */
     if (pthread_mutex_trylock(&rgpu_g.lock) != 0) {
         if (rgpu_g.fd >= 0) shutdown(rgpu_g.fd, SHUT_RDWR);
+        if (rgpu_g.lane_fd >= 0) shutdown(rgpu_g.lane_fd, SHUT_RDWR);
         return;
     }
     if (rgpu_g.fd >= 0 && !rgpu_g.lost && rgpu_g.pid == getpid()) {
@@ -733,8 +795,13 @@ void rgpu_rpc_goodbye(void)
     pthread_mutex_lock(&rx_lock);
     int reading = reader_active || waiters;
     pthread_mutex_unlock(&rx_lock);
-    if (reading && rgpu_g.fd >= 0) shutdown(rgpu_g.fd, SHUT_RDWR); /* wakes the waiting thread; it fails */
-    else if (rgpu_g.fd >= 0) { close(rgpu_g.fd); rgpu_g.fd = -1; }
+    if (reading) { /* wakes the waiting thread; it fails */
+        if (rgpu_g.fd >= 0) shutdown(rgpu_g.fd, SHUT_RDWR);
+        if (rgpu_g.lane_fd >= 0) shutdown(rgpu_g.lane_fd, SHUT_RDWR);
+    } else {
+        if (rgpu_g.fd >= 0) { close(rgpu_g.fd); rgpu_g.fd = -1; }
+        lane_close();
+    }
     rgpu_g.lost = RGPU_ERR_TRANSPORT;
     rgpu_rpc_unlock();
 }
@@ -750,6 +817,7 @@ void rgpu_rpc_after_fork_child(void)
     waiters = NULL; /* they belonged to the parent's other threads */
     if (rgpu_g.fd >= 0) close(rgpu_g.fd);
     rgpu_g.fd = -1;
+    lane_close();
     rgpu_g.init_state = 0;
     rgpu_g.lost = CUDA_SUCCESS;
     rgpu_g.sticky = CUDA_SUCCESS;
@@ -760,4 +828,101 @@ void rgpu_rpc_after_fork_child(void)
     /* the parent's contexts and modules are not the child's: they answer as belonging to another session */
     rgpu_g.session_gen++;
     rgpu_g.stale_error = CUDA_ERROR_INVALID_CONTEXT;
+}
+
+/* ---- the data lane ---- */
+
+static void lane_close(void)
+{
+    if (rgpu_g.lane_fd >= 0) close(rgpu_g.lane_fd);
+    rgpu_g.lane_fd = -1;
+    rgpu_g.lane_state = 0;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* recv of exactly len bytes, giving up after ms without progress (a server that never answers). */
+static int recv_within(int fd, void *buf, size_t len, int ms)
+{
+    uint8_t *p = buf;
+    while (len) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        int pr = poll(&pfd, 1, ms);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) return -1;
+        ssize_t r = recv(fd, p, len, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Dials the server named in the HELLO reply and attaches the connection to our session with its ticket. */
+static int lane_attach(void)
+{
+    char err[512] = "";
+    int fd = dial_tcp(rgpu_g.lane_host, rgpu_g.lane_port, err, sizeof(err));
+    if (fd < 0) { rgpu_trace("data lane: %s", err); return -1; }
+    struct rgpu_mp_writer w;
+    rgpu_mp_init(&w);
+    rgpu_mp_array(&w, 3);
+    rgpu_mp_uint(&w, RGPU_PROTOCOL_VERSION);
+    rgpu_mp_str(&w, rgpu_g.session);
+    rgpu_mp_str(&w, rgpu_g.lane_ticket);
+    rgpu_header h, r;
+    memset(&h, 0, sizeof(h));
+    h.length = h.body_len = (uint32_t)w.len;
+    h.op = RGPU_OP_LANE_ATTACH;
+    h.seq = 1;
+    int ok = !w.oom && send_all(fd, &h, sizeof(h)) == 0 && send_all(fd, w.buf, w.len) == 0 &&
+             recv_within(fd, &r, sizeof(r), CONNECT_TIMEOUT_MS) == 0;
+    rgpu_mp_free(&w);
+    if (ok && (r.op != RGPU_OP_LANE_ATTACH || !(r.flags & RGPU_FLAG_REPLY) || r.result || r.length)) {
+        rgpu_trace("data lane: the server refused it (CUresult %d)", (int)r.result);
+        ok = 0;
+    } else if (!ok) rgpu_trace("data lane: no answer to LANE_ATTACH");
+    if (!ok) { close(fd); return -1; }
+    return fd;
+}
+
+int rgpu_rpc_use_lane_locked(uint64_t len)
+{
+    if (len < RGPU_LANE_MIN || rgpu_g.lane_state < 0 || rgpu_g.lost) return 0;
+    if (rgpu_g.lane_state == 0) {
+        /* Tried once per session: without a lane, copies take the session connection as before. */
+        rgpu_g.lane_state = -1;
+        const char *off = getenv("REMOTE_GPU_LANE");
+        if (!rgpu_g.lane_host[0] || (off && strcmp(off, "0") == 0)) return 0;
+        int fd = lane_attach();
+        if (fd < 0) return 0;
+        rgpu_g.lane_fd = fd;
+        rgpu_g.lane_state = 1;
+        rgpu_trace("data lane attached to %s:%s", rgpu_g.lane_host, rgpu_g.lane_port);
+    }
+    return 1;
+}
+
+CUresult rgpu_rpc_post_htod_lane_locked(uint32_t stream, uint64_t dst, const void *src, uint64_t len)
+{
+    if (rgpu_g.ngates) rgpu_hostfn_gate_locked(RGPU_OP_MEMCPY_HTOD_LANE, stream);
+    rgpu_memcpy_htod_lane_args a = { dst, len };
+    CUresult rc = post(RGPU_OP_MEMCPY_HTOD_LANE, RGPU_FLAG_NO_REPLY, stream, &a, sizeof(a), NULL, 0, NULL);
+    /* The request leaves first: the server takes lane bytes only for a request it has seen. */
+    if (!rc) rc = rgpu_rpc_flush_locked();
+    if (rc) return rc;
+    struct iovec iov = { (void *)src, (size_t)len };
+    return send_iov_on(rgpu_g.lane_fd, &iov, 1) ? rgpu_g.lost : CUDA_SUCCESS;
 }

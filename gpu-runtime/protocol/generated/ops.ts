@@ -20,6 +20,7 @@ export const enum Op {
   QUEUED = 5,
   PRINTF = 6,
   SESSION_STATS = 7,
+  LANE_ATTACH = 8,
   CTX_SYNC = 16,
   MEM_ALLOC = 32,
   MEM_FREE = 33,
@@ -30,6 +31,8 @@ export const enum Op {
   MEMCPY_HTOD_2D = 38,
   MEMCPY_DTOH_2D = 39,
   MEMCPY_DTOD_2D = 40,
+  MEMCPY_HTOD_LANE = 41,
+  MEMCPY_DTOH_LANE = 42,
   MODULE_LOAD = 48,
   MODULE_UNLOAD = 49,
   LAUNCH = 64,
@@ -65,6 +68,7 @@ export const OPS: ReadonlyMap<number, OpDescriptor> = new Map<number, OpDescript
   [5, { id: 5, name: 'QUEUED', body: 'msgpack', reply: 'none', bulk: false, replyBulk: false, notify: true, args: ["position","type"], fixedSize: 0, replyFixedSize: 0 }],
   [6, { id: 6, name: 'PRINTF', body: 'none', reply: 'none', bulk: false, replyBulk: false, notify: true, args: [], fixedSize: 0, replyFixedSize: 0 }],
   [7, { id: 7, name: 'SESSION_STATS', body: 'none', reply: 'msgpack', bulk: false, replyBulk: false, notify: false, args: [], fixedSize: 0, replyFixedSize: 0 }],
+  [8, { id: 8, name: 'LANE_ATTACH', body: 'msgpack', reply: 'empty', bulk: false, replyBulk: false, notify: false, args: ["version","session","ticket"], fixedSize: 0, replyFixedSize: 0 }],
   [16, { id: 16, name: 'CTX_SYNC', body: 'none', reply: 'empty', bulk: false, replyBulk: false, notify: false, args: [], fixedSize: 0, replyFixedSize: 0 }],
   [32, { id: 32, name: 'MEM_ALLOC', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["addr","size"], fixedSize: 16, replyFixedSize: 0 }],
   [33, { id: 33, name: 'MEM_FREE', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["addr"], fixedSize: 8, replyFixedSize: 0 }],
@@ -75,6 +79,8 @@ export const OPS: ReadonlyMap<number, OpDescriptor> = new Map<number, OpDescript
   [38, { id: 38, name: 'MEMCPY_HTOD_2D', body: 'fixed', reply: 'none', bulk: true, replyBulk: false, notify: false, args: ["dst","dpitch","width","height"], fixedSize: 32, replyFixedSize: 0 }],
   [39, { id: 39, name: 'MEMCPY_DTOH_2D', body: 'fixed', reply: 'empty', bulk: false, replyBulk: true, notify: false, args: ["src","spitch","width","height"], fixedSize: 32, replyFixedSize: 0 }],
   [40, { id: 40, name: 'MEMCPY_DTOD_2D', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["dst","dpitch","src","spitch","width","height"], fixedSize: 48, replyFixedSize: 0 }],
+  [41, { id: 41, name: 'MEMCPY_HTOD_LANE', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["dst","size"], fixedSize: 16, replyFixedSize: 0 }],
+  [42, { id: 42, name: 'MEMCPY_DTOH_LANE', body: 'fixed', reply: 'fixed', bulk: false, replyBulk: false, notify: false, args: ["src","size"], fixedSize: 16, replyFixedSize: 8 }],
   [48, { id: 48, name: 'MODULE_LOAD', body: 'msgpack', reply: 'msgpack', bulk: true, replyBulk: false, notify: false, args: ["module","hash","kind","size","name"], fixedSize: 0, replyFixedSize: 0 }],
   [49, { id: 49, name: 'MODULE_UNLOAD', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["module"], fixedSize: 4, replyFixedSize: 0 }],
   [64, { id: 64, name: 'LAUNCH', body: 'fixed', reply: 'none', bulk: true, replyBulk: false, notify: false, args: ["module","kernel","gridX","gridY","gridZ","blockX","blockY","blockZ","sharedMem","launchFlags"], fixedSize: 40, replyFixedSize: 0 }],
@@ -123,6 +129,9 @@ export function encodePingReply(b: Buffer, o: number, v: PingReply): number {
 
 export interface QueuedArgs { position: number; type: string; }
 export const QueuedArgsOrder = ["position","type"] as const;
+
+export interface LaneAttachArgs { version: number; session: string; ticket: string; }
+export const LaneAttachArgsOrder = ["version","session","ticket"] as const;
 
 export interface MemAllocArgs { addr: number; size: number; }
 export const MemAllocArgsSize = 16;
@@ -214,6 +223,32 @@ export function encodeMemcpyDtod2dArgs(b: Buffer, o: number, v: MemcpyDtod2dArgs
   writeU64(b, o + 32, v.width);
   writeU64(b, o + 40, v.height);
   return o + 48;
+}
+
+export interface MemcpyHtodLaneArgs { dst: number; size: number; }
+export const MemcpyHtodLaneArgsSize = 16;
+export function decodeMemcpyHtodLaneArgs(b: Buffer, o = 0): MemcpyHtodLaneArgs { return { dst: readU64(b, o + 0), size: readU64(b, o + 8) }; }
+export function encodeMemcpyHtodLaneArgs(b: Buffer, o: number, v: MemcpyHtodLaneArgs): number {
+  writeU64(b, o + 0, v.dst);
+  writeU64(b, o + 8, v.size);
+  return o + 16;
+}
+
+export interface MemcpyDtohLaneArgs { src: number; size: number; }
+export const MemcpyDtohLaneArgsSize = 16;
+export function decodeMemcpyDtohLaneArgs(b: Buffer, o = 0): MemcpyDtohLaneArgs { return { src: readU64(b, o + 0), size: readU64(b, o + 8) }; }
+export function encodeMemcpyDtohLaneArgs(b: Buffer, o: number, v: MemcpyDtohLaneArgs): number {
+  writeU64(b, o + 0, v.src);
+  writeU64(b, o + 8, v.size);
+  return o + 16;
+}
+
+export interface MemcpyDtohLaneReply { laneBytes: number; }
+export const MemcpyDtohLaneReplySize = 8;
+export function decodeMemcpyDtohLaneReply(b: Buffer, o = 0): MemcpyDtohLaneReply { return { laneBytes: readU64(b, o + 0) }; }
+export function encodeMemcpyDtohLaneReply(b: Buffer, o: number, v: MemcpyDtohLaneReply): number {
+  writeU64(b, o + 0, v.laneBytes);
+  return o + 8;
 }
 
 export interface ModuleLoadArgs { module: number; hash: string; kind: string; size: number; name: string; }

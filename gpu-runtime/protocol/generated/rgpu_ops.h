@@ -34,6 +34,7 @@ typedef struct rgpu_header {
     XX(5, QUEUED, RGPU_K_MSGPACK, RGPU_K_NONE, 0) \
     XX(6, PRINTF, RGPU_K_NONE, RGPU_K_NONE, 0) \
     XX(7, SESSION_STATS, RGPU_K_NONE, RGPU_K_MSGPACK, 0) \
+    XX(8, LANE_ATTACH, RGPU_K_MSGPACK, RGPU_K_EMPTY, 0) \
     XX(16, CTX_SYNC, RGPU_K_NONE, RGPU_K_EMPTY, 0) \
     XX(32, MEM_ALLOC, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(33, MEM_FREE, RGPU_K_FIXED, RGPU_K_NONE, 0) \
@@ -44,6 +45,8 @@ typedef struct rgpu_header {
     XX(38, MEMCPY_HTOD_2D, RGPU_K_FIXED, RGPU_K_NONE, 1) \
     XX(39, MEMCPY_DTOH_2D, RGPU_K_FIXED, RGPU_K_EMPTY, 0) \
     XX(40, MEMCPY_DTOD_2D, RGPU_K_FIXED, RGPU_K_NONE, 0) \
+    XX(41, MEMCPY_HTOD_LANE, RGPU_K_FIXED, RGPU_K_NONE, 0) \
+    XX(42, MEMCPY_DTOH_LANE, RGPU_K_FIXED, RGPU_K_FIXED, 0) \
     XX(48, MODULE_LOAD, RGPU_K_MSGPACK, RGPU_K_MSGPACK, 1) \
     XX(49, MODULE_UNLOAD, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(64, LAUNCH, RGPU_K_FIXED, RGPU_K_NONE, 1) \
@@ -76,6 +79,7 @@ typedef enum rgpu_op {
     RGPU_OP_QUEUED = 5,
     RGPU_OP_PRINTF = 6,
     RGPU_OP_SESSION_STATS = 7,
+    RGPU_OP_LANE_ATTACH = 8,
     RGPU_OP_CTX_SYNC = 16,
     RGPU_OP_MEM_ALLOC = 32,
     RGPU_OP_MEM_FREE = 33,
@@ -86,6 +90,8 @@ typedef enum rgpu_op {
     RGPU_OP_MEMCPY_HTOD_2D = 38,
     RGPU_OP_MEMCPY_DTOH_2D = 39,
     RGPU_OP_MEMCPY_DTOD_2D = 40,
+    RGPU_OP_MEMCPY_HTOD_LANE = 41,
+    RGPU_OP_MEMCPY_DTOH_LANE = 42,
     RGPU_OP_MODULE_LOAD = 48,
     RGPU_OP_MODULE_UNLOAD = 49,
     RGPU_OP_LAUNCH = 64,
@@ -183,6 +189,23 @@ typedef struct rgpu_memcpy_dtod_2d_args {
     uint64_t height;
 } rgpu_memcpy_dtod_2d_args;
 _Static_assert(sizeof(rgpu_memcpy_dtod_2d_args) == 48, "packed layout");
+
+typedef struct rgpu_memcpy_htod_lane_args {
+    uint64_t dst;
+    uint64_t size;
+} rgpu_memcpy_htod_lane_args;
+_Static_assert(sizeof(rgpu_memcpy_htod_lane_args) == 16, "packed layout");
+
+typedef struct rgpu_memcpy_dtoh_lane_args {
+    uint64_t src;
+    uint64_t size;
+} rgpu_memcpy_dtoh_lane_args;
+_Static_assert(sizeof(rgpu_memcpy_dtoh_lane_args) == 16, "packed layout");
+
+typedef struct rgpu_memcpy_dtoh_lane_reply {
+    uint64_t lane_bytes;
+} rgpu_memcpy_dtoh_lane_reply;
+_Static_assert(sizeof(rgpu_memcpy_dtoh_lane_reply) == 8, "packed layout");
 
 typedef struct rgpu_module_unload_args {
     uint32_t module;

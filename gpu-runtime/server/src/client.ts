@@ -1,15 +1,16 @@
 // One connected client from HELLO to close: the handshake (version, token, purpose), the wait for a device
 // with QUEUED notifications, then the session's frames through the dispatcher. Closing, for whatever
 // reason, frees the session and gives the device to the next queued client.
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { timingSafeEqual, createHash, randomBytes } from 'node:crypto';
 import { CudaError, CUresult } from './backend';
-import { Flag, Op, PROTOCOL_VERSION } from '../../protocol/generated/ops';
+import { decodeMemcpyHtodLaneArgs, Flag, MAX_FRAME, MemcpyHtodLaneArgsSize, Op, PROTOCOL_VERSION } from '../../protocol/generated/ops';
 import { packArgs, packValue, unpackArgs, type Frame, type FrameHeader, type ProtocolError } from '../../protocol/ts/codec';
 import type { FrameConnection } from './connection';
 import type { Dispatcher, ReplySink } from './dispatch';
 import type { Reply, ServerEnv } from './handler';
 import { controlOps } from './handlers/control';
-import { placeHtod } from './handlers/memory';
+import { placeHtod, placeLaneWrite } from './handlers/memory';
+import { Lane } from './lane';
 import type { Lease, PendingLease } from './pool';
 import type { ServerCounters } from './metrics';
 import { OP_SLOTS, Session, toCudaError, type Quota } from './session';
@@ -23,12 +24,17 @@ export interface ClientOptions {
   quota: Quota;
   /** Set when the connection is over a connection limit: its HELLO is answered with this and it closes. */
   refusal?: string;
+  /**
+   * Tickets of sessions that may attach a data lane (LANE_ATTACH), shared by all clients of a server; absent
+   * when the server offers no lanes (a TLS listener: a lane would carry copies in the clear).
+   */
+  laneTickets?: Map<string, Client>;
   /** Called for session start/end (metrics, logs). */
   onSession?(event: 'start' | 'end', s: Session): void;
   log?(msg: string): void;
 }
 
-type State = 'hello' | 'queued' | 'session' | 'control' | 'closed';
+type State = 'hello' | 'queued' | 'session' | 'control' | 'lane' | 'closed';
 
 /** Frames a client may send while it waits in the queue (it should send none but PING). */
 const MAX_EARLY_FRAMES = 4096;
@@ -55,6 +61,10 @@ export class Client implements ReplySink {
   private early: Frame[] = [];
   readonly id = `s-${++sessionCounter}`;
   private helloTimer: NodeJS.Timeout | null;
+  /** The ticket this session's lane may attach with, until it does. */
+  private laneTicket: string | null = null;
+  /** On a lane connection: the session client it carries bytes for. */
+  private laneOwner: Client | null = null;
 
   constructor(
     private readonly conn: FrameConnection,
@@ -137,12 +147,14 @@ export class Client implements ReplySink {
         const s = this.session!;
         s.bytesIn += f.length;
         if (f.op === Op.GOODBYE) return this.close();
+        if (f.op === Op.MEMCPY_HTOD_LANE) return this.laneWrite(f, s);
         this.dispatcher.run(f, s, this);
         if (s.readHold === f) this.conn.hold();
         return;
       }
       case 'hello':
         if (f.op === Op.HELLO) return this.hello(f);
+        if (f.op === Op.LANE_ATTACH) return this.attachLane(f);
         if (f.op === Op.PING) return this.ping(f);
         return this.refuse(f, CUresult.CUDA_ERROR_NOT_INITIALIZED, 'send HELLO first');
       case 'queued':
@@ -156,9 +168,73 @@ export class Client implements ReplySink {
         if (f.op === Op.INVENTORY) return this.reply(f, controlOps.INVENTORY(f, this.env));
         if (f.op === Op.GOODBYE) return this.close();
         return this.refuse(f, CUresult.CUDA_ERROR_NOT_PERMITTED, 'a control connection serves only INVENTORY and PING');
+      case 'lane': // a lane carries no frames after its LANE_ATTACH
       case 'closed':
-        return;
+        return this.close();
     }
+  }
+
+  // --- data lane -------------------------------------------------------------------------------------
+
+  /**
+   * MEMCPY_HTOD_LANE: its bytes come on the lane. The session's later frames wait (the connection is held)
+   * until they have landed, and the copy then runs as the MEMCPY_HTOD it stands for, with every check and
+   * error of one. The lane's bytes are taken whatever happens to the copy: skipping them would give them
+   * to the next copy.
+   */
+  private laneWrite(f: Frame, s: Session): void {
+    const lane = s.lane;
+    if (f.body.length !== MemcpyHtodLaneArgsSize || !lane) {
+      this.opts.log?.(`${this.id}: MEMCPY_HTOD_LANE ${lane ? 'with a malformed body' : 'without a data lane'}, closing`);
+      return this.close();
+    }
+    const { dst, size } = decodeMemcpyHtodLaneArgs(f.body);
+    if (size > MAX_FRAME) {
+      this.opts.log?.(`${this.id}: MEMCPY_HTOD_LANE of ${size} bytes exceeds the ${MAX_FRAME}-byte limit, closing`);
+      return this.close();
+    }
+    s.bytesIn += size;
+    const placed = s.isDestroyed ? null : placeLaneWrite(s, f.stream, dst, size);
+    const target = placed ?? Buffer.allocUnsafe(size);
+    this.conn.hold();
+    lane.expect(target).then(
+      () => {
+        if (this.state !== 'session') return;
+        const body = Buffer.allocUnsafe(8);
+        body.writeBigUInt64LE(BigInt(dst));
+        this.dispatcher.run({ ...f, op: Op.MEMCPY_HTOD, body, bulk: target, placed: placed !== null }, s, this);
+        this.conn.release();
+      },
+      () => {}, // the lane is lost: Lane.fail closes the session
+    );
+  }
+
+  /** A new connection names a session's ticket: it becomes that session's data lane. */
+  private attachLane(f: Frame): void {
+    this.clearHelloTimer();
+    let a: Record<string, unknown>;
+    try {
+      a = unpackArgs(Op.LANE_ATTACH, f.body, f.seq);
+    } catch (e) {
+      return this.helloFailed(f, CUresult.CUDA_ERROR_INVALID_VALUE, (e as Error).message);
+    }
+    const tickets = this.opts.laneTickets;
+    const owner = typeof a.ticket === 'string' ? tickets?.get(a.ticket) : undefined;
+    const s = owner?.session;
+    if (a.version !== PROTOCOL_VERSION || !owner || !s || s.id !== a.session || s.lane || this.opts.refusal) {
+      return this.helloFailed(f, CUresult.CUDA_ERROR_NOT_PERMITTED, 'no session of this server has that lane ticket');
+    }
+    tickets!.delete(a.ticket as string);
+    owner.laneTicket = null;
+    const lane = new Lane(this.conn.socket, (why) => {
+      this.opts.log?.(`${owner.id}: ${why}; the session ends with it`);
+      owner.close();
+    });
+    this.conn.becomeRaw(lane);
+    this.state = 'lane';
+    this.laneOwner = owner;
+    s.lane = lane;
+    this.conn.send(Op.LANE_ATTACH, { flags: Flag.REPLY, seq: f.seq });
   }
 
   /** A header that breaks the limits: framing is lost, so answer once and close. */
@@ -176,12 +252,17 @@ export class Client implements ReplySink {
   reply(req: Frame, r: Reply | void): void {
     if (this.state === 'closed') return;
     this.flushPrintf();
+    const s = this.session;
     const o = { flags: Flag.REPLY, seq: req.seq, stream: req.stream, result: r?.result ?? 0, body: r?.body, bulk: r?.bulk };
-    if (this.session && this.session.readHold === req) {
-      this.session.readHold = null;
-      this.conn.send(req.op, o, this.releaseHold);
-    } else this.conn.send(req.op, o);
-    if (this.session) this.session.bytesOut += (r?.body?.length ?? 0) + (r?.bulk?.length ?? 0);
+    const held = s !== null && s.readHold === req;
+    if (held) s.readHold = null;
+    if (r?.lane) {
+      // The lane's bytes first: the client reads them once it has this reply, and the view they may come
+      // from must stay as it is until they are written.
+      s!.lane!.send(r.lane, held ? this.releaseHold : undefined);
+      this.conn.send(req.op, o);
+    } else this.conn.send(req.op, o, held ? this.releaseHold : undefined);
+    if (s) s.bytesOut += (r?.body?.length ?? 0) + (r?.bulk?.length ?? 0) + (r?.lane?.length ?? 0);
   }
 
   fail(req: Frame, e: CudaError): void {
@@ -312,11 +393,20 @@ export class Client implements ReplySink {
         server: this.env.serverName,
         // Lets the client refuse texture/surface objects synchronously on a device that has none.
         features: { textures: typeof s.ctx.createTexObject === 'function' },
+        ...(this.offerLane() ? { lane: { ticket: this.laneTicket } } : {}),
       }),
     });
     const early = this.early;
     this.early = [];
     for (const e of early) this.onFrame(e);
+  }
+
+  private offerLane(): boolean {
+    const tickets = this.opts.laneTickets;
+    if (!tickets) return false;
+    this.laneTicket = randomBytes(16).toString('hex');
+    tickets.set(this.laneTicket, this);
+    return true;
   }
 
   /** Closes at once without waiting for the peer to read (server shutdown). */
@@ -333,9 +423,18 @@ export class Client implements ReplySink {
     this.early = [];
     this.pendingLease?.cancel();
     this.pendingLease = null;
+    if (this.laneTicket) this.opts.laneTickets?.delete(this.laneTicket);
+    this.laneTicket = null;
+    if (this.laneOwner) {
+      // A lane that goes away takes its session with it (Lane.fail); one that the server ends just closes.
+      const owner = this.laneOwner;
+      this.laneOwner = null;
+      owner.session?.lane?.fail('the data lane closed');
+    }
     const s = this.session;
     if (s) {
       this.session = null;
+      s.lane?.fail('the session ended');
       try {
         s.destroy();
       } catch (e) {

@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import { encodeFrame, FrameDecoder, ProtocolError, type BulkPlacer, type EncodeOptions, type Frame } from '../../protocol/ts/codec';
 import { readIntoOwnBuffers } from '../../protocol/ts/socketReads';
+import type { RawReader } from './lane';
 
 /** Stop reading while this much is waiting to be written: a client that does not read stalls itself. */
 const WRITE_HIGH_WATER = 64 * 2 ** 20;
@@ -28,6 +29,8 @@ export class FrameConnection {
   /** Runs after each read (the client's pre-HELLO byte cap); 'data' events do not fire on every socket. */
   onRead: (() => void) | null = null;
   private readBuf: Buffer | null = null;
+  /** Set once the connection is a data lane: reads bypass the decoder. */
+  private raw: RawReader | null = null;
   private corked = false;
   private closed = false;
   private pausedForWrites = false;
@@ -38,6 +41,7 @@ export class FrameConnection {
   private pausedForHold = false;
   private readonly deliver = (f: Frame): void => {
     if (this.closed) return;
+    if (this.raw) return this.destroy();
     if (!this.held) {
       this.hooks.onFrame(f);
       return;
@@ -74,8 +78,23 @@ export class FrameConnection {
     socket.on('error', () => {}); // 'close' follows; a reset peer is not a server error
     socket.on('close', () => {
       this.closed = true;
+      this.raw?.closed();
       this.hooks.onClose();
     });
+  }
+
+  /**
+   * From now on every byte read goes to `reader` instead of the frame decoder (a data lane after its
+   * LANE_ATTACH). Bytes the client sent behind that frame, before its reply, have no owner: the connection
+   * then closes (see afterRead).
+   */
+  becomeRaw(reader: RawReader): void {
+    this.raw = reader;
+  }
+
+  private afterRead(): void {
+    if (this.raw && this.decoder.pendingBytes > 0) this.destroy();
+    this.onRead?.();
   }
 
   get isClosed(): boolean {
@@ -90,12 +109,13 @@ export class FrameConnection {
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.hooks.bytesIn?.(chunk.length);
+    if (this.raw) return this.raw.read(chunk.length, chunk);
     try {
       this.decoder.feed(chunk, this.deliver);
     } catch (e) {
       this.protocolError(e);
     }
-    this.onRead?.();
+    this.afterRead();
   }
 
   /**
@@ -103,6 +123,7 @@ export class FrameConnection {
    * copy is then the only one), else our reusable buffer, which the decoder never keeps views of.
    */
   private readonly nextReadBuffer = (): Buffer => {
+    if (this.raw) return this.raw.buffer();
     const t = this.decoder.placeTarget;
     if (t && t.length) return t;
     return (this.readBuf ??= Buffer.allocUnsafe(READ_BUFFER));
@@ -111,13 +132,14 @@ export class FrameConnection {
   private readonly onRead_ = (n: number, buf: Buffer): void => {
     if (this.closed) return;
     this.hooks.bytesIn?.(n);
+    if (this.raw) return this.raw.read(n, buf);
     try {
       if (buf === this.readBuf) this.decoder.feedTransient(buf.subarray(0, n), this.deliver);
       else this.decoder.placed(n, this.deliver);
     } catch (e) {
       this.protocolError(e);
     }
-    this.onRead?.();
+    this.afterRead();
   };
 
   private protocolError(e: unknown): void {

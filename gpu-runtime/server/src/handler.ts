@@ -10,6 +10,8 @@ export interface Reply {
   result?: number;
   body?: Buffer;
   bulk?: Buffer;
+  /** Bytes sent on the session's data lane just before the reply (MEMCPY_DTOH_LANE). */
+  lane?: Buffer;
 }
 
 export type HandlerResult = Reply | void | Promise<Reply | void>;

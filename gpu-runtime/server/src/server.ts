@@ -106,6 +106,8 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
   const perAddress = new Map<string, number>();
   let served = 0;
   let refusing = 0;
+  // Data lanes are plain TCP: a TLS listener offers none, so that copies never travel in the clear.
+  const laneTickets = o.tls ? undefined : new Map<string, Client>();
 
   /** Why this connection is over a limit, or null when it may be served. */
   const overLimit = (addr: string): string | null => {
@@ -167,6 +169,7 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
       log,
       helloTimeoutMs: refusal ? Math.min(REFUSED_HELLO_MS, o.helloTimeoutMs ?? REFUSED_HELLO_MS) : o.helloTimeoutMs,
       refusal: refusal ?? undefined,
+      laneTickets,
     });
     clients.add(client);
   };

@@ -2,6 +2,7 @@
 // client's handles and memory ranges: every op names things through it, so a session can reach nothing of
 // another's, and destroy() is the single place that gives it all back.
 import { CudaError, CUresult, type BackendEvent, type BackendStream, type DeviceContext, type ModuleInfo } from './backend';
+import type { Lane } from './lane';
 import type { Lease } from './pool';
 import { RangeTable } from './ranges';
 
@@ -59,6 +60,8 @@ export class Session {
   pending = 0;
   /** A request whose reply carries a live view of device memory; no op may run until it is written. */
   readHold: object | null = null;
+  /** The session's data lane once the client attached one (LANE_ATTACH). */
+  lane: Lane | null = null;
   bytesIn = 0;
   bytesOut = 0;
   readonly opCounts = new Float64Array(OP_SLOTS);

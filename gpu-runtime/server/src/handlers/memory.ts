@@ -7,6 +7,9 @@ import {
   decodeMemFreeArgs,
   decodeMemcpyDtoh2dArgs,
   decodeMemcpyDtohArgs,
+  decodeMemcpyDtohLaneArgs,
+  encodeMemcpyDtohLaneReply,
+  MemcpyDtohLaneReplySize,
   decodeMemcpyDtod2dArgs,
   decodeMemcpyDtodArgs,
   decodeMemcpyHtod2dArgs,
@@ -32,12 +35,16 @@ const VIEW_MIN = 64 * 1024;
  * when the frame is dispatched, and MEMCPY_HTOD then only confirms them.
  */
 export function placeHtod(h: FrameHeader, body: Buffer, s: Session): Buffer | null {
-  if (h.op !== Op.MEMCPY_HTOD || body.length !== MemcpyHtodArgsSize || !s.ctx.hostView || s.sticky) return null;
+  if (h.op !== Op.MEMCPY_HTOD || body.length !== MemcpyHtodArgsSize) return null;
+  return placeLaneWrite(s, h.stream, decodeMemcpyHtodArgs(body).dst, h.length - h.bodyLen);
+}
+
+/** The same for the bytes of a MEMCPY_HTOD_LANE, which arrive on the data lane. */
+export function placeLaneWrite(s: Session, stream: number, dst: number, n: number): Buffer | null {
+  if (!s.ctx.hostView || s.sticky) return null;
   try {
-    const { dst } = decodeMemcpyHtodArgs(body);
-    const n = h.length - h.bodyLen;
     s.checkRange(dst, n, 'MEMCPY_HTOD destination');
-    const v = s.ctx.hostView(s.stream(h.stream), dst, n);
+    const v = s.ctx.hostView(s.stream(stream), dst, n);
     return v ? Buffer.from(v.buffer, v.byteOffset, v.length) : null;
   } catch {
     return null;
@@ -83,6 +90,26 @@ export const memoryHandlers: HandlerTable = {
     }
     const out = Buffer.allocUnsafe(size);
     return syncReply(s, s.ctx.enqueueRead(stream, src, out), { bulk: out });
+  },
+
+  /** MEMCPY_DTOH with the bytes on the data lane (client.ts writes them ahead of the reply). */
+  MEMCPY_DTOH_LANE(f, s) {
+    const { src, size } = decodeMemcpyDtohLaneArgs(f.body);
+    if (!s.lane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'MEMCPY_DTOH_LANE: the session has no data lane');
+    checkReadSize(size);
+    s.checkRange(src, size, 'MEMCPY_DTOH_LANE source');
+    const stream = s.stream(f.stream);
+    const body = Buffer.allocUnsafe(MemcpyDtohLaneReplySize);
+    encodeMemcpyDtohLaneReply(body, 0, { laneBytes: size });
+    if (size >= VIEW_MIN && s.ctx.hostView) {
+      const v = s.ctx.hostView(stream, src, size);
+      if (v) {
+        s.readHold = f;
+        return syncReply(s, Promise.resolve(), { body, lane: Buffer.from(v.buffer, v.byteOffset, v.length) });
+      }
+    }
+    const out = Buffer.allocUnsafe(size);
+    return syncReply(s, s.ctx.enqueueRead(stream, src, out), { body, lane: out });
   },
 
   MEMCPY_DTOD(f, s) {
