@@ -256,11 +256,22 @@ export class FnGen {
       throw new UnsupportedError(`${this.fn.name}: barrier or warp collective inside a non-inlined function is not supported`);
     }
     if (syncIdx.size) this.live = liveAtSync(this.fn, syncIdx, this.regCls);
+    const loops = simpleLoops(body, syncIdx);
+    const loopEnds = new Set(loops.values());
     const lines: string[] = [];
     for (let i = 0; i < body.length; i++) {
       this.pos = i;
       const s: Stmt = body[i];
-      if (isLabel(s)) { lines.push(`case ${this.caseFor(s.label)}:`); continue; }
+      if (isLabel(s)) {
+        lines.push(`case ${this.caseFor(s.label)}:`);
+        if (loops.has(i)) lines.push('for (;;) {');
+        continue;
+      }
+      if (loopEnds.has(i)) {
+        const gd = s.guard;
+        lines.push(`${gd ? `if (${gd.neg ? '' : '!'}${this.reg(gd.reg)}) break; ` : ''}if (--E.wd < 0) E.tick();\n}`);
+        continue;
+      }
       try {
         lines.push(this.instr(s));
       } catch (e) {
@@ -392,6 +403,28 @@ export class FnGen {
     });
     return parts.join(' ');
   }
+}
+
+/**
+ * Loops whose body is one straight block: label, instructions with no label or sync point among them, then a
+ * branch back to the label. They compile to a JS `for (;;)` instead of a jump through the dispatch switch on
+ * every pass (branches out of the body still leave through the switch). Label index -> back-branch index.
+ */
+function simpleLoops(body: Stmt[], syncIdx: Set<number>): Map<number, number> {
+  const out = new Map<number, number>();
+  let head = -1;
+  for (let i = 0; i < body.length; i++) {
+    const s = body[i];
+    if (isLabel(s)) { head = i; continue; }
+    if (head < 0) continue;
+    if (syncIdx.has(i) || s.op === '.branchtargets') { head = -1; continue; }
+    const h = body[head];
+    if (s.parts[0] === 'bra' && s.args[0]?.k === 'sym' && isLabel(h) && s.args[0].name === h.label) {
+      out.set(head, i);
+      head = -1;
+    }
+  }
+  return out;
 }
 
 /** A kernel that reads the cooperative workspace (this_grid().sync()) spins on other CTAs. */
