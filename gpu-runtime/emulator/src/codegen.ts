@@ -58,7 +58,8 @@ export class FnGen {
   readonly regType = new Map<string, string>();
   readonly extraLocals = new Set<string>();
   readonly labels = new Map<string, number>();
-  readonly restore: string[] = [];
+  /** Resume cases of the sync points (where the scheduler re-enters a parked thread). */
+  readonly restore: number[] = [];
   nextCase = 1;
   /** Index of the instruction being compiled (sync sites, back-edge detection). */
   pos = 0;
@@ -289,8 +290,8 @@ export class FnGen {
     ];
     if (this.isKernel) {
       head.push(`const FB = 0;`, `let pc = S.pc;`);
-      if (this.restore.length) head.push(`if (pc !== 0) switch (pc) { ${this.restore.join(' ')} }`, `else S.sp = ${frame};`);
-      else head.push(`S.sp = ${frame};`);
+      // A resumed thread enters at its resume case, which reloads its registers (syncops.ts).
+      head.push(this.restore.length ? `if (pc === 0) S.sp = ${frame};` : `S.sp = ${frame};`);
     } else {
       head.push(`const FB = S.sp; S.sp = FB + ${frame}; if (S.sp > LS) E.stackOverflow();`, 'let pc = 0;');
     }

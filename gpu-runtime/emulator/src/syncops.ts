@@ -134,7 +134,11 @@ export function emitSync(g: FnGen, ins: Instr): string {
     default:
       throw new UnsupportedError(`'${ins.op}' is not supported`);
   }
-  const id = g.nextCase++;
+  // Two cases: `back` (the scheduler resumes the thread there: reload, take the result) falls through into
+  // `next`, where a thread that did not park (guard false, phase already complete, yield skipped) continues.
+  // `next` is allocated first: the `pre` jumps above already name g.nextCase.
+  const next = g.nextCase++;
+  const back = g.nextCase++;
   const live = g.live.get(g.pos) ?? [];
   // Spilled into typed arrays, so parking a thread allocates nothing (a double or address stored in a plain
   // array is a fresh heap number): floats and i64 to a Float64Array, ints and predicates to an Int32Array. An
@@ -164,7 +168,7 @@ export function emitSync(g: FnGen, ins: Instr): string {
   }
   const spill = spills.join(' ');
   const reload = reloads.join(' ');
-  g.restore.push(`case ${id}: ${reload} ${resume} break;`);
-  const guard = ins.guard ? `if (${ins.guard.neg ? '' : '!'}${g.reg(ins.guard.reg)}) { pc = ${id}; continue L; } ` : '';
-  return `${pre}${guard}${set.join(' ')} ${spill} S.site = ${g.pos}; S.pc = ${id}; return 1;\ncase ${id}:`;
+  g.restore.push(back);
+  const guard = ins.guard ? `if (${ins.guard.neg ? '' : '!'}${g.reg(ins.guard.reg)}) { pc = ${next}; continue L; } ` : '';
+  return `${pre}${guard}${set.join(' ')} ${spill} S.site = ${g.pos}; S.pc = ${back}; return 1;\ncase ${back}: ${reload} ${resume}\ncase ${next}:`;
 }
