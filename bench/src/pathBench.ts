@@ -62,18 +62,18 @@ export class PathBench {
    * Runs path_bench with `args` against the server at `url`: directly, through `rgpu run`, or through an
    * already running kernel-proxy listening on `socket`. Returns its JSON line.
    */
-  async run(route: Route | { socket: string }, url: string, args: string[], timeoutMs: number): Promise<Record<string, unknown>> {
+  async run(route: Route | { socket: string }, url: string, args: string[], timeoutMs: number, extraEnv: Record<string, string> = {}): Promise<Record<string, unknown>> {
     requireIntercept(this.paths);
     const bin = await this.bin();
     if (typeof route === 'object') {
-      const env = cudaEnv(this.paths, { REMOTE_GPU_PROXY: route.socket });
+      const env = cudaEnv(this.paths, { ...extraEnv, REMOTE_GPU_PROXY: route.socket });
       delete env.REMOTE_GPU_SERVER;
       return runJson(bin, args, 'path_bench (kernel-proxy)', { env, timeoutMs });
     }
-    if (route === 'direct') return runJson(bin, args, 'path_bench (direct)', { env: cudaEnv(this.paths, { REMOTE_GPU_SERVER: url }), timeoutMs });
+    if (route === 'direct') return runJson(bin, args, 'path_bench (direct)', { env: cudaEnv(this.paths, { ...extraEnv, REMOTE_GPU_SERVER: url }), timeoutMs });
     requireCli(this.paths);
     // `rgpu run` starts a private kernel-proxy for the command, pointed at the pool in RGPU_POOL.
-    const env = cudaEnv(this.paths, { RGPU_POOL: url });
+    const env = cudaEnv(this.paths, { ...extraEnv, RGPU_POOL: url });
     delete env.REMOTE_GPU_SERVER;
     delete env.REMOTE_GPU_PROXY;
     return runJson(process.execPath, [this.paths.cliMain, 'run', '--', bin, ...args], 'rgpu run path_bench', { env, timeoutMs });
@@ -107,8 +107,9 @@ export class PathBench {
     return { call, figures: { ...j, sync_rtt_us: j[`${key}_p50_us`], sync_rtt_p99_us: j[`${key}_p99_us`] } };
   }
 
-  async copy(route: Route, server: RunningServer): Promise<Record<string, number>> {
-    return numbers(await this.run(route, server.url, ['--copy', String(COPY_MIB)], 150_000));
+  /** `lane: false` keeps the copies inline through the proxy's relay (REMOTE_GPU_LANE=0), for comparison. */
+  async copy(route: Route, server: RunningServer, o: { lane?: boolean } = {}): Promise<Record<string, number>> {
+    return numbers(await this.run(route, server.url, ['--copy', String(COPY_MIB)], 150_000, o.lane === false ? { REMOTE_GPU_LANE: '0' } : {}));
   }
 
   async launch(route: Route, server: RunningServer): Promise<Record<string, number>> {
