@@ -108,6 +108,24 @@ describe('server data lanes', function () {
     }
   });
 
+  it('a client killed halfway through a lane copy costs only its own session', async () => {
+    const { c, lane } = await session();
+    const other = await session();
+    c.htodLane(c.alloc(4 * MiB), 4 * MiB);
+    lane.sock.write(pattern(MiB, 5)); // a quarter of it, then the process dies
+    await new Promise((r) => setTimeout(r, 30));
+    lane.sock.destroy();
+    c.close();
+    await c.closed;
+    const a = other.c.alloc(MiB);
+    const p = pattern(MiB, 6);
+    other.c.htodLane(a, MiB);
+    other.lane.sock.write(p);
+    assert.equal((await other.c.dtohLane(a, MiB)).result, 0);
+    assert.ok((await other.lane.read(MiB)).equals(p), 'the other session goes on');
+    other.c.close();
+  });
+
   it('ends the session with its lane; a session without one may not use lane ops', async () => {
     const { c, lane } = await session();
     lane.sock.destroy();
