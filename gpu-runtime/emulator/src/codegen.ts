@@ -620,7 +620,8 @@ export class ModuleGen {
       'function bind(E_) {',
       'E = E_; AM = E.am; HB = E.hb; PG = E.pg; SL = E.sl; LS = E.ls; NTX = E.ntx; NTY = E.nty; NTZ = E.ntz; NCX = E.ncx; NCY = E.ncy; NCZ = E.ncz; NWARP = E.nwarp; HLEN = E.hl;',
       ...views.map((v) => `G_${v} = E.g.${v.toLowerCase()}; SH_${v} = E.sh.${v.toLowerCase()}; LC_${v} = E.lc.${v.toLowerCase()};`),
-      ...params.map((p, i) => `${p} = E.P[${i}];`),
+      // An i64 param holds its number, or NaN for a BigInt (read from E.P then; see paramSlot).
+      ...params.map((p, i) => clsOf(this.paramReads[i].type) === 'l' ? `${p} = typeof E.P[${i}] === 'number' ? E.P[${i}] : NaN;` : `${p} = E.P[${i}];`),
       '}',
       ...funcs,
       `function K(S) {\n${kbody}\n}`,
@@ -636,10 +637,19 @@ export class ModuleGen {
 
   // Kernel-param reads collected while compiling the kernel body.
   private paramReads: { off: number; type: string }[] = [];
-  paramSlot(off: number, type: string): string {
+  /**
+   * Expression reading a kernel param. Float and i64 params are read through a unary `+`, so V8 holds the
+   * registers they flow into as raw doubles: one boxed value among a register's sources makes V8 box every
+   * value it takes, an allocation per resume of a parked thread. A BigInt i64 param takes the E.P branch.
+   */
+  paramSlot(g: FnGen, off: number, type: string): string {
     let i = this.paramReads.findIndex((p) => p.off === off && p.type === type);
     if (i < 0) { i = this.paramReads.length; this.paramReads.push({ off, type }); }
-    return `P${i}`;
+    const c = clsOf(type);
+    if (c === 'f' || c === 'd') return `(+P${i})`;
+    if (c !== 'l') return `P${i}`;
+    const t = g.local('i64p');
+    return `((${t} = +P${i}) === ${t} ? ${t} : E.P[${i}])`;
   }
   private takeParamReads(): { off: number; type: string }[] {
     const r = this.paramReads;

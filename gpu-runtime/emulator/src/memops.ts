@@ -176,7 +176,7 @@ function param(g: FnGen, ins: Instr, type: string, vec: number): string {
     if (isLd) {
       const kp = fn.params.findIndex((x) => x.name === addr.base);
       if (kp >= 0 && g.isKernel) {
-        out.push(g.wr(o, type, g.mod.paramSlot(g.mod.kernelParamOffset(fn, kp) + off, type)));
+        out.push(g.wr(o, type, g.mod.paramSlot(g, g.mod.kernelParamOffset(fn, kp) + off, type)));
       } else if (kp >= 0) {
         const info = g.callInfo(fn.name).args.find((a) => a.idx === kp && a.off === off);
         out.push(g.wr(o, type, info ? conv(`fa_${kp}_${off}`, info.cls, clsOf(type), type) : '0'));
