@@ -3,7 +3,7 @@
 // the pool token and the GPU type it chose, so that credentials never enter the kernel's process, and the
 // pool's reply, to which it adds where to dial the session's data lane (laneAddress.ts).
 import type * as net from 'node:net';
-import { decodeMemcpyDtohLaneReply, decodeMemcpyHtodLaneArgs, Flag, HEADER_SIZE, MAX_BODY, MAX_FRAME, MemcpyDtohLaneReplySize, MemcpyHtodLaneArgsSize, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
+import { decodeMemcpyDtohLaneReply, decodeMemcpyHtod2dLaneArgs, decodeMemcpyHtodLaneArgs, Flag, HEADER_SIZE, MAX_BODY, MAX_FRAME, MemcpyDtohLaneReplySize, MemcpyHtod2dLaneArgsSize, MemcpyHtodLaneArgsSize, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
 import { CUresult } from '../../gpu-runtime/protocol/generated/cuResult';
 import { checkHeader, encodeFrame, packArgs, packValue, readHeader, unpackArgs, unpackValue } from '../../gpu-runtime/protocol/ts/codec';
 import { readIntoOwnBuffers } from '../../gpu-runtime/protocol/ts/socketReads';
@@ -307,11 +307,15 @@ export class Forwarder {
         if (!this.pending.has(seq)) this.deps.stats.queueDepth++;
         this.pending.set(seq, performance.now());
       }
-      return op === Op.MEMCPY_HTOD_LANE;
+      return op === Op.MEMCPY_HTOD_LANE || op === Op.MEMCPY_HTOD_2D_LANE;
     },
     // A copy's bytes on the data lane never cross the proxy; its request says how many there are.
     onBody: (op, _flags, _seq, _result, body) => {
       if (op === Op.MEMCPY_HTOD_LANE && body.length === MemcpyHtodLaneArgsSize) this.deps.stats.lane(op, decodeMemcpyHtodLaneArgs(body).size, true);
+      else if (op === Op.MEMCPY_HTOD_2D_LANE && body.length === MemcpyHtod2dLaneArgsSize) {
+        const a = decodeMemcpyHtod2dLaneArgs(body);
+        this.deps.stats.lane(op, a.width * a.height, true);
+      }
     },
   };
 
@@ -329,13 +333,13 @@ export class Forwarder {
         }
         // A HELLO reply may have waited in the pool's queue: its time is not a network round trip.
         stats.reply(op, bytes, ms, result, op !== Op.HELLO);
-        return op === Op.HELLO || (op === Op.MEMCPY_DTOH_LANE && result === 0);
+        return op === Op.HELLO || ((op === Op.MEMCPY_DTOH_LANE || op === Op.MEMCPY_DTOH_2D_LANE) && result === 0);
       }
       stats.inbound(bytes);
       return op === Op.QUEUED && (flags & Flag.NOTIFY) !== 0;
     },
     onBody: (op, _flags, seq, result, body) => {
-      if (op === Op.MEMCPY_DTOH_LANE) {
+      if (op === Op.MEMCPY_DTOH_LANE || op === Op.MEMCPY_DTOH_2D_LANE) {
         if (body.length === MemcpyDtohLaneReplySize) this.deps.stats.lane(op, decodeMemcpyDtohLaneReply(body).laneBytes, false);
         return;
       }

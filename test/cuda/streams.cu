@@ -138,6 +138,24 @@ static void run_pipeline(size_t mib)
     CHECK(cudaMemcpy(out2, d2, n, cudaMemcpyDeviceToHost));
     ASSERT(memcmp(out2, in2, 3) == 0 && memcmp(out2 + 3, in2 + 5, len) == 0 && memcmp(out2 + 3 + len, in2 + 3 + len, n - 3 - len) == 0,
            "pipeline: odd-offset copy differs");
+    // 2D: strided host rows into a pitched allocation and back into rows of another pitch, sync and async
+    const size_t w = 3000, h = 700, sp = 3100, dp = 3050;
+    uint8_t *p2d, *hs = (uint8_t *)malloc(sp * h), *hd = (uint8_t *)calloc(dp * h, 1), *ha = (uint8_t *)calloc(w * h, 1);
+    size_t pitch;
+    CHECK(cudaMallocPitch(&p2d, &pitch, w, h));
+    for (size_t i = 0; i < sp * h; i++) hs[i] = (uint8_t)(i * 11 + 1);
+    CHECK(cudaMemcpy2D(p2d, pitch, hs, sp, w, h, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy2D(hd, dp, p2d, pitch, w, h, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy2DAsync(ha, w, p2d, pitch, w, h, cudaMemcpyDeviceToHost, s2));
+    CHECK(cudaStreamSynchronize(s2));
+    for (size_t r = 0; r < h; r++) {
+        ASSERT(memcmp(hd + r * dp, hs + r * sp, w) == 0, "pipeline: 2D row %zu differs", r);
+        ASSERT(memcmp(ha + r * w, hs + r * sp, w) == 0, "pipeline: async 2D row %zu differs", r);
+    }
+    CHECK(cudaFree(p2d));
+    free(hs);
+    free(hd);
+    free(ha);
     CHECK(cudaFree(d1));
     CHECK(cudaFree(d2));
     CHECK(cudaFreeHost(in1));

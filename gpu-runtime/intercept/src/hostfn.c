@@ -59,6 +59,7 @@ static int stream_ordered(uint16_t op)
     case RGPU_OP_LAUNCH: case RGPU_OP_MEMCPY_HTOD: case RGPU_OP_MEMCPY_DTOH: case RGPU_OP_MEMCPY_DTOD:
     case RGPU_OP_MEMCPY_HTOD_2D: case RGPU_OP_MEMCPY_DTOH_2D: case RGPU_OP_MEMCPY_DTOD_2D: case RGPU_OP_MEMSET:
     case RGPU_OP_MEMCPY_HTOD_LANE: case RGPU_OP_MEMCPY_DTOH_LANE:
+    case RGPU_OP_MEMCPY_HTOD_2D_LANE: case RGPU_OP_MEMCPY_DTOH_2D_LANE:
     case RGPU_OP_EVENT_RECORD: case RGPU_OP_STREAM_WAIT_EVENT: case RGPU_OP_STREAM_SYNC: case RGPU_OP_CTX_SYNC:
         return 1;
     case RGPU_OP_STREAM_DESTROY: /* names its stream in the body, so it waits for every pending function: the

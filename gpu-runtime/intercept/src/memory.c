@@ -363,7 +363,8 @@ static CUresult htod(uint64_t dst, const void *src, uint64_t n, uint32_t stream)
     for (uint64_t off = 0; !rc && off < n; off += CHUNK) {
         uint64_t len = n - off < CHUNK ? n - off : CHUNK;
         if (rgpu_rpc_use_lane_locked(len)) {
-            rc = rgpu_rpc_post_htod_lane_locked(stream, dst + off, (const uint8_t *)src + off, len);
+            rgpu_memcpy_htod_lane_args l = { dst + off, len };
+            rc = rgpu_rpc_post_lane_locked(RGPU_OP_MEMCPY_HTOD_LANE, stream, &l, sizeof(l), (const uint8_t *)src + off, len);
             continue;
         }
         rgpu_memcpy_htod_args a = { dst + off };
@@ -510,21 +511,25 @@ static CUresult copy2d(const CUDA_MEMCPY2D *c, uint32_t stream, int async)
             uint64_t n = h - r < rows_per ? h - r : rows_per;
             const uint8_t *src = shost + r * sp;
             if (tmp) { for (uint64_t k = 0; k < n; k++) memcpy(tmp + k * w, shost + (r + k) * sp, (size_t)w); src = tmp; }
-            rgpu_memcpy_htod_2d_args a = { ddev + r * dp, dp, w, n };
-            rc = rgpu_rpc_post_locked(RGPU_OP_MEMCPY_HTOD_2D, stream, &a, sizeof(a), src, n * w);
-            if (!rc && tmp) rc = rgpu_rpc_flush_locked(); /* tmp is reused: the bytes must have left */
+            rgpu_memcpy_htod_2d_args a = { ddev + r * dp, dp, w, n }; /* MEMCPY_HTOD_2D_LANE's arguments are the same */
+            if (rgpu_rpc_use_lane_locked(n * w)) rc = rgpu_rpc_post_lane_locked(RGPU_OP_MEMCPY_HTOD_2D_LANE, stream, &a, sizeof(a), src, n * w);
+            else {
+                rc = rgpu_rpc_post_locked(RGPU_OP_MEMCPY_HTOD_2D, stream, &a, sizeof(a), src, n * w);
+                if (!rc && tmp) rc = rgpu_rpc_flush_locked(); /* tmp is reused: the bytes must have left */
+            }
         }
         free(tmp);
     } else {
         for (uint64_t r = 0; !rc && r < h; r += rows_per) {
             uint64_t n = h - r < rows_per ? h - r : rows_per;
-            rgpu_memcpy_dtoh_2d_args a = { sdev + r * sp, sp, w, n };
+            rgpu_memcpy_dtoh_2d_args a = { sdev + r * sp, sp, w, n }; /* MEMCPY_DTOH_2D_LANE's arguments are the same */
+            uint16_t op = rgpu_rpc_use_lane_locked(n * w) ? RGPU_OP_MEMCPY_DTOH_2D_LANE : RGPU_OP_MEMCPY_DTOH_2D;
             if (async || r + n < h)
-                rc = rgpu_rpc_post_dtoh_locked(RGPU_OP_MEMCPY_DTOH_2D, stream, &a, sizeof(a), dhost + r * dp, n * w, w, n, dp);
+                rc = rgpu_rpc_post_dtoh_locked(op, stream, &a, sizeof(a), dhost + r * dp, n * w, w, n, dp);
             else if (dp == w)
-                rc = rgpu_rpc_call_locked(RGPU_OP_MEMCPY_DTOH_2D, stream, &a, sizeof(a), NULL, 0, NULL, NULL, dhost + r * dp, n * w);
+                rc = rgpu_rpc_call_locked(op, stream, &a, sizeof(a), NULL, 0, NULL, NULL, dhost + r * dp, n * w);
             else {
-                rc = rgpu_rpc_post_dtoh_locked(RGPU_OP_MEMCPY_DTOH_2D, stream, &a, sizeof(a), dhost + r * dp, n * w, w, n, dp);
+                rc = rgpu_rpc_post_dtoh_locked(op, stream, &a, sizeof(a), dhost + r * dp, n * w, w, n, dp);
                 if (!rc) rc = rgpu_rpc_call_locked(RGPU_OP_STREAM_SYNC, stream, NULL, 0, NULL, 0, NULL, NULL, NULL, 0);
             }
         }

@@ -196,8 +196,9 @@ CUresult rgpu_rpc_post_dtoh_locked(uint16_t op, uint32_t stream, const void *bod
 CUresult rgpu_rpc_flush_locked(void);
 /* 1 when a copy of `len` bytes should travel on the data lane (attaching it at the first such copy). */
 int rgpu_rpc_use_lane_locked(uint64_t len);
-/* MEMCPY_HTOD_LANE: the request on the session connection, its bytes on the lane. */
-CUresult rgpu_rpc_post_htod_lane_locked(uint32_t stream, uint64_t dst, const void *src, uint64_t len);
+/* MEMCPY_HTOD_LANE / MEMCPY_HTOD_2D_LANE (op): the request on the session connection, its len bytes on the lane. */
+CUresult rgpu_rpc_post_lane_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len, const void *src,
+                                   uint64_t len);
 /* An error a helper consumed on the program's behalf: the next reply any thread waits for carries it. */
 void rgpu_rpc_defer_error(CUresult rc);
 /* Replaces a faulted session with a fresh one (new connection, HELLO, empty allocation table): a context

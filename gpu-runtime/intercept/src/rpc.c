@@ -266,8 +266,8 @@ static int read_bulk_2d(int fd, struct rgpu_pending_dtoh *p, uint64_t len)
     return discard_on(fd, len);
 }
 
-/* A MEMCPY_DTOH_LANE reply's body (already read) says how many bytes follow on the lane; an error reply has
- * none. -1: the transport is lost. */
+/* A MEMCPY_DTOH(_2D)_LANE reply's body (already read) says how many bytes follow on the lane; an error reply
+ * has none. -1: the transport is lost. Both ops' replies have this layout. */
 static int64_t lane_bytes_of(const rgpu_header *h, const uint8_t *body)
 {
     rgpu_memcpy_dtoh_lane_reply r;
@@ -303,7 +303,7 @@ static int handle_pending(const rgpu_header *h)
         break;
     }
     pthread_mutex_unlock(&rx_lock);
-    int lane = h->op == RGPU_OP_MEMCPY_DTOH_LANE;
+    int lane = h->op == RGPU_OP_MEMCPY_DTOH_LANE || h->op == RGPU_OP_MEMCPY_DTOH_2D_LANE;
     int64_t lane_bytes = lane ? read_lane_reply(h) : 0;
     if (lane_bytes < 0) return -1;
     if (!found) return discard(h->length - (lane ? h->body_len : 0)) || discard_on(rgpu_g.lane_fd, (uint64_t)lane_bytes); /* nobody waits any more */
@@ -328,7 +328,7 @@ static int handle_waiter(const rgpu_header *h, struct waiter *w)
     }
     uint64_t bulk = h->length - h->body_len;
     int fd = rgpu_g.fd;
-    if (h->op == RGPU_OP_MEMCPY_DTOH_LANE) {
+    if (h->op == RGPU_OP_MEMCPY_DTOH_LANE || h->op == RGPU_OP_MEMCPY_DTOH_2D_LANE) {
         int64_t lane_bytes = lane_bytes_of(h, body);
         if (lane_bytes < 0 || discard(bulk)) { free(body); return -1; }
         bulk = (uint64_t)lane_bytes;
@@ -915,11 +915,11 @@ int rgpu_rpc_use_lane_locked(uint64_t len)
     return 1;
 }
 
-CUresult rgpu_rpc_post_htod_lane_locked(uint32_t stream, uint64_t dst, const void *src, uint64_t len)
+CUresult rgpu_rpc_post_lane_locked(uint16_t op, uint32_t stream, const void *body, uint32_t body_len, const void *src,
+                                   uint64_t len)
 {
-    if (rgpu_g.ngates) rgpu_hostfn_gate_locked(RGPU_OP_MEMCPY_HTOD_LANE, stream);
-    rgpu_memcpy_htod_lane_args a = { dst, len };
-    CUresult rc = post(RGPU_OP_MEMCPY_HTOD_LANE, RGPU_FLAG_NO_REPLY, stream, &a, sizeof(a), NULL, 0, NULL);
+    if (rgpu_g.ngates) rgpu_hostfn_gate_locked(op, stream);
+    CUresult rc = post(op, RGPU_FLAG_NO_REPLY, stream, body, body_len, NULL, 0, NULL);
     /* The request leaves first: the server takes lane bytes only for a request it has seen. */
     if (!rc) rc = rgpu_rpc_flush_locked();
     if (rc) return rc;

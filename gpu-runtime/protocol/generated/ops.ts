@@ -33,6 +33,8 @@ export const enum Op {
   MEMCPY_DTOD_2D = 40,
   MEMCPY_HTOD_LANE = 41,
   MEMCPY_DTOH_LANE = 42,
+  MEMCPY_HTOD_2D_LANE = 43,
+  MEMCPY_DTOH_2D_LANE = 44,
   MODULE_LOAD = 48,
   MODULE_UNLOAD = 49,
   LAUNCH = 64,
@@ -81,6 +83,8 @@ export const OPS: ReadonlyMap<number, OpDescriptor> = new Map<number, OpDescript
   [40, { id: 40, name: 'MEMCPY_DTOD_2D', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["dst","dpitch","src","spitch","width","height"], fixedSize: 48, replyFixedSize: 0 }],
   [41, { id: 41, name: 'MEMCPY_HTOD_LANE', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["dst","size"], fixedSize: 16, replyFixedSize: 0 }],
   [42, { id: 42, name: 'MEMCPY_DTOH_LANE', body: 'fixed', reply: 'fixed', bulk: false, replyBulk: false, notify: false, args: ["src","size"], fixedSize: 16, replyFixedSize: 8 }],
+  [43, { id: 43, name: 'MEMCPY_HTOD_2D_LANE', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["dst","dpitch","width","height"], fixedSize: 32, replyFixedSize: 0 }],
+  [44, { id: 44, name: 'MEMCPY_DTOH_2D_LANE', body: 'fixed', reply: 'fixed', bulk: false, replyBulk: false, notify: false, args: ["src","spitch","width","height"], fixedSize: 32, replyFixedSize: 8 }],
   [48, { id: 48, name: 'MODULE_LOAD', body: 'msgpack', reply: 'msgpack', bulk: true, replyBulk: false, notify: false, args: ["module","hash","kind","size","name"], fixedSize: 0, replyFixedSize: 0 }],
   [49, { id: 49, name: 'MODULE_UNLOAD', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["module"], fixedSize: 4, replyFixedSize: 0 }],
   [64, { id: 64, name: 'LAUNCH', body: 'fixed', reply: 'none', bulk: true, replyBulk: false, notify: false, args: ["module","kernel","gridX","gridY","gridZ","blockX","blockY","blockZ","sharedMem","launchFlags"], fixedSize: 40, replyFixedSize: 0 }],
@@ -247,6 +251,36 @@ export interface MemcpyDtohLaneReply { laneBytes: number; }
 export const MemcpyDtohLaneReplySize = 8;
 export function decodeMemcpyDtohLaneReply(b: Buffer, o = 0): MemcpyDtohLaneReply { return { laneBytes: readU64(b, o + 0) }; }
 export function encodeMemcpyDtohLaneReply(b: Buffer, o: number, v: MemcpyDtohLaneReply): number {
+  writeU64(b, o + 0, v.laneBytes);
+  return o + 8;
+}
+
+export interface MemcpyHtod2dLaneArgs { dst: number; dpitch: number; width: number; height: number; }
+export const MemcpyHtod2dLaneArgsSize = 32;
+export function decodeMemcpyHtod2dLaneArgs(b: Buffer, o = 0): MemcpyHtod2dLaneArgs { return { dst: readU64(b, o + 0), dpitch: readU64(b, o + 8), width: readU64(b, o + 16), height: readU64(b, o + 24) }; }
+export function encodeMemcpyHtod2dLaneArgs(b: Buffer, o: number, v: MemcpyHtod2dLaneArgs): number {
+  writeU64(b, o + 0, v.dst);
+  writeU64(b, o + 8, v.dpitch);
+  writeU64(b, o + 16, v.width);
+  writeU64(b, o + 24, v.height);
+  return o + 32;
+}
+
+export interface MemcpyDtoh2dLaneArgs { src: number; spitch: number; width: number; height: number; }
+export const MemcpyDtoh2dLaneArgsSize = 32;
+export function decodeMemcpyDtoh2dLaneArgs(b: Buffer, o = 0): MemcpyDtoh2dLaneArgs { return { src: readU64(b, o + 0), spitch: readU64(b, o + 8), width: readU64(b, o + 16), height: readU64(b, o + 24) }; }
+export function encodeMemcpyDtoh2dLaneArgs(b: Buffer, o: number, v: MemcpyDtoh2dLaneArgs): number {
+  writeU64(b, o + 0, v.src);
+  writeU64(b, o + 8, v.spitch);
+  writeU64(b, o + 16, v.width);
+  writeU64(b, o + 24, v.height);
+  return o + 32;
+}
+
+export interface MemcpyDtoh2dLaneReply { laneBytes: number; }
+export const MemcpyDtoh2dLaneReplySize = 8;
+export function decodeMemcpyDtoh2dLaneReply(b: Buffer, o = 0): MemcpyDtoh2dLaneReply { return { laneBytes: readU64(b, o + 0) }; }
+export function encodeMemcpyDtoh2dLaneReply(b: Buffer, o: number, v: MemcpyDtoh2dLaneReply): number {
   writeU64(b, o + 0, v.laneBytes);
   return o + 8;
 }

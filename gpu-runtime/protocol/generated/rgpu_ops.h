@@ -47,6 +47,8 @@ typedef struct rgpu_header {
     XX(40, MEMCPY_DTOD_2D, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(41, MEMCPY_HTOD_LANE, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(42, MEMCPY_DTOH_LANE, RGPU_K_FIXED, RGPU_K_FIXED, 0) \
+    XX(43, MEMCPY_HTOD_2D_LANE, RGPU_K_FIXED, RGPU_K_NONE, 0) \
+    XX(44, MEMCPY_DTOH_2D_LANE, RGPU_K_FIXED, RGPU_K_FIXED, 0) \
     XX(48, MODULE_LOAD, RGPU_K_MSGPACK, RGPU_K_MSGPACK, 1) \
     XX(49, MODULE_UNLOAD, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(64, LAUNCH, RGPU_K_FIXED, RGPU_K_NONE, 1) \
@@ -92,6 +94,8 @@ typedef enum rgpu_op {
     RGPU_OP_MEMCPY_DTOD_2D = 40,
     RGPU_OP_MEMCPY_HTOD_LANE = 41,
     RGPU_OP_MEMCPY_DTOH_LANE = 42,
+    RGPU_OP_MEMCPY_HTOD_2D_LANE = 43,
+    RGPU_OP_MEMCPY_DTOH_2D_LANE = 44,
     RGPU_OP_MODULE_LOAD = 48,
     RGPU_OP_MODULE_UNLOAD = 49,
     RGPU_OP_LAUNCH = 64,
@@ -206,6 +210,27 @@ typedef struct rgpu_memcpy_dtoh_lane_reply {
     uint64_t lane_bytes;
 } rgpu_memcpy_dtoh_lane_reply;
 _Static_assert(sizeof(rgpu_memcpy_dtoh_lane_reply) == 8, "packed layout");
+
+typedef struct rgpu_memcpy_htod_2d_lane_args {
+    uint64_t dst;
+    uint64_t dpitch;
+    uint64_t width;
+    uint64_t height;
+} rgpu_memcpy_htod_2d_lane_args;
+_Static_assert(sizeof(rgpu_memcpy_htod_2d_lane_args) == 32, "packed layout");
+
+typedef struct rgpu_memcpy_dtoh_2d_lane_args {
+    uint64_t src;
+    uint64_t spitch;
+    uint64_t width;
+    uint64_t height;
+} rgpu_memcpy_dtoh_2d_lane_args;
+_Static_assert(sizeof(rgpu_memcpy_dtoh_2d_lane_args) == 32, "packed layout");
+
+typedef struct rgpu_memcpy_dtoh_2d_lane_reply {
+    uint64_t lane_bytes;
+} rgpu_memcpy_dtoh_2d_lane_reply;
+_Static_assert(sizeof(rgpu_memcpy_dtoh_2d_lane_reply) == 8, "packed layout");
 
 typedef struct rgpu_module_unload_args {
     uint32_t module;

@@ -3,7 +3,7 @@
 // reason, frees the session and gives the device to the next queued client.
 import { timingSafeEqual, createHash, randomBytes } from 'node:crypto';
 import { CudaError, CUresult } from './backend';
-import { decodeMemcpyHtodLaneArgs, Flag, MAX_FRAME, MemcpyHtodLaneArgsSize, Op, PROTOCOL_VERSION } from '../../protocol/generated/ops';
+import { decodeMemcpyHtod2dLaneArgs, decodeMemcpyHtodLaneArgs, Flag, MAX_FRAME, MemcpyHtod2dLaneArgsSize, MemcpyHtodLaneArgsSize, Op, PROTOCOL_VERSION } from '../../protocol/generated/ops';
 import { packArgs, packValue, unpackArgs, type Frame, type FrameHeader, type ProtocolError } from '../../protocol/ts/codec';
 import type { FrameConnection } from './connection';
 import type { Dispatcher, ReplySink } from './dispatch';
@@ -147,7 +147,7 @@ export class Client implements ReplySink {
         const s = this.session!;
         s.bytesIn += f.length;
         if (f.op === Op.GOODBYE) return this.close();
-        if (f.op === Op.MEMCPY_HTOD_LANE) return this.laneWrite(f, s);
+        if (f.op === Op.MEMCPY_HTOD_LANE || f.op === Op.MEMCPY_HTOD_2D_LANE) return this.laneWrite(f, s);
         this.dispatcher.run(f, s, this);
         if (s.readHold === f) this.conn.hold();
         return;
@@ -177,32 +177,40 @@ export class Client implements ReplySink {
   // --- data lane -------------------------------------------------------------------------------------
 
   /**
-   * MEMCPY_HTOD_LANE: its bytes come on the lane. The session's later frames wait (the connection is held)
-   * until they have landed, and the copy then runs as the MEMCPY_HTOD it stands for, with every check and
-   * error of one. The lane's bytes are taken whatever happens to the copy: skipping them would give them
-   * to the next copy.
+   * MEMCPY_HTOD_LANE / MEMCPY_HTOD_2D_LANE: the bytes come on the lane. The session's later frames wait (the
+   * connection is held) until they have landed, and the copy then runs as the MEMCPY_HTOD(_2D) it stands
+   * for, with every check and error of one. The lane's bytes are taken whatever happens to the copy:
+   * skipping them would give them to the next copy.
    */
   private laneWrite(f: Frame, s: Session): void {
     const lane = s.lane;
-    if (f.body.length !== MemcpyHtodLaneArgsSize || !lane) {
-      this.opts.log?.(`${this.id}: MEMCPY_HTOD_LANE ${lane ? 'with a malformed body' : 'without a data lane'}, closing`);
+    const flat = f.op === Op.MEMCPY_HTOD_LANE;
+    if (f.body.length !== (flat ? MemcpyHtodLaneArgsSize : MemcpyHtod2dLaneArgsSize) || !lane) {
+      this.opts.log?.(`${this.id}: op ${f.op} ${lane ? 'with a malformed body' : 'without a data lane'}, closing`);
       return this.close();
     }
-    const { dst, size } = decodeMemcpyHtodLaneArgs(f.body);
-    if (size > MAX_FRAME) {
-      this.opts.log?.(`${this.id}: MEMCPY_HTOD_LANE of ${size} bytes exceeds the ${MAX_FRAME}-byte limit, closing`);
+    let size: number, dst: number;
+    if (flat) ({ dst, size } = decodeMemcpyHtodLaneArgs(f.body));
+    else {
+      const a = decodeMemcpyHtod2dLaneArgs(f.body);
+      dst = a.dst;
+      size = a.width * a.height;
+    }
+    if (!(size <= MAX_FRAME)) {
+      this.opts.log?.(`${this.id}: a lane write of ${size} bytes exceeds the ${MAX_FRAME}-byte limit, closing`);
       return this.close();
     }
     s.bytesIn += size;
-    const placed = s.isDestroyed ? null : placeLaneWrite(s, f.stream, dst, size);
+    // Packed 2D rows cannot land in place: they are staged, then written row by row.
+    const placed = !flat || s.isDestroyed ? null : placeLaneWrite(s, f.stream, dst, size);
     const target = placed ?? Buffer.allocUnsafe(size);
     this.conn.hold();
     lane.expect(target).then(
       () => {
         if (this.state !== 'session') return;
-        const body = Buffer.allocUnsafe(8);
-        body.writeBigUInt64LE(BigInt(dst));
-        this.dispatcher.run({ ...f, op: Op.MEMCPY_HTOD, body, bulk: target, placed: placed !== null }, s, this);
+        // MEMCPY_HTOD's body is MEMCPY_HTOD_LANE's first field; MEMCPY_HTOD_2D's is MEMCPY_HTOD_2D_LANE's.
+        const body = flat ? f.body.subarray(0, 8) : f.body;
+        this.dispatcher.run({ ...f, op: flat ? Op.MEMCPY_HTOD : Op.MEMCPY_HTOD_2D, body, bulk: target, placed: placed !== null }, s, this);
         this.conn.release();
       },
       () => {}, // the lane is lost: Lane.fail closes the session

@@ -28,7 +28,7 @@ interface Entry {
 }
 
 const STICKY_EXEMPT = new Set(['PING', 'INVENTORY', 'SESSION_STATS', 'GOODBYE']);
-const WAITING = new Set(['CTX_SYNC', 'STREAM_SYNC', 'EVENT_SYNC', 'MEMCPY_DTOH', 'MEMCPY_DTOH_2D', 'MEMCPY_DTOH_LANE']);
+const WAITING = new Set(['CTX_SYNC', 'STREAM_SYNC', 'EVENT_SYNC', 'MEMCPY_DTOH', 'MEMCPY_DTOH_2D', 'MEMCPY_DTOH_LANE', 'MEMCPY_DTOH_2D_LANE']);
 
 const notImplemented = (d: OpDescriptor): SessionHandler => () => {
   throw new CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED, `${d.name} is not implemented by this server`);

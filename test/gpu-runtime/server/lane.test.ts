@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CUresult } from '../../../gpu-runtime/server/src/backend';
 import { startServer, type RunningServer } from '../../../gpu-runtime/server/src/main';
+import { encodeMemcpyDtoh2dLaneArgs, encodeMemcpyHtod2dLaneArgs, Op } from '../../../gpu-runtime/protocol/generated/ops';
 import { LaneSocket } from '../../helpers/laneSocket';
 import { ReplyError, TestClient } from '../../helpers/testClient';
 
@@ -81,6 +82,32 @@ describe('server data lanes', function () {
       assert.ok(got.subarray(n).equals(p2));
       const stats = await c.stats();
       assert.ok(stats.bytesIn >= 2 * n && stats.bytesOut >= 2 * n, 'lane bytes count as the session traffic');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('2D copies: packed rows on the lane land at their pitch and come back packed', async () => {
+    const { c, lane } = await session();
+    try {
+      const w = 1000, h = 300, pitch = 1024;
+      const a = c.alloc(pitch * h);
+      c.memset(a, 0x11, 1, pitch * h);
+      const rows = pattern(w * h, 7);
+      const body = Buffer.alloc(32);
+      encodeMemcpyHtod2dLaneArgs(body, 0, { dst: a, dpitch: pitch, width: w, height: h });
+      c.post(Op.MEMCPY_HTOD_2D_LANE, { body });
+      lane.sock.write(rows);
+      const flat = await c.dtoh(a, pitch * h);
+      for (let r = 0; r < h; r++) {
+        assert.ok(flat.subarray(r * pitch, r * pitch + w).equals(rows.subarray(r * w, (r + 1) * w)), `row ${r}`);
+        assert.ok(flat.subarray(r * pitch + w, (r + 1) * pitch).every((x) => x === 0x11), `the gap after row ${r} is untouched`);
+      }
+      encodeMemcpyDtoh2dLaneArgs(body, 0, { src: a, spitch: pitch, width: w, height: h });
+      const reply = await c.requestRaw(Op.MEMCPY_DTOH_2D_LANE, { body });
+      assert.equal(reply.result, 0);
+      assert.equal(reply.body.readBigUInt64LE(0), BigInt(w * h));
+      assert.ok((await lane.read(w * h)).equals(rows));
     } finally {
       c.close();
     }

@@ -8,6 +8,7 @@ import {
   decodeMemcpyDtoh2dArgs,
   decodeMemcpyDtohArgs,
   decodeMemcpyDtohLaneArgs,
+  decodeMemcpyDtoh2dLaneArgs,
   encodeMemcpyDtohLaneReply,
   MemcpyDtohLaneReplySize,
   decodeMemcpyDtod2dArgs,
@@ -147,6 +148,20 @@ export const memoryHandlers: HandlerTable = {
     if (size === 0) return syncReply(s, Promise.resolve());
     const out = Buffer.allocUnsafe(size);
     return syncReply(s, s.ctx.enqueueRead2D(s.stream(f.stream), a.src, a.spitch, out, a.width, a.height), { bulk: out });
+  },
+
+  /** MEMCPY_DTOH_2D with the packed rows on the data lane. */
+  MEMCPY_DTOH_2D_LANE(f, s) {
+    const a = decodeMemcpyDtoh2dLaneArgs(f.body);
+    if (!s.lane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'MEMCPY_DTOH_2D_LANE: the session has no data lane');
+    const size = a.width * a.height;
+    checkReadSize(size);
+    s.checkRange2D(a.src, a.spitch, a.width, a.height, 'MEMCPY_DTOH_2D_LANE source');
+    const body = Buffer.allocUnsafe(MemcpyDtohLaneReplySize);
+    encodeMemcpyDtohLaneReply(body, 0, { laneBytes: size });
+    if (size === 0) return syncReply(s, Promise.resolve(), { body });
+    const out = Buffer.allocUnsafe(size);
+    return syncReply(s, s.ctx.enqueueRead2D(s.stream(f.stream), a.src, a.spitch, out, a.width, a.height), { body, lane: out });
   },
 
   MEMCPY_DTOD_2D(f, s) {
