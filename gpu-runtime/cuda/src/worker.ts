@@ -13,7 +13,9 @@ import { Socket } from 'node:net';
 import koffi from 'koffi';
 import { pack } from 'msgpackr';
 import { encodeFrame, FrameDecoder, type Frame } from '../../protocol/ts/codec';
+import { readIntoOwnBuffers } from '../../protocol/ts/socketReads';
 import { CudaError, type BackendEvent, type BackendStream, type DeviceContext, type LaunchConfig } from '../../server/src/backend';
+import { Lane } from '../../server/src/lane';
 import { createCudaBackend } from './index';
 import { MARKED_OPS, printfMarker, W, WFlag, WORKER_FD } from './workerProtocol';
 
@@ -119,6 +121,83 @@ function module(id: number): unknown {
 
 let backend: ReturnType<typeof createCudaBackend> | null = null;
 
+// --- the session's data lane ----------------------------------------------------------------------------
+// Its socket comes from the server on the IPC channel (WorkerContext.adoptLane), possibly after the first
+// call that needs it. Lane writes hold every later call until their bytes have landed: a launch behind one
+// must see the data, as on the server's own lanes.
+
+let lane: Lane | null = null;
+const laneWaiters: ((l: Lane) => void)[] = [];
+
+process.on('message', (m: unknown, handle: unknown) => {
+  if (m !== 'lane' || !(handle instanceof Socket) || lane) return;
+  // A lost lane leaves no way to tell whose bytes are whose: the session ends (the server sees us exit).
+  const l = new Lane(() => destroyAndExit());
+  const own = readIntoOwnBuffers(handle, () => l.buffer(), (n, b) => l.read(n, b));
+  const s = own ?? handle;
+  if (!own) s.on('data', (c: Buffer) => l.read(c.length, c));
+  s.on('error', () => {});
+  s.on('close', () => l.closed());
+  lane = l.bind(s);
+  for (const w of laneWaiters.splice(0)) w(l);
+});
+process.channel?.unref(); // the frame pipe, not the IPC channel, decides how long the worker lives
+
+function laneReady(): Promise<Lane> {
+  return lane ? Promise.resolve(lane) : new Promise((r) => laneWaiters.push(r));
+}
+
+const queued: Frame[] = [];
+let busy = false;
+
+/** Runs no further call until `p` settles; a lane that fails ends the worker. */
+function holdUntil(p: Promise<void>): void {
+  busy = true;
+  p.then(
+    () => {
+      busy = false;
+      while (!busy && queued.length) onFrame(queued.shift()!);
+    },
+    () => destroyAndExit(),
+  );
+}
+
+/** The next width*height lane bytes, then the write: the bytes are taken even if the write is refused. */
+function laneWrite(f: Frame): void {
+  const [dst, dpitch, width, height] = [num(f, 0), num(f, 1), num(f, 2), num(f, 3)];
+  const buf = Buffer.allocUnsafe(width * height);
+  holdUntil(laneReady().then((l) => l.expect(buf)).then(() => {
+    try {
+      const s = stream(f.stream);
+      if (height === 1 && dpitch === width) context().enqueueWrite(s, dst, buf);
+      else context().enqueueWrite2D(s, dst, dpitch, buf, width, height);
+    } catch (e) {
+      pendingError ??= codeOf(e);
+    }
+  }));
+}
+
+/** Reads the rows, writes them on the lane, then replies; an error (this call's or a pending one) sends none. */
+function laneRead(f: Frame, c: DeviceContext): void {
+  const [src, spitch, width, height] = [num(f, 0), num(f, 1), num(f, 2), num(f, 3)];
+  const out = Buffer.allocUnsafe(width * height);
+  const s = stream(f.stream);
+  const read = height === 1 && spitch === width ? c.enqueueRead(s, src, out) : c.enqueueRead2D(s, src, spitch, out, width, height);
+  read.then(laneReady).then(
+    (l) => {
+      const pe = pendingError;
+      pendingError = null;
+      if (pe) return replyError(f, pe);
+      l.send(out);
+      send(f.op, f.seq, 0);
+    },
+    (e) => {
+      pendingError = null;
+      replyError(f, e);
+    },
+  );
+}
+
 function run(f: Frame): void {
   const c = f.op === W.INIT || f.op === W.CREATE ? null : context();
   switch (f.op) {
@@ -213,6 +292,12 @@ function run(f: Frame): void {
       b.writeDoubleLE(c!.elapsed(event(num(f, 0)), event(num(f, 1))), 0);
       return send(f.op, f.seq, 0, b);
     }
+    case W.LANE_WRITE:
+      return laneWrite(f);
+    case W.LANE_SKIP:
+      return holdUntil(laneReady().then((l) => l.expect(Buffer.allocUnsafe(num(f, 0)))));
+    case W.LANE_READ:
+      return laneRead(f, c!);
     case W.DESTROY:
       destroyAndExit(f);
       return;
@@ -234,6 +319,10 @@ function destroyAndExit(f?: Frame): void {
 }
 
 function onFrame(f: Frame): void {
+  if (busy) {
+    queued.push(f);
+    return;
+  }
   try {
     run(f);
   } catch (e) {

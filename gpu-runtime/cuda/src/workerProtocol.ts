@@ -37,12 +37,18 @@ export const W = {
   EVENT_QUERY: 25,
   ELAPSED: 26,
   DESTROY: 27,
+  /** The session's data lane (its socket arrives separately, on the IPC channel): [dst, dpitch, width, height] */
+  LANE_WRITE: 28,
+  /** [size]: the next lane bytes belong to a copy the server refused */
+  LANE_SKIP: 29,
+  /** [src, spitch, width, height]: write the rows on the lane, then reply */
+  LANE_READ: 30,
 } as const;
 
 export const WFlag = { WANT_REPLY: 1, MARKED: 2 } as const;
 
 /** Replies after which the driver has flushed device printf (synchronisation, module load): marked ones. */
-export const MARKED_OPS: ReadonlySet<number> = new Set([W.READ, W.READ_2D, W.SYNC, W.EVENT_SYNC, W.LOAD, W.DESTROY]);
+export const MARKED_OPS: ReadonlySet<number> = new Set([W.READ, W.READ_2D, W.LANE_READ, W.SYNC, W.EVENT_SYNC, W.LOAD, W.DESTROY]);
 
 /** The printf marker of a worker given `nonce` (hex, on its command line: argv cannot carry the NULs). */
 export const printfMarker = (nonce: string): string => `\0rgpu-sync-${nonce}\0`;

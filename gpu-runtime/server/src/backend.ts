@@ -8,6 +8,7 @@
 // context's deferred error (returned by the next synchronising call) or, for faults such as an illegal
 // address, its sticky error, as on a real GPU.
 
+import type { Socket } from 'node:net';
 import { CUresult, cuResultName } from '../../protocol/generated/cuResult';
 
 export class CudaError extends Error {
@@ -142,6 +143,17 @@ export interface DeviceContext {
    * must finish with it before it sends the context any other op. Throws like enqueueRead on a bad range.
    */
   hostView?(stream: BackendStream, addr: number, size: number): Uint8Array | null;
+  /**
+   * Optional, for backends that run the context in another process (the CUDA worker): takes over the
+   * session's data lane socket (LANE_ATTACH), so that copy payloads go between the client and that process
+   * without crossing the server. From then on the server announces the lane's bytes in order: laneWrite (the
+   * next width*height bytes, packed rows, to `dst` at `dpitch`), laneSkip (the next `size` bytes belong to a
+   * refused copy), laneRead (write the rows at `src` on the lane, then resolve). False: not possible now.
+   */
+  adoptLane?(socket: Socket): boolean;
+  laneWrite?(stream: BackendStream, dst: number, dpitch: number, width: number, height: number): void;
+  laneSkip?(size: number): void;
+  laneRead?(stream: BackendStream, src: number, spitch: number, width: number, height: number): Promise<void>;
   enqueueCopy(stream: BackendStream, dst: number, src: number, size: number): void;
   enqueueWrite2D(stream: BackendStream, dst: number, dpitch: number, src: Uint8Array, width: number, height: number): void;
   enqueueRead2D(stream: BackendStream, src: number, spitch: number, dst: Uint8Array, width: number, height: number): Promise<void>;

@@ -185,8 +185,8 @@ export class Client implements ReplySink {
   private laneWrite(f: Frame, s: Session): void {
     const lane = s.lane;
     const flat = f.op === Op.MEMCPY_HTOD_LANE;
-    if (f.body.length !== (flat ? MemcpyHtodLaneArgsSize : MemcpyHtod2dLaneArgsSize) || !lane) {
-      this.opts.log?.(`${this.id}: op ${f.op} ${lane ? 'with a malformed body' : 'without a data lane'}, closing`);
+    if (f.body.length !== (flat ? MemcpyHtodLaneArgsSize : MemcpyHtod2dLaneArgsSize) || (!lane && !s.remoteLane)) {
+      this.opts.log?.(`${this.id}: op ${f.op} ${lane || s.remoteLane ? 'with a malformed body' : 'without a data lane'}, closing`);
       return this.close();
     }
     let size: number, dst: number;
@@ -201,6 +201,14 @@ export class Client implements ReplySink {
       return this.close();
     }
     s.bytesIn += size;
+    if (!lane) {
+      // The context's process reads the lane itself, in the order it gets the calls: no hold. Its handler
+      // passes the bytes on; when anything refuses the copy first, they are still taken off the lane.
+      s.laneTaken = false;
+      this.dispatcher.run(f, s, this);
+      if (!s.laneTaken) s.ctx.laneSkip!(size);
+      return;
+    }
     // Packed 2D rows cannot land in place: they are staged, then written row by row.
     const placed = !flat || s.isDestroyed ? null : placeLaneWrite(s, f.stream, dst, size);
     const target = placed ?? Buffer.allocUnsafe(size);
@@ -229,20 +237,40 @@ export class Client implements ReplySink {
     const tickets = this.opts.laneTickets;
     const owner = typeof a.ticket === 'string' ? tickets?.get(a.ticket) : undefined;
     const s = owner?.session;
-    if (a.version !== PROTOCOL_VERSION || !owner || !s || s.id !== a.session || s.lane || this.opts.refusal) {
+    if (a.version !== PROTOCOL_VERSION || !owner || !s || s.id !== a.session || s.lane || s.remoteLane || this.opts.refusal) {
       return this.helloFailed(f, CUresult.CUDA_ERROR_NOT_PERMITTED, 'no session of this server has that lane ticket');
     }
     tickets!.delete(a.ticket as string);
     owner.laneTicket = null;
-    const lane = new Lane(this.conn.socket, (why) => {
+    if (s.ctx.adoptLane) return this.handLane(f, owner, s);
+    const lane = new Lane((why) => {
       this.opts.log?.(`${owner.id}: ${why}; the session ends with it`);
       owner.close();
-    });
+    }).bind(this.conn.socket);
     this.conn.becomeRaw(lane);
     this.state = 'lane';
     this.laneOwner = owner;
     s.lane = lane;
     this.conn.send(Op.LANE_ATTACH, { flags: Flag.REPLY, seq: f.seq });
+  }
+
+  /**
+   * The context runs in a process of its own (a CUDA worker): the lane's socket goes there, so copy payloads
+   * never cross this process. Nothing is read here after the attach frame; lane writes announced meanwhile
+   * wait in the worker until the socket arrives.
+   */
+  private handLane(f: Frame, owner: Client, s: Session): void {
+    this.conn.socket.pause();
+    s.remoteLane = true;
+    this.state = 'lane';
+    this.conn.send(Op.LANE_ATTACH, { flags: Flag.REPLY, seq: f.seq }, (err) => {
+      const handed = !err && !s.isDestroyed && s.ctx.adoptLane!(this.conn.socket);
+      if (!handed) {
+        this.opts.log?.(`${owner.id}: the data lane could not be handed to the session's worker; the session ends`);
+        owner.close();
+      }
+      this.conn.destroy(); // this process's end of the socket (its handle went to the worker)
+    });
   }
 
   /** A header that breaks the limits: framing is lost, so answer once and close. */

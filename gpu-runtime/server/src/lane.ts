@@ -41,11 +41,18 @@ export class Lane implements RawReader {
   private lost: Error | null = null;
   bytesIn = 0;
   bytesOut = 0;
+  private socket!: Socket;
 
-  constructor(
-    private readonly socket: Socket,
-    private readonly onLost: (why: string) => void,
-  ) {}
+  constructor(private readonly onLost: (why: string) => void) {}
+
+  /**
+   * The socket the lane reads and writes. Separate from the constructor because a socket that reads into our
+   * buffers asks for the first one (buffer()) while it is being made.
+   */
+  bind(socket: Socket): this {
+    this.socket = socket;
+    return this;
+  }
 
   get isLost(): boolean {
     return this.lost !== null;

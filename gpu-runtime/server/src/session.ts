@@ -60,8 +60,12 @@ export class Session {
   pending = 0;
   /** A request whose reply carries a live view of device memory; no op may run until it is written. */
   readHold: object | null = null;
-  /** The session's data lane once the client attached one (LANE_ATTACH). */
+  /** The session's data lane once the client attached one (LANE_ATTACH), when the server reads it itself. */
   lane: Lane | null = null;
+  /** The lane was handed to the context's process (DeviceContext.adoptLane), which reads and writes it. */
+  remoteLane = false;
+  /** Set by a lane write's handler once the context has been told to take the bytes (remote lanes). */
+  laneTaken = false;
   bytesIn = 0;
   bytesOut = 0;
   readonly opCounts = new Float64Array(OP_SLOTS);

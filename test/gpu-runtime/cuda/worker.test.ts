@@ -6,13 +6,15 @@
 
 import { strict as assert } from 'node:assert';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CUresult } from '../../../gpu-runtime/protocol/generated/cuResult';
+import { encodeMemcpyDtoh2dLaneArgs, encodeMemcpyHtod2dLaneArgs, Op } from '../../../gpu-runtime/protocol/generated/ops';
 import { ensureIntercept } from '../../cuda/programs';
 import { waitFor } from '../../helpers/serverFixture';
+import { LaneSocket } from '../../helpers/laneSocket';
 import { ReplyError, TestClient } from '../../helpers/testClient';
 import { CLI, serve, serveCudaOver, stop, type Served } from './chain';
 
@@ -26,6 +28,25 @@ extern "C" __global__ void twice(int *x, int n) {
   if (i < n) x[i] *= 2;
 }
 `;
+
+/** The pid holding the IPv4 TCP socket local:remote (loopback ports), from /proc: null when none is found. */
+function tcpOwner(localPort: number, remotePort: number): number | null {
+  const hex = (p: number): string => p.toString(16).toUpperCase().padStart(4, '0');
+  const row = readFileSync('/proc/net/tcp', 'utf8').split('\n').find((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[1]?.endsWith(`:${hex(localPort)}`) && f[2]?.endsWith(`:${hex(remotePort)}`);
+  });
+  const inode = row?.trim().split(/\s+/)[9];
+  if (!inode) return null;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return Number(pid);
+    } catch {
+      // processes come and go, and others' fds are not ours to read
+    }
+  }
+  return null;
+}
 
 /** The worker processes of the outer server (its child processes). */
 function workers(pid: number): number[] {
@@ -122,6 +143,54 @@ describe('cuda backend: one worker process per session (over the intercept)', fu
     } finally {
       a.c.close();
       b.c.close();
+    }
+  });
+
+  it('hands the data lane to the session\'s worker: copies bypass the server, in order, refused ones skipped', async () => {
+    const { c, module, twice } = await open();
+    try {
+      const offer = c.hello!.lane!;
+      const { lane, result } = await LaneSocket.attach(outer!.port, c.hello!.session, offer.ticket);
+      assert.equal(result, 0);
+      const n = 1 << 20;
+      const x = c.alloc(n);
+      const data = Buffer.alloc(n);
+      for (let i = 0; i < n; i += 4) data.writeInt32LE(i - 1000, i);
+      c.htodLane(x, n);
+      lane.sock.write(data);
+      c.launch(module, twice, [n / 4 / 256], [256], [x, n / 4]); // after the lane write, in stream order
+      const r = await c.dtohLane(x, n);
+      assert.equal(r.result, 0);
+      const back = await lane.read(n);
+      for (let i = 0; i < n; i += 4 * 997) assert.equal(back.readInt32LE(i), 2 * (i - 1000), `x[${i / 4}]`);
+      // The server holds no end of the lane: its socket belongs to the worker process.
+      const owner = tcpOwner(lane.sock.remotePort!, lane.sock.localPort!);
+      assert.ok(owner !== null && workers(outer!.child.pid!).includes(owner), `lane socket owned by ${owner}, not a worker of ${outer!.child.pid}`);
+      // A refused copy's bytes are taken off the lane; its error comes at the next sync.
+      c.htodLane(x + n / 2, n);
+      lane.sock.write(Buffer.alloc(n, 7));
+      await assert.rejects(c.sync(), (e: unknown) => e instanceof ReplyError && e.result === CUresult.CUDA_ERROR_INVALID_VALUE);
+      const p2 = Buffer.alloc(n, 0x3c);
+      c.htodLane(x, n);
+      lane.sock.write(p2);
+      assert.equal((await c.dtohLane(x, n)).result, 0);
+      assert.ok((await lane.read(n)).equals(p2), 'the next copy is whole');
+      // 2D: packed rows land at their pitch, and come back packed.
+      const w = 1000, h = 300, pitch = 1024;
+      const rows = Buffer.alloc(w * h);
+      for (let i = 0; i < rows.length; i++) rows[i] = (i * 7) & 0xff;
+      const body = Buffer.alloc(32);
+      encodeMemcpyHtod2dLaneArgs(body, 0, { dst: x, dpitch: pitch, width: w, height: h });
+      c.post(Op.MEMCPY_HTOD_2D_LANE, { body });
+      lane.sock.write(rows);
+      const flat = await c.dtoh(x, pitch * h);
+      assert.ok(flat.subarray(pitch, pitch + w).equals(rows.subarray(w, 2 * w)) && flat[pitch - 1] === 0x3c, 'row 1 at its pitch, the gap untouched');
+      encodeMemcpyDtoh2dLaneArgs(body, 0, { src: x, spitch: pitch, width: w, height: h });
+      assert.equal((await c.requestRaw(Op.MEMCPY_DTOH_2D_LANE, { body })).result, 0);
+      assert.ok((await lane.read(w * h)).equals(rows), '2D rows back, packed');
+      lane.sock.destroy();
+    } finally {
+      c.close();
     }
   });
 

@@ -9,6 +9,8 @@ import {
   decodeMemcpyDtohArgs,
   decodeMemcpyDtohLaneArgs,
   decodeMemcpyDtoh2dLaneArgs,
+  decodeMemcpyHtod2dLaneArgs,
+  decodeMemcpyHtodLaneArgs,
   encodeMemcpyDtohLaneReply,
   MemcpyDtohLaneReplySize,
   decodeMemcpyDtod2dArgs,
@@ -19,7 +21,7 @@ import {
 } from '../../../protocol/generated/ops';
 import { Flag } from '../../../protocol/generated/ops';
 import type { FrameHeader } from '../../../protocol/ts/codec';
-import { syncReply, type HandlerTable } from '../handler';
+import { syncReply, type HandlerTable, type Reply } from '../handler';
 import type { Session } from '../session';
 
 /**
@@ -50,6 +52,16 @@ export function placeLaneWrite(s: Session, stream: number, dst: number, n: numbe
   } catch {
     return null;
   }
+}
+
+/**
+ * A lane read on a lane the context's process owns: that process writes the bytes, so the reply may not
+ * turn into an error after it did. The deferred error is therefore taken first, and the read not made.
+ */
+function remoteLaneRead(s: Session, stream: number, src: number, spitch: number, width: number, height: number, body: Buffer): Promise<Reply> {
+  const deferred = s.takeDeferred();
+  if (deferred) throw deferred;
+  return s.ctx.laneRead!(s.stream(stream), src, spitch, width, height).then(() => ({ body }));
 }
 
 /** A reply frame must fit the frame limit; larger reads are split by the client. */
@@ -93,15 +105,32 @@ export const memoryHandlers: HandlerTable = {
     return syncReply(s, s.ctx.enqueueRead(stream, src, out), { bulk: out });
   },
 
+  // Lane writes reach a handler only when the lane belongs to the context's process (client.ts reads the
+  // others itself and runs them as MEMCPY_HTOD / MEMCPY_HTOD_2D): the handler tells the context to take them.
+  MEMCPY_HTOD_LANE(f, s) {
+    const { dst, size } = decodeMemcpyHtodLaneArgs(f.body);
+    s.checkRange(dst, size, 'MEMCPY_HTOD_LANE destination');
+    s.ctx.laneWrite!(s.stream(f.stream), dst, size, size, 1);
+    s.laneTaken = true;
+  },
+
+  MEMCPY_HTOD_2D_LANE(f, s) {
+    const a = decodeMemcpyHtod2dLaneArgs(f.body);
+    s.checkRange2D(a.dst, a.dpitch, a.width, a.height, 'MEMCPY_HTOD_2D_LANE destination');
+    s.ctx.laneWrite!(s.stream(f.stream), a.dst, a.dpitch, a.width, a.height);
+    s.laneTaken = true;
+  },
+
   /** MEMCPY_DTOH with the bytes on the data lane (client.ts writes them ahead of the reply). */
   MEMCPY_DTOH_LANE(f, s) {
     const { src, size } = decodeMemcpyDtohLaneArgs(f.body);
-    if (!s.lane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'MEMCPY_DTOH_LANE: the session has no data lane');
+    if (!s.lane && !s.remoteLane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'MEMCPY_DTOH_LANE: the session has no data lane');
     checkReadSize(size);
     s.checkRange(src, size, 'MEMCPY_DTOH_LANE source');
-    const stream = s.stream(f.stream);
     const body = Buffer.allocUnsafe(MemcpyDtohLaneReplySize);
     encodeMemcpyDtohLaneReply(body, 0, { laneBytes: size });
+    if (s.remoteLane) return remoteLaneRead(s, f.stream, src, size, size, 1, body);
+    const stream = s.stream(f.stream);
     if (size >= VIEW_MIN && s.ctx.hostView) {
       const v = s.ctx.hostView(stream, src, size);
       if (v) {
@@ -153,13 +182,14 @@ export const memoryHandlers: HandlerTable = {
   /** MEMCPY_DTOH_2D with the packed rows on the data lane. */
   MEMCPY_DTOH_2D_LANE(f, s) {
     const a = decodeMemcpyDtoh2dLaneArgs(f.body);
-    if (!s.lane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'MEMCPY_DTOH_2D_LANE: the session has no data lane');
+    if (!s.lane && !s.remoteLane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'MEMCPY_DTOH_2D_LANE: the session has no data lane');
     const size = a.width * a.height;
     checkReadSize(size);
     s.checkRange2D(a.src, a.spitch, a.width, a.height, 'MEMCPY_DTOH_2D_LANE source');
     const body = Buffer.allocUnsafe(MemcpyDtohLaneReplySize);
     encodeMemcpyDtohLaneReply(body, 0, { laneBytes: size });
     if (size === 0) return syncReply(s, Promise.resolve(), { body });
+    if (s.remoteLane) return remoteLaneRead(s, f.stream, a.src, a.spitch, a.width, a.height, body);
     const out = Buffer.allocUnsafe(size);
     return syncReply(s, s.ctx.enqueueRead2D(s.stream(f.stream), a.src, a.spitch, out, a.width, a.height), { body, lane: out });
   },
