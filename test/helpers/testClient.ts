@@ -54,7 +54,7 @@ export interface HelloReply {
   quota: { memory: number; handles: number; queuedOps: number };
   server: string;
   /** A plain-TCP server's offer of a data lane (LANE_ATTACH); a kernel-proxy adds host and port. */
-  lane?: { ticket: string; host?: string; port?: number };
+  lane?: { ticket: string; host?: string; port?: number; skipsServer?: boolean };
 }
 
 export interface KernelLayout {

@@ -547,8 +547,12 @@ static int dial_tcp(const char *host, const char *port, char *err, size_t errlen
     return fd;
 }
 
+/* The server named by REMOTE_GPU_SERVER, when that is how we connected: a data lane may go there too. */
+static char direct_host[256], direct_port[16];
+
 static int open_socket(char *err, size_t errlen)
 {
+    direct_host[0] = 0;
     const char *proxy = getenv("REMOTE_GPU_PROXY");
     if (proxy && *proxy) {
         struct sockaddr_un sa;
@@ -575,7 +579,9 @@ static int open_socket(char *err, size_t errlen)
         host[hl] = 0;
         if (colon) snprintf(port, sizeof(port), "%s", colon + 1);
     }
-    return dial_tcp(host, port, err, errlen);
+    int fd = dial_tcp(host, port, err, errlen);
+    if (fd >= 0) { memcpy(direct_host, host, sizeof(host)); memcpy(direct_port, port, sizeof(port)); }
+    return fd;
 }
 
 static void read_token(char *tok, size_t len)
@@ -635,17 +641,22 @@ static int parse_hello(const uint8_t *body, uint32_t len)
     rgpu_g.quota_mem = rgpu_g.va_size;
     if (rgpu_mp_map_get(&top, "quota", &v) == 0 && v.type == RGPU_MP_MAP && rgpu_mp_get_int(&v, "memory", &x) == 0 && x > 0)
         rgpu_g.quota_mem = (uint64_t)x;
-    /* A data lane is used only when a kernel-proxy named where to dial it: talking to the server directly,
-     * the session connection is already the direct path. */
-    struct rgpu_mp_value lane, lh, lt;
+    /* A data lane is used where a kernel-proxy named where to dial it, or, talking to the server directly, when
+     * its bytes would skip the server process (a CUDA worker takes the socket); otherwise the session
+     * connection already is the direct path. */
+    struct rgpu_mp_value lane, lh, lt, skip;
     rgpu_g.lane_host[0] = rgpu_g.lane_port[0] = rgpu_g.lane_ticket[0] = 0;
     if (rgpu_mp_map_get(&top, "lane", &lane) == 0 && lane.type == RGPU_MP_MAP &&
-        rgpu_mp_map_get(&lane, "host", &lh) == 0 && lh.type == RGPU_MP_STR &&
-        rgpu_mp_map_get(&lane, "ticket", &lt) == 0 && lt.type == RGPU_MP_STR && rgpu_mp_get_int(&lane, "port", &x) == 0 &&
-        lh.n < sizeof(rgpu_g.lane_host) && lt.n < sizeof(rgpu_g.lane_ticket) && x > 0 && x < 65536) {
-        copy_str(&lh, rgpu_g.lane_host, sizeof(rgpu_g.lane_host));
-        copy_str(&lt, rgpu_g.lane_ticket, sizeof(rgpu_g.lane_ticket));
-        snprintf(rgpu_g.lane_port, sizeof(rgpu_g.lane_port), "%d", (int)x);
+        rgpu_mp_map_get(&lane, "ticket", &lt) == 0 && lt.type == RGPU_MP_STR && lt.n < sizeof(rgpu_g.lane_ticket)) {
+        if (rgpu_mp_map_get(&lane, "host", &lh) == 0 && lh.type == RGPU_MP_STR && lh.n < sizeof(rgpu_g.lane_host) &&
+            rgpu_mp_get_int(&lane, "port", &x) == 0 && x > 0 && x < 65536) {
+            copy_str(&lh, rgpu_g.lane_host, sizeof(rgpu_g.lane_host));
+            snprintf(rgpu_g.lane_port, sizeof(rgpu_g.lane_port), "%d", (int)x);
+        } else if (direct_host[0] && rgpu_mp_map_get(&lane, "skipsServer", &skip) == 0 && skip.type == RGPU_MP_BOOL && skip.i) {
+            memcpy(rgpu_g.lane_host, direct_host, sizeof(direct_host));
+            memcpy(rgpu_g.lane_port, direct_port, sizeof(direct_port));
+        }
+        if (rgpu_g.lane_host[0]) copy_str(&lt, rgpu_g.lane_ticket, sizeof(rgpu_g.lane_ticket));
     }
     struct rgpu_mp_value feat, t;
     rgpu_array_textures = rgpu_mp_map_get(&top, "features", &feat) == 0 && feat.type == RGPU_MP_MAP &&

@@ -429,7 +429,9 @@ export class Client implements ReplySink {
         server: this.env.serverName,
         // Lets the client refuse texture/surface objects synchronously on a device that has none.
         features: { textures: typeof s.ctx.createTexObject === 'function' },
-        ...(this.offerLane() ? { lane: { ticket: this.laneTicket } } : {}),
+        // skipsServer: the lane's bytes would not even cross this process (a CUDA worker takes the socket), so
+        // a client connected directly gains from one too.
+        ...(this.offerLane() ? { lane: { ticket: this.laneTicket, ...(s.ctx.adoptLane ? { skipsServer: true } : {}) } } : {}),
       }),
     });
     const early = this.early;

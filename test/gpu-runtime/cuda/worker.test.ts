@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CUresult } from '../../../gpu-runtime/protocol/generated/cuResult';
 import { encodeMemcpyDtoh2dLaneArgs, encodeMemcpyHtod2dLaneArgs, Op } from '../../../gpu-runtime/protocol/generated/ops';
-import { ensureIntercept } from '../../cuda/programs';
+import { ensureIntercept, expectOk, interceptEnv, nvcc, run } from '../../cuda/programs';
 import { waitFor } from '../../helpers/serverFixture';
 import { LaneSocket } from '../../helpers/laneSocket';
 import { ReplyError, TestClient } from '../../helpers/testClient';
@@ -192,6 +192,15 @@ describe('cuda backend: one worker process per session (over the intercept)', fu
     } finally {
       c.close();
     }
+  });
+
+  it('an unmodified program connected directly takes a lane too, since its bytes skip the server', async function () {
+    this.timeout(120000);
+    const bin = await nvcc('streams.cu');
+    const r = await run(bin, ['pipeline', '4'], { env: { ...interceptEnv(`tcp://127.0.0.1:${outer!.port}`), REMOTE_GPU_TRACE: '1' }, timeoutMs: 110000 });
+    expectOk(r, 'pipeline through a CUDA worker');
+    assert.equal(r.stdout, 'pipeline ok 4 MiB\n');
+    assert.match(r.stderr, new RegExp(`data lane attached to 127\\.0\\.0\\.1:${outer!.port}`));
   });
 
   it('a killed worker fails its own session with LAUNCH_FAILED; the other session and new sessions carry on', async () => {

@@ -34,6 +34,7 @@ describe('server data lanes', function () {
     const offer = c.hello!.lane!;
     assert.match(offer.ticket, /^[0-9a-f]{32}$/);
     assert.equal(offer.host, undefined, 'the server names no address: only a proxy knows the one to dial');
+    assert.equal(offer.skipsServer, undefined, 'an emulated context runs in the server: a direct client gains nothing from a lane');
     const { lane, result } = await LaneSocket.attach(server.address.port, c.hello!.session, offer.ticket);
     assert.equal(result, 0);
     return { c, lane };
