@@ -9,8 +9,8 @@ import { emitAlu } from './alu';
 import { emitMem } from './memops';
 import { emitAsync } from './asyncops';
 import { emitTex } from './texops';
-import { SYNC_OPS, emitSync, isSyncInstr } from './syncops';
-import { liveAtSync } from './liveness';
+import { SYNC_OPS, SpillSlot, emitSync, isSyncInstr, spillSlots } from './syncops';
+import { defsUses, liveAtSync } from './liveness';
 import { paramLayout } from './parser';
 import { inlineSyncCalls, syncFunctions } from './inline';
 
@@ -65,6 +65,14 @@ export class FnGen {
   pos = 0;
   labelPos = new Map<string, number>();
   live: Map<number, string[]> = new Map();
+  /** Spill slot of every register live at a sync point (kernels with sync points). */
+  slots = new Map<string, SpillSlot>();
+  /**
+   * Sync-live registers written only outside loops (set up once, then read across every barrier of a loop):
+   * each write also stores the slot, so parking spills them no more. Others are spilled at each sync point.
+   * Every register write goes through wr(), so this choice is only about speed.
+   */
+  writeThrough = new Set<string>();
   /** Call-sequence param slots stored in this function: slot name -> class. */
   readonly slotCls = new Map<string, Cls>();
 
@@ -125,6 +133,7 @@ export class FnGen {
     let v = conv(e, clsOf(type), to, type);
     const rt = this.regType.get(o.name)!;
     if (to === 'i' && typeSize(rt) < 4 && typeSize(type) >= 4) v = wrapInt(rt, v);
+    if (this.writeThrough.has(o.name)) return `${jsName(o.name)} = ${v}; ${this.slots.get(o.name)!.spill}`;
     return `${jsName(o.name)} = ${v};`;
   }
 
@@ -256,7 +265,11 @@ export class FnGen {
     if (syncIdx.size && !this.isKernel) {
       throw new UnsupportedError(`${this.fn.name}: barrier or warp collective inside a non-inlined function is not supported`);
     }
-    if (syncIdx.size) this.live = liveAtSync(this.fn, syncIdx, this.regCls);
+    if (syncIdx.size) {
+      this.live = liveAtSync(this.fn, syncIdx, this.regCls);
+      this.slots = spillSlots(this.live, this.regCls);
+      this.writeThrough = writtenOutsideLoops(body, new Set(this.slots.keys()));
+    }
     const loops = simpleLoops(body, syncIdx);
     const loopEnds = new Set(loops.values());
     const lines: string[] = [];
@@ -290,8 +303,10 @@ export class FnGen {
     ];
     if (this.isKernel) {
       head.push(`const FB = 0;`, `let pc = S.pc;`);
-      // A resumed thread enters at its resume case, which reloads its registers (syncops.ts).
-      head.push(this.restore.length ? `if (pc === 0) S.sp = ${frame};` : `S.sp = ${frame};`);
+      // A resumed thread enters at its resume case, which reloads its registers (syncops.ts). A thread that
+      // starts zeroes its write-through slots: they hold what a register has before its first write.
+      const zero = [...this.writeThrough].map((r) => this.slots.get(r)!.zero).join(' ');
+      head.push(this.restore.length ? `if (pc === 0) { S.sp = ${frame}; ${zero} }` : `S.sp = ${frame};`);
     } else {
       head.push(`const FB = S.sp; S.sp = FB + ${frame}; if (S.sp > LS) E.stackOverflow();`, 'let pc = 0;');
     }
@@ -425,6 +440,28 @@ function simpleLoops(body: Stmt[], syncIdx: Set<number>): Map<number, number> {
       head = -1;
     }
   }
+  return out;
+}
+
+/** Those of `regs` that no instruction inside a loop (between a label and a later branch back to it) writes. */
+function writtenOutsideLoops(body: Stmt[], regs: Set<string>): Set<string> {
+  const at = new Map<string, number>();
+  body.forEach((s, i) => { if (isLabel(s)) at.set(s.label, i); });
+  const inLoop = new Uint8Array(body.length);
+  body.forEach((s, j) => {
+    if (isLabel(s)) return;
+    const targets = s.parts[0] === 'bra' && s.args[0]?.k === 'sym' ? [s.args[0].name]
+      : s.parts[0] === 'brx' && s.args[1]?.k === 'sym' ? branchTargets(body, s.args[1].name) ?? [] : [];
+    for (const l of targets) {
+      const t = at.get(l);
+      if (t !== undefined && t <= j) inLoop.fill(1, t, j + 1);
+    }
+  });
+  const out = new Set(regs);
+  body.forEach((s, i) => {
+    if (isLabel(s) || !inLoop[i]) return;
+    for (const r of defsUses({ ...s, guard: null }).defs) out.delete(r);
+  });
   return out;
 }
 

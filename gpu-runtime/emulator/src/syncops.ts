@@ -5,7 +5,7 @@
 import { Instr, Operand } from './ir';
 import type { FnGen } from './codegen';
 import { jsName } from './codegen';
-import { UnsupportedError } from './values';
+import { Cls, UnsupportedError } from './values';
 import { mbarrierDone } from './asyncops';
 import { emitLdmatrix, emitMmaSync } from './mma';
 
@@ -26,6 +26,46 @@ export const YIELD_EVERY = 32;
 export const SHFL_MODES = ['up', 'down', 'bfly', 'idx'];
 export const VOTE_MODES = ['all', 'any', 'uni', 'ballot'];
 export const REDUX_OPS = ['add', 'min', 'max', 'and', 'or', 'xor'];
+
+/** Where a register live at some sync point is kept while its thread is parked, as JS statements. */
+export interface SpillSlot { spill: string; reload: string; zero: string }
+
+/**
+ * One fixed slot per register live at any sync point of the kernel, in typed arrays so parking a thread
+ * allocates nothing (a double or address stored in a plain array is a fresh heap number): floats and i64 in
+ * a Float64Array, ints and predicates in an Int32Array. An i64 that is a BigInt leaves NaN (never an i64
+ * number) in its double slot and itself in the plain array. Past SPILL_F64/SPILL_I32, the plain array.
+ */
+export function spillSlots(live: Map<number, string[]>, regCls: Map<string, Cls>): Map<string, SpillSlot> {
+  const out = new Map<string, SpillSlot>();
+  let nf = 0, ni = 0, nv = 0;
+  for (const regs of live.values()) for (const r of regs) {
+    if (out.has(r)) continue;
+    const c = regCls.get(r);
+    const x = jsName(r);
+    if ((c === 'f' || c === 'd') && nf < SPILL_F64) {
+      const k = nf++;
+      out.set(r, { spill: `S.vf[${k}] = ${x};`, reload: `${x} = S.vf[${k}];`, zero: `S.vf[${k}] = 0;` });
+    } else if (c === 'l' && nf < SPILL_F64) {
+      const k = nf++, j = nv++;
+      out.set(r, {
+        spill: `S.vf[${k}] = typeof ${x} === 'number' ? ${x} : (S.v[${j}] = ${x}, NaN);`,
+        reload: `${x} = S.vf[${k}]; if (${x} !== ${x}) ${x} = S.v[${j}];`,
+        zero: `S.vf[${k}] = 0;`,
+      });
+    } else if (c === 'i' && ni < SPILL_I32) {
+      const k = ni++;
+      out.set(r, { spill: `S.vi[${k}] = ${x};`, reload: `${x} = S.vi[${k}];`, zero: `S.vi[${k}] = 0;` });
+    } else if (c === 'p' && ni < SPILL_I32) {
+      const k = ni++;
+      out.set(r, { spill: `S.vi[${k}] = ${x} ? 1 : 0;`, reload: `${x} = S.vi[${k}] !== 0;`, zero: `S.vi[${k}] = 0;` });
+    } else {
+      const j = nv++;
+      out.set(r, { spill: `S.v[${j}] = ${x};`, reload: `${x} = S.v[${j}];`, zero: `S.v[${j}] = ${c === 'p' ? 'false' : '0'};` });
+    }
+  }
+  return out;
+}
 
 export function isSyncInstr(ins: Instr): boolean {
   const p = ins.parts;
@@ -140,34 +180,9 @@ export function emitSync(g: FnGen, ins: Instr): string {
   const next = g.nextCase++;
   const back = g.nextCase++;
   const live = g.live.get(g.pos) ?? [];
-  // Spilled into typed arrays, so parking a thread allocates nothing (a double or address stored in a plain
-  // array is a fresh heap number): floats and i64 to a Float64Array, ints and predicates to an Int32Array. An
-  // i64 that is a BigInt leaves NaN (never an i64 number) in its double slot and itself in the plain array.
-  const spills: string[] = [];
-  const reloads: string[] = [];
-  let nf = 0, ni = 0, nv = 0;
-  for (const r of live) {
-    const c = g.regCls.get(r);
-    const x = jsName(r);
-    if ((c === 'f' || c === 'd') && nf < SPILL_F64) {
-      spills.push(`S.vf[${nf}] = ${x};`);
-      reloads.push(`${x} = S.vf[${nf++}];`);
-    } else if (c === 'l' && nf < SPILL_F64) {
-      spills.push(`S.vf[${nf}] = typeof ${x} === 'number' ? ${x} : (S.v[${nv}] = ${x}, NaN);`);
-      reloads.push(`${x} = S.vf[${nf++}]; if (${x} !== ${x}) ${x} = S.v[${nv++}];`);
-    } else if (c === 'i' && ni < SPILL_I32) {
-      spills.push(`S.vi[${ni}] = ${x};`);
-      reloads.push(`${x} = S.vi[${ni++}];`);
-    } else if (c === 'p' && ni < SPILL_I32) {
-      spills.push(`S.vi[${ni}] = ${x} ? 1 : 0;`);
-      reloads.push(`${x} = S.vi[${ni++}] !== 0;`);
-    } else {
-      spills.push(`S.v[${nv}] = ${x};`);
-      reloads.push(`${x} = S.v[${nv++}];`);
-    }
-  }
-  const spill = spills.join(' ');
-  const reload = reloads.join(' ');
+  // Registers kept in their slot at every write (g.writeThrough) are already there.
+  const spill = live.filter((r) => !g.writeThrough.has(r)).map((r) => g.slots.get(r)!.spill).join(' ');
+  const reload = live.map((r) => g.slots.get(r)!.reload).join(' ');
   g.restore.push(back);
   const guard = ins.guard ? `if (${ins.guard.neg ? '' : '!'}${g.reg(ins.guard.reg)}) { pc = ${next}; continue L; } ` : '';
   return `${pre}${guard}${set.join(' ')} ${spill} S.site = ${g.pos}; S.pc = ${back}; return 1;\ncase ${back}: ${reload} ${resume}\ncase ${next}:`;
