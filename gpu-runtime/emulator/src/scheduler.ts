@@ -328,15 +328,26 @@ function toCudaError(e: unknown, name: string, out: string): CudaError {
   return err;
 }
 
+/**
+ * CTA coordinates of linear block b, the same arithmetic for every block: a branch taken only at the end of
+ * a row (cy++, cz++) is first reached after V8 has optimised the scheduler loop, and costs a deoptimisation
+ * and a recompile in every fresh block worker.
+ */
+function setCta(E: LaunchEnv, b: number, ncx: number, ncy: number): void {
+  const row = Math.floor(b / ncx);
+  E.cx = b - row * ncx;
+  E.cy = row % ncy;
+  E.cz = Math.floor(row / ncy);
+}
+
 function runFast(K: (S: ThreadState) => number, E: GridEnv): void {
   // One state serves every thread in turn, as before; across launches too, so only the ids are reset.
   const S = E.fastThread;
   S.lb = 0; S.sp = 0;
   const { ntx, nty, ntz, ncx, ncy } = E;
   const shu8 = E.sh.u8;
-  for (let b = E.b0, cx = b % ncx, cy = Math.floor(b / ncx) % ncy, cz = Math.floor(b / (ncx * ncy)); b < E.b1; b++) {
-    E.cx = cx; E.cy = cy; E.cz = cz;
-    if (++cx === ncx) { cx = 0; if (++cy === ncy) { cy = 0; cz++; } }
+  for (let b = E.b0; b < E.b1; b++) {
+    setCta(E, b, ncx, ncy);
     // Loop-free kernels never reach a back-edge check: charge each CTA's threads to the watchdog budget.
     if ((E.wd -= ntx * nty * ntz) < 0) E.tick();
     if (E.sl > 0) shu8.fill(0);
@@ -362,9 +373,8 @@ function runSync(K: (S: ThreadState) => number, E: GridEnv, n: number): void {
   const status = E.status;
   const nwarps = Math.ceil(n / 32);
   const { ncx, ncy } = E;
-  for (let b = E.b0, cx = b % ncx, cy = Math.floor(b / ncx) % ncy, cz = Math.floor(b / (ncx * ncy)); b < E.b1; b++) {
-    E.cx = cx; E.cy = cy; E.cz = cz;
-    if (++cx === ncx) { cx = 0; if (++cy === ncy) { cy = 0; cz++; } }
+  for (let b = E.b0; b < E.b1; b++) {
+    setCta(E, b, ncx, ncy);
     E.sh.u8.fill(0);
     E.ba.fill(0);
     for (let i = 0; i < n; i++) { threads[i].pc = 0; status[i] = RUN; }

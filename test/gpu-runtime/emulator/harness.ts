@@ -37,7 +37,7 @@ export class Session {
   readonly ctx: DeviceContext;
   private next: number;
   printed = '';
-  constructor(opts: { watchdogMs?: number; type?: string } = {}) {
+  constructor(opts: { watchdogMs?: number; type?: string; workers?: number; splitMin?: number } = {}) {
     const be = createEmulatedBackend([{ type: opts.type ?? 'T4', count: 1 }], opts);
     this.ctx = be.devices[0].createContext({ vaSize: 1 << 30 });
     this.next = this.ctx.va.base;
