@@ -32,7 +32,7 @@ export function emitFloat(g: FnGen, ins: Instr): string | null {
   // .ftz inline: V8 inlines only so many helper calls into one kernel, and the hot ops must not be left out.
   const fz = (e: string): string => {
     const v = g.local('fz');
-    return `((${v} = ${e}) < ${FLT_MIN} && ${v} > -${FLT_MIN} ? ${v} * 0 : ${v})`;
+    return `(((${v} = ${e}) < ${FLT_MIN}) & (${v} > -${FLT_MIN}) ? ${v} * 0 : ${v})`;
   };
   const X = (k: number): string => (ftz ? fz(g.rd(a[k], type)) : g.rd(a[k], type));
   const mode = roundMode(p);
@@ -52,11 +52,12 @@ export function emitFloat(g: FnGen, ins: Instr): string | null {
       if (mode) e = directed(5, X(1), X(2), X(3));
       else if (!single) e = `R.fma64(${X(1)}, ${X(2)}, ${X(3)})`;
       else {
-        // fpexact.fma32 inline: f64 sum of the exact product, and the rare f32-midpoint case in a call.
+        // fpexact.fma32 inline: f64 sum of the exact product, and the rare f32-midpoint case in a call. The two
+        // tests are or-ed bitwise (both always evaluated, one branch): fewer branches, less V8 compile time.
         const [fp, fs, ft, fo] = ['fp', 'fs', 'ft', 'fo'].map((n) => g.local(n));
         const z = g.local('fc');
         e = `(${fp} = ${X(1)} * ${X(2)}, ${fs} = ${fp} + (${z} = ${X(3)}), ${ft} = Math.fround(${fs}), ` +
-          `${ft} === ${fs} || Math.fround(${fo} = 2 * ${fs} - ${ft}) !== ${fo} ? ${ft} : R.fma32fix(${fp}, ${z}, ${fs}, ${ft}, ${fo}))`;
+          `(${ft} === ${fs}) | (Math.fround(${fo} = 2 * ${fs} - ${ft}) !== ${fo}) ? ${ft} : R.fma32fix(${fp}, ${z}, ${fs}, ${ft}, ${fo}))`;
       }
       break;
     case 'div':
