@@ -138,6 +138,11 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     expectOk(big, 'large via the lane');
     assert.match(big.stdout, /large ok 80 MiB/);
     assert.match(big.stderr, /data lane attached/);
+    // Four host threads, each with its own stream and 1 MiB copies both ways, share the one lane.
+    const threads = await viaRgpuRun([bins.streams, 'threads', String(256 * 1024)], { REMOTE_GPU_TRACE: '1' }, 170000);
+    expectOk(threads, 'threads via the lane');
+    assert.equal(threads.stdout, 'threads ok\n');
+    assert.match(threads.stderr, /data lane attached/);
   });
 
   it('through `rgpu run` with REMOTE_GPU_LANE=0, the same copies go through the proxy', async function () {

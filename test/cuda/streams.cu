@@ -1,5 +1,5 @@
 // Streams, pinned memory, events, host threads and large copies through the intercept.
-// Scenarios: streams | threads | large MiB | pipeline MiB
+// Scenarios: streams | threads [floats] | large MiB | pipeline MiB
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -55,13 +55,13 @@ static void run_streams()
     printf("streams ok elapsed=%.3fms\n", ms);
 }
 
-static void run_threads()
+static void run_threads(int n)
 {
-    const int T = 4, n = 2048;
+    const int T = 4;
     std::vector<std::thread> th;
     std::vector<int> ok(T, 0);
     for (int t = 0; t < T; t++)
-        th.emplace_back([t, &ok]() {
+        th.emplace_back([t, n, &ok]() {
             std::vector<float> h(n);
             for (int i = 0; i < n; i++) h[i] = (float)(i + t);
             float *d;
@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "";
     if (!strcmp(what, "streams")) run_streams();
-    else if (!strcmp(what, "threads")) run_threads();
+    else if (!strcmp(what, "threads")) run_threads(argc > 2 ? atoi(argv[2]) : 2048);
     else if (!strcmp(what, "large")) run_large(argc > 2 ? strtoul(argv[2], 0, 10) : 256);
     else if (!strcmp(what, "pipeline")) run_pipeline(argc > 2 ? strtoul(argv[2], 0, 10) : 48);
     else { fprintf(stderr, "unknown scenario %s\n", what); return 2; }
