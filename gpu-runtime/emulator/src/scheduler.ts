@@ -354,12 +354,39 @@ function runFast(K: (S: ThreadState) => number, E: GridEnv): void {
     let lin = 0;
     for (let tz = 0; tz < ntz; tz++) for (let ty = 0; ty < nty; ty++) for (let tx = 0; tx < ntx; tx++, lin++) {
       S.tx = tx; S.ty = ty; S.tz = tz; S.lin = lin; S.lane = lin & 31; S.pc = 0;
-      try { K(S); } catch (e) { if (e !== R.EXIT) throw e; }
+      runThread(K, S);
     }
   }
 }
 
 const RUN = 0, WAIT = 1, DONE = 2;
+
+/** K(S); 0 when the thread exits through a called function (R.EXIT). */
+function runThread(K: (S: ThreadState) => number, S: ThreadState): number {
+  try { return K(S); } catch (e) { if (e !== R.EXIT) throw e; return 0; }
+}
+
+/** Threads that ended in the last runRound. */
+let roundEnded = 0;
+
+/**
+ * Runs every runnable thread of the CTA once, in index order, to its next sync point or its end; returns how
+ * many parked at a plain __syncthreads() (and leaves how many ended in roundEnded).
+ */
+function runRound(K: (S: ThreadState) => number, threads: ThreadState[], status: Uint8Array, n: number): number {
+  let plain = 0, ended = 0;
+  for (let i = 0; i < n; i++) {
+    if (status[i] !== RUN) continue;
+    const S = threads[i];
+    const r = runThread(K, S);
+    if (r === 0) { status[i] = DONE; ended++; } else if (S.op !== SYNC_OPS.YIELD) {
+      status[i] = WAIT;
+      if (S.op === SYNC_OPS.BAR && S.a === 0 && S.b === 0) plain++;
+    }
+  }
+  roundEnded = ended;
+  return plain;
+}
 
 function runSync(K: (S: ThreadState) => number, E: GridEnv, n: number): void {
   // Thread states persist across CTAs (only pc is reset per CTA), so reusing them across launches is the same.
@@ -380,18 +407,8 @@ function runSync(K: (S: ThreadState) => number, E: GridEnv, n: number): void {
     for (let i = 0; i < n; i++) { threads[i].pc = 0; status[i] = RUN; }
     let live = n;
     for (;;) {
-      let ran = 0, plain = 0;
-      for (let i = 0; i < n; i++) {
-        if (status[i] !== RUN) continue;
-        ran++;
-        let r = 0;
-        const S = threads[i];
-        try { r = K(S); } catch (e) { if (e !== R.EXIT) throw e; }
-        if (r === 0) { status[i] = DONE; live--; } else if (S.op !== SYNC_OPS.YIELD) {
-          status[i] = WAIT;
-          if (S.op === SYNC_OPS.BAR && S.a === 0 && S.b === 0) plain++;
-        }
-      }
+      const plain = runRound(K, threads, status, n);
+      live -= roundEnded;
       if (live === 0) break;
       if (--E.wd < 0) E.tick();
       // Every live thread reached __syncthreads() in this round (so none waits on anything else): release them
@@ -450,8 +467,7 @@ function runCooperative(inst: KernelInstance, E: LaunchEnv, n: number, sl: numbe
       let yielded = 0;
       for (let i = 0; i < n; i++) {
         if (st[i] !== RUN) continue;
-        let r = 0;
-        try { r = K(ts[i]); } catch (e) { if (e !== R.EXIT) throw e; }
+        const r = runThread(K, ts[i]);
         if (r === 0) { st[i] = DONE; live[b]--; } else if (ts[i].op === SYNC_OPS.YIELD) yielded++; else st[i] = WAIT;
       }
       if (live[b] === 0) { remaining--; continue; }
