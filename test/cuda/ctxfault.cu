@@ -24,10 +24,25 @@ DECL(cuMemAlloc, 3020) DECL(cuMemFree, 3020) DECL(cuMemsetD32, 3020) DECL(cuMemc
 __global__ void poke(int *p, long long off) { p[off] = 1; }
 __global__ void touch(int *p, int i) { p[i] = 1; }
 
+// A copy large enough for the data lane, there and back, in the current session.
+static void big_round_trip(const char *when)
+{
+    const size_t n = 1 << 20;
+    static unsigned char a[1 << 20], b[1 << 20];
+    for (size_t i = 0; i < n; i++) a[i] = (unsigned char)(i * 13 + 1);
+    void *d;
+    CHECK(cudaMalloc(&d, n));
+    CHECK(cudaMemcpy(d, a, n, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(b, d, n, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < n; i++) ASSERT(a[i] == b[i], "%s: byte %zu", when, i);
+    CHECK(cudaFree(d));
+}
+
 int main()
 {
     LOAD(cuCtxCreate); LOAD(cuCtxDestroy); LOAD(cuCtxPushCurrent); LOAD(cuCtxPopCurrent); LOAD(cuMemAlloc);
     LOAD(cuMemFree); LOAD(cuMemsetD32); LOAD(cuMemcpyDtoH); LOAD(cuCtxGetCurrent);
+    big_round_trip("before the fault");
     int *p;
     CHECK(cudaMalloc(&p, 256));
     poke<<<1, 1>>>(p, 1LL << 34);
@@ -65,6 +80,7 @@ int main()
     touch<<<1, 1>>>(q, 31);
     CHECK(cudaMemcpy(out, q, 128, cudaMemcpyDeviceToHost));
     ASSERT(out[31] == 1 && out[30] == 0, "kernel after reset");
+    big_round_trip("after the reset");
     printf("ctxfault ok\n");
     return 0;
 }

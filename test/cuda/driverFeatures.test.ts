@@ -2,8 +2,9 @@
 // nvcc-built programs on the
 // emulated T4 through the intercept. Each program checks its own results and exits non-zero on a mismatch.
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
 import type { RunningServer } from '../../gpu-runtime/server/src/main';
-import { expectOk, interceptEnv, run, serverWithPrograms } from './programs';
+import { expectOk, interceptEnv, REPO, run, serverWithPrograms } from './programs';
 
 describe('VMM, graphs, host functions and per-context faults on the emulated T4 through the intercept', function () {
   let server: RunningServer;
@@ -52,5 +53,14 @@ describe('VMM, graphs, host functions and per-context faults on the emulated T4 
     const sessions = [...r.stderr.matchAll(/session (s-\d+) on /g)].map((m) => m[1]);
     assert.equal(sessions.length, 2, `one session before the fault, one after:\n${r.stderr}`);
     assert.match(r.stderr, /faulted \(CUresult 700\): a new context gets a new session/);
+  });
+
+  it('through `rgpu run`, the session after a fault attaches a data lane of its own', async () => {
+    const env = interceptEnv(url, { REMOTE_GPU_TRACE: '1' });
+    delete env.REMOTE_GPU_SERVER;
+    const r = await run(process.execPath, [path.join(REPO, 'out/gpu-runtime/cli/src/main.js'), 'run', '--pool', url, '--', bins.ctxfault], { env, timeoutMs: 60000 });
+    expectOk(r, 'ctxfault via rgpu run');
+    assert.equal(r.stdout, 'ctxfault ok\n');
+    assert.equal([...r.stderr.matchAll(/data lane attached/g)].length, 2, `a lane per session:\n${r.stderr.split('\n').filter((l) => !/cuGetProcAddress/.test(l)).join('\n')}`);
   });
 });
