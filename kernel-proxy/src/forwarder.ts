@@ -311,6 +311,7 @@ export class Forwarder {
     },
     // A copy's bytes on the data lane never cross the proxy; its request says how many there are.
     onBody: (op, _flags, _seq, _result, body) => {
+      this.info.lane = true;
       if (op === Op.MEMCPY_HTOD_LANE && body.length === MemcpyHtodLaneArgsSize) this.deps.stats.lane(op, decodeMemcpyHtodLaneArgs(body).size, true);
       else if (op === Op.MEMCPY_HTOD_2D_LANE && body.length === MemcpyHtod2dLaneArgsSize) {
         const a = decodeMemcpyHtod2dLaneArgs(body);
@@ -340,6 +341,7 @@ export class Forwarder {
     },
     onBody: (op, _flags, seq, result, body) => {
       if (op === Op.MEMCPY_DTOH_LANE || op === Op.MEMCPY_DTOH_2D_LANE) {
+        this.info.lane = true;
         if (body.length === MemcpyDtohLaneReplySize) this.deps.stats.lane(op, decodeMemcpyDtohLaneReply(body).laneBytes, false);
         return;
       }

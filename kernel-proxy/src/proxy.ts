@@ -37,7 +37,7 @@ export interface ProxyOptions {
 export interface StatusReply {
   pool: { url: string; connected: boolean; error?: string; embedded?: boolean };
   gpuType: string;
-  sessions: Array<{ id: string; pid?: number; argv0?: string; gpuType: string; device?: string; state: string; queuePosition?: number }>;
+  sessions: Array<{ id: string; pid?: number; argv0?: string; gpuType: string; device?: string; state: string; queuePosition?: number; lane?: boolean }>;
   rttMs: number;
 }
 

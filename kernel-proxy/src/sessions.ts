@@ -9,6 +9,8 @@ export interface SessionInfo {
   device?: string;
   state: 'connecting' | 'attached' | 'queued';
   queuePosition?: number;
+  /** Set once a copy of this session took its data lane (large copies bypass the proxy's relay). */
+  lane?: boolean;
 }
 
 export class SessionRegistry {

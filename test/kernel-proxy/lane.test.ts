@@ -66,6 +66,7 @@ describe('kernel-proxy and data lanes', function () {
       assert.ok(after.bytesToDevice - before.bytesToDevice >= n, 'bytes sent on the lane count towards the device');
       assert.ok(after.bytesFromDevice - before.bytesFromDevice >= n, 'bytes read on the lane count from the device');
       assert.ok(after.ops.MEMCPY_HTOD_LANE.bytes >= n && after.ops.MEMCPY_DTOH_LANE.bytes >= n, 'booked to the ops that announced them');
+      assert.equal(proxy.status().sessions.find((s) => s.id === value.session)?.lane, true, 'the session shows its lane in rgpu/status');
       attached.lane.sock.destroy();
     } finally {
       c.sock.destroy();

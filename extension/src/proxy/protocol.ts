@@ -16,6 +16,8 @@ export const Methods = {
 export interface SessionInfo {
   id: string; pid?: number; argv0?: string; gpuType?: string; device?: string;
   state: 'attached' | 'queued'; queuePosition?: number;
+  /** Its large copies take a data lane straight to the pool. */
+  lane?: boolean;
 }
 
 export interface ProxyStatus {
