@@ -84,9 +84,15 @@ export interface SpareWindow { buf: ArrayBufferLike; pages: ArrayBufferLike; dir
 const spareWindows: SpareWindow[] = [];
 const MAX_SPARE_WINDOWS = 2;
 
-/** Offers a released window (DeviceHeap.releaseAll) to the next context; call only once nothing can write to it. */
+/**
+ * Offers a released window (DeviceHeap.releaseAll) to the next context; call only once nothing can write to it.
+ * The newest are kept: the next context most likely has the size of the last ones, and spares of another size
+ * held the places while every window of the new size went to the GC (a run of 4 GiB contexts after a few of
+ * 1 GiB then piled up and fork failed with ENOMEM, depending on when the GC ran).
+ */
 export function recycleWindow(w: SpareWindow): void {
-  if (spareWindows.length < MAX_SPARE_WINDOWS) spareWindows.push(w);
+  if (spareWindows.length >= MAX_SPARE_WINDOWS) spareWindows.shift();
+  spareWindows.push(w);
 }
 
 export class DeviceHeap implements KernelHeap {
