@@ -29,23 +29,24 @@ extern "C" __global__ void twice(int *x, int n) {
 }
 `;
 
-/** The pid holding the IPv4 TCP socket local:remote (loopback ports), from /proc: null when none is found. */
-function tcpOwner(localPort: number, remotePort: number): number | null {
+/** The pids holding the IPv4 TCP socket local:remote (loopback ports), from /proc. */
+function tcpOwners(localPort: number, remotePort: number): number[] {
   const hex = (p: number): string => p.toString(16).toUpperCase().padStart(4, '0');
   const row = readFileSync('/proc/net/tcp', 'utf8').split('\n').find((l) => {
     const f = l.trim().split(/\s+/);
     return f[1]?.endsWith(`:${hex(localPort)}`) && f[2]?.endsWith(`:${hex(remotePort)}`);
   });
   const inode = row?.trim().split(/\s+/)[9];
-  if (!inode) return null;
+  const owners: number[] = [];
+  if (!inode) return owners;
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      for (const fd of readdirSync(`/proc/${pid}/fd`)) if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return Number(pid);
+      if (readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`)) owners.push(Number(pid));
     } catch {
       // processes come and go, and others' fds are not ours to read
     }
   }
-  return null;
+  return owners;
 }
 
 /** The worker processes of the outer server (its child processes). */
@@ -163,9 +164,10 @@ describe('cuda backend: one worker process per session (over the intercept)', fu
       assert.equal(r.result, 0);
       const back = await lane.read(n);
       for (let i = 0; i < n; i += 4 * 997) assert.equal(back.readInt32LE(i), 2 * (i - 1000), `x[${i / 4}]`);
-      // The server holds no end of the lane: its socket belongs to the worker process.
-      const owner = tcpOwner(lane.sock.remotePort!, lane.sock.localPort!);
-      assert.ok(owner !== null && workers(outer!.child.pid!).includes(owner), `lane socket owned by ${owner}, not a worker of ${outer!.child.pid}`);
+      // The server holds no end of the lane (it lets go once the worker acknowledged the handle): the worker does.
+      const owners = (): number[] => tcpOwners(lane.sock.remotePort!, lane.sock.localPort!);
+      await waitFor(() => !owners().includes(outer!.child.pid!), 5000, 'the server to let go of the lane');
+      assert.ok(owners().some((p) => workers(outer!.child.pid!).includes(p)), `lane socket owned by ${owners()}, not by a worker of ${outer!.child.pid}`);
       // A refused copy's bytes are taken off the lane; its error comes at the next sync.
       c.htodLane(x + n / 2, n);
       lane.sock.write(Buffer.alloc(n, 7));
