@@ -95,7 +95,8 @@ static int send_iov_on(int fd, struct iovec *iov, int n)
                 else if (!other) np = 2;
                 int pr = poll(pfd, (nfds_t)np, other ? 10 : -1);
                 int bad = pr < 0 && errno != EINTR;
-                int readable = pr > 0 && !other && (pfd[np - 1].revents & POLLIN);
+                /* a hang-up counts as readable: the read then finds the loss instead of this loop spinning */
+                int readable = pr > 0 && !other && (pfd[np - 1].revents & (POLLIN | POLLHUP | POLLERR));
                 if (!bad && readable && !(pfd[0].revents & POLLOUT)) bad = read_interleaved_frame();
                 if (!other) {
                     pthread_mutex_lock(&rx_lock);
