@@ -12,7 +12,7 @@ function pattern(n: number, seed: number): Buffer {
   return b;
 }
 
-/** A stream of small, medium (assembled) and large (placed) frames, each bulk a distinct pattern. */
+/** A stream of small (assembled) and larger (placed) frames, each bulk a distinct pattern. */
 function stream(): { bytes: Buffer; bulks: Map<number, Buffer> } {
   const sizes = [0, 5, 100, 70_000, PLACE_MIN + 12_345, 3, 2 * PLACE_MIN + 1, 40, PLACE_MIN, 0];
   const bulks = new Map<number, Buffer>();
