@@ -362,7 +362,7 @@ static CUresult htod(uint64_t dst, const void *src, uint64_t n, uint32_t stream)
     if (cap) { rc = rgpu_graph_record_htod_locked(cap, dst, src, n); n = 0; }
     for (uint64_t off = 0; !rc && off < n; off += CHUNK) {
         uint64_t len = n - off < CHUNK ? n - off : CHUNK;
-        if (rgpu_rpc_use_lane_locked(len)) {
+        if (rgpu_rpc_use_lane_locked(len, 1)) {
             rgpu_memcpy_htod_lane_args l = { dst + off, len };
             rc = rgpu_rpc_post_lane_locked(RGPU_OP_MEMCPY_HTOD_LANE, stream, &l, sizeof(l), (const uint8_t *)src + off, len);
             continue;
@@ -393,7 +393,7 @@ static CUresult dtoh(void *dst, uint64_t src, uint64_t n, uint32_t stream, int a
     for (uint64_t off = 0; !rc && off < n; off += CHUNK) {
         uint64_t len = n - off < CHUNK ? n - off : CHUNK;
         rgpu_memcpy_dtoh_args a = { src + off, len }; /* MEMCPY_DTOH_LANE's arguments are the same */
-        uint16_t op = rgpu_rpc_use_lane_locked(len) ? RGPU_OP_MEMCPY_DTOH_LANE : RGPU_OP_MEMCPY_DTOH;
+        uint16_t op = rgpu_rpc_use_lane_locked(len, 0) ? RGPU_OP_MEMCPY_DTOH_LANE : RGPU_OP_MEMCPY_DTOH;
         if (async || off + len < n)
             rc = rgpu_rpc_post_dtoh_locked(op, stream, &a, sizeof(a), (uint8_t *)dst + off, len, 0, 0, 0);
         else
@@ -512,7 +512,7 @@ static CUresult copy2d(const CUDA_MEMCPY2D *c, uint32_t stream, int async)
             const uint8_t *src = shost + r * sp;
             if (tmp) { for (uint64_t k = 0; k < n; k++) memcpy(tmp + k * w, shost + (r + k) * sp, (size_t)w); src = tmp; }
             rgpu_memcpy_htod_2d_args a = { ddev + r * dp, dp, w, n }; /* MEMCPY_HTOD_2D_LANE's arguments are the same */
-            if (rgpu_rpc_use_lane_locked(n * w)) rc = rgpu_rpc_post_lane_locked(RGPU_OP_MEMCPY_HTOD_2D_LANE, stream, &a, sizeof(a), src, n * w);
+            if (rgpu_rpc_use_lane_locked(n * w, 1)) rc = rgpu_rpc_post_lane_locked(RGPU_OP_MEMCPY_HTOD_2D_LANE, stream, &a, sizeof(a), src, n * w);
             else {
                 rc = rgpu_rpc_post_locked(RGPU_OP_MEMCPY_HTOD_2D, stream, &a, sizeof(a), src, n * w);
                 if (!rc && tmp) rc = rgpu_rpc_flush_locked(); /* tmp is reused: the bytes must have left */
@@ -523,7 +523,7 @@ static CUresult copy2d(const CUDA_MEMCPY2D *c, uint32_t stream, int async)
         for (uint64_t r = 0; !rc && r < h; r += rows_per) {
             uint64_t n = h - r < rows_per ? h - r : rows_per;
             rgpu_memcpy_dtoh_2d_args a = { sdev + r * sp, sp, w, n }; /* MEMCPY_DTOH_2D_LANE's arguments are the same */
-            uint16_t op = rgpu_rpc_use_lane_locked(n * w) ? RGPU_OP_MEMCPY_DTOH_2D_LANE : RGPU_OP_MEMCPY_DTOH_2D;
+            uint16_t op = rgpu_rpc_use_lane_locked(n * w, 0) ? RGPU_OP_MEMCPY_DTOH_2D_LANE : RGPU_OP_MEMCPY_DTOH_2D;
             if (async || r + n < h)
                 rc = rgpu_rpc_post_dtoh_locked(op, stream, &a, sizeof(a), dhost + r * dp, n * w, w, n, dp);
             else if (dp == w)

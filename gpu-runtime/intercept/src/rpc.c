@@ -910,9 +910,20 @@ static int lane_attach(void)
     return fd;
 }
 
-int rgpu_rpc_use_lane_locked(uint64_t len)
+/* REMOTE_GPU_LANE_MIN (bytes, both directions) overrides the thresholds, for measuring where the lane pays. */
+static uint64_t lane_min(int to_device)
 {
-    if (len < RGPU_LANE_MIN || rgpu_g.lane_state < 0 || rgpu_g.lost) return 0;
+    static uint64_t v = UINT64_MAX;
+    if (v == UINT64_MAX) {
+        const char *e = getenv("REMOTE_GPU_LANE_MIN");
+        v = e && *e ? strtoull(e, NULL, 10) : 0;
+    }
+    return v ? v : to_device ? RGPU_LANE_MIN_HTOD : RGPU_LANE_MIN_DTOH;
+}
+
+int rgpu_rpc_use_lane_locked(uint64_t len, int to_device)
+{
+    if (len < lane_min(to_device) || rgpu_g.lane_state < 0 || rgpu_g.lost) return 0;
     if (rgpu_g.lane_state == 0) {
         /* Tried once per session: without a lane, copies take the session connection as before. */
         rgpu_g.lane_state = -1;
