@@ -1,6 +1,6 @@
 // Through-our-path benchmark: an ordinary CUDA program (runtime API, nvcc's default static cudart) that the
 // bench runs under the intercept library, via the kernel-proxy and directly against the server.
-// Usage: path_bench [--rtt N] [--copy MIB] [--launches N] [--steps N] [--pinned 0|1]
+// Usage: path_bench [--rtt N] [--copy MIB] [--launches N] [--steps N] [--pinned 0|1] [--sweep KIB,KIB,...]
 // Each phase runs only when its count is > 0 (--steps 0 runs the step set-up alone, the baseline the bench
 // subtracts to count round trips per step exactly). Prints one JSON line on stdout; diagnostics go to stderr.
 #include <algorithm>
@@ -40,12 +40,14 @@ static double percentile(std::vector<double> &v, double q) {
 
 int main(int argc, char **argv) {
     int rtt = 0, copy_mib = 0, launches = 0, steps = -1, pinned = 1;
+    const char *sweep = nullptr;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--rtt")) rtt = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--copy")) copy_mib = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--launches")) launches = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pinned")) pinned = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--sweep")) sweep = argv[i + 1];
     }
     double t_start = now_us();
     check(cudaFree(0), "cudaFree(0) (context creation)");
@@ -115,6 +117,42 @@ int main(int argc, char **argv) {
         check(cudaFree(d), "cudaFree(copy)");
         if (pinned) check(cudaFreeHost(h), "cudaFreeHost");
         else free(h);
+    }
+
+    if (sweep) {
+        // Asynchronous copies of each size in a row, 32 MiB each way, then one sync: where per-copy costs
+        // (frames, the lane's hand-off, allocation) show, which the 256 MiB figures hide.
+        const size_t total = (size_t)32 << 20;
+        void *h, *d;
+        check(cudaMallocHost(&h, total), "cudaMallocHost(sweep)");
+        memset(h, 5, total);
+        check(cudaMalloc(&d, total), "cudaMalloc(sweep)");
+        check(cudaMemcpy(d, h, total, cudaMemcpyHostToDevice), "warm sweep");
+        printf(",\"sweep\":[");
+        int first = 1;
+        for (const char *p = sweep; *p;) {
+            size_t n = (size_t)strtoul(p, (char **)&p, 10) << 10;
+            if (*p == ',') p++;
+            if (!n || n > total) continue;
+            size_t reps = total / n;
+            double best[2] = {0, 0};
+            for (int r = 0; r < 2; r++) {
+                double t0 = now_us();
+                for (size_t i = 0; i < reps; i++) check(cudaMemcpyAsync((char *)d + i * n, (char *)h + i * n, n, cudaMemcpyHostToDevice, s), "sweep H2D");
+                check(cudaStreamSynchronize(s), "sweep sync");
+                double t1 = now_us();
+                for (size_t i = 0; i < reps; i++) check(cudaMemcpyAsync((char *)h + i * n, (char *)d + i * n, n, cudaMemcpyDeviceToHost, s), "sweep D2H");
+                check(cudaStreamSynchronize(s), "sweep sync");
+                double t2 = now_us();
+                best[0] = std::max(best[0], (double)(reps * n) / (t1 - t0));
+                best[1] = std::max(best[1], (double)(reps * n) / (t2 - t1));
+            }
+            printf("%s[%zu,%.1f,%.1f]", first ? "" : ",", n >> 10, best[0], best[1]);
+            first = 0;
+        }
+        printf("]");
+        check(cudaFree(d), "cudaFree(sweep)");
+        check(cudaFreeHost(h), "cudaFreeHost(sweep)");
     }
 
     if (launches > 0) {

@@ -21,10 +21,11 @@
 #define RGPU_WBUF_CAP (256u * 1024u) /* no-reply frames are batched up to this size */
 #define RGPU_BULK_DIRECT (64u * 1024u) /* bulk larger than this goes out with writev, uncopied */
 #define RGPU_MAX_BULK (RGPU_MAX_FRAME - 64u)
-/* Copies at least this large use the data lane when there is one. Measured through the proxy (16 KiB-1 MiB
- * sweeps): reads gain from 4 KiB up (0.1 -> 0.2 GB/s at 4 KiB, 0.3 -> 1.0 at 64 KiB), since the relay copies
- * each reply in Node; writes only from 256 KiB up, below which the inline path is faster (1.1-1.6 against
- * 0.3 GB/s at 32-128 KiB: a lane write waits for its frame to cross the proxy). */
+/* Copies at least this large use the data lane when there is one. Measured through the proxy, relay against
+ * lane, medians of 5 (node out/bench/src/copySweep.js): reads are as fast or faster on the lane from 4 KiB up
+ * (0.20 -> 0.24 GB/s at 4 KiB, 1.06 -> 1.15 at 64 KiB, 1.6 -> 2.8 at 512 KiB); writes only from 256 KiB up
+ * (1.5 -> 2.0 GB/s), below which inline is faster (64 KiB: 1.37 against 1.17): a lane write waits for its
+ * frame to cross the proxy. */
 #define RGPU_LANE_MIN_HTOD (256u * 1024u)
 #define RGPU_LANE_MIN_DTOH (4u * 1024u)
 #define RGPU_NATTRS 160
