@@ -1,10 +1,9 @@
 // Emulator section: thread-instructions per second of the emulated device on a tiled matrix multiply and
 // a reduction (bench/cuda/emu_bench.cu, run through the intercept straight to a server with emulated
 // devices), and the emulated matmul's time against a plain C -O2 triple loop on the same machine.
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { BenchBuild } from './build';
-import { runJson } from './proc';
+import { cpuSeconds, runJson } from './proc';
 import { countThreadInstructions } from './ptxCount';
 import { cudaEnv, Paths, requireIntercept, RunningServer } from './stack';
 
@@ -33,13 +32,6 @@ export interface EmulatorFigures {
   emu_reduce_tips_per_core: number;
   c_matmul_ms: number;
   emu_matmul_vs_c_ratio: number;
-}
-
-/** utime + stime of a process, all threads, in seconds (Linux /proc). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15; USER_HZ is 100 on Linux
 }
 
 export interface CMatmul {

@@ -1,6 +1,7 @@
 // Child-process helpers for the bench: run a probe and parse the one JSON line it prints, or start a
 // long-lived helper and read its first stdout line (a port, an address).
 import { ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { forEachLine } from '../../kernel-proxy/src/lines';
 
 export class BenchProcessError extends Error {
@@ -19,6 +20,14 @@ function track<T extends ChildProcess>(child: T): T {
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
+}
+
+/** utime + stime of a process, all threads, in seconds, from /proc (Linux); NaN without a pid. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15; USER_HZ is 100 on Linux
 }
 
 /** SIGKILL every child still running (the bench is being interrupted). */
