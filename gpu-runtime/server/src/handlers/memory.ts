@@ -20,7 +20,7 @@ import {
   decodeMemsetArgs,
 } from '../../../protocol/generated/ops';
 import { Flag } from '../../../protocol/generated/ops';
-import type { FrameHeader } from '../../../protocol/ts/codec';
+import type { Frame, FrameHeader } from '../../../protocol/ts/codec';
 import { syncReply, type HandlerTable, type Reply } from '../handler';
 import type { Session } from '../session';
 
@@ -52,6 +52,39 @@ export function placeLaneWrite(s: Session, stream: number, dst: number, n: numbe
   } catch {
     return null;
   }
+}
+
+/**
+ * The reply of a 1D read: the bytes at [src, src+size) go in the reply's bulk or, for a lane read, on the data
+ * lane. A large read is a view of device memory when the backend has one; the session's later frames then
+ * wait until the reply is written (s.readHold), so there must be a reply.
+ */
+function readReply(f: Frame, s: Session, src: number, size: number, into: 'bulk' | 'lane', body?: Buffer): Promise<Reply | void> {
+  const stream = s.stream(f.stream);
+  if (size >= VIEW_MIN && s.ctx.hostView && (f.flags & Flag.NO_REPLY) === 0) {
+    const v = s.ctx.hostView(stream, src, size);
+    if (v) {
+      s.readHold = f; // the client holds the connection's later frames until this reply is written
+      return syncReply(s, Promise.resolve(), { body, [into]: Buffer.from(v.buffer, v.byteOffset, v.length) });
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  return syncReply(s, s.ctx.enqueueRead(stream, src, out), { body, [into]: out });
+}
+
+/** The 2D read's reply: height rows of width bytes at spitch, packed, in the bulk or on the lane. */
+function read2dReply(f: Frame, s: Session, src: number, spitch: number, width: number, height: number, into: 'bulk' | 'lane', body?: Buffer): Promise<Reply | void> {
+  if (width * height === 0) return syncReply(s, Promise.resolve(), body && { body });
+  const out = Buffer.allocUnsafe(width * height);
+  return syncReply(s, s.ctx.enqueueRead2D(s.stream(f.stream), src, spitch, out, width, height), { body, [into]: out });
+}
+
+/** A lane read's reply body, after checking that there is a lane: how many bytes follow on it. */
+function laneReplyBody(s: Session, op: string, size: number): Buffer {
+  if (!s.lane && !s.remoteLane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, `${op}: the session has no data lane`);
+  const body = Buffer.allocUnsafe(MemcpyDtohLaneReplySize);
+  encodeMemcpyDtohLaneReply(body, 0, { laneBytes: size });
+  return body;
 }
 
 /**
@@ -93,16 +126,7 @@ export const memoryHandlers: HandlerTable = {
     const { src, size } = decodeMemcpyDtohArgs(f.body);
     checkReadSize(size);
     s.checkRange(src, size, 'MEMCPY_DTOH source');
-    const stream = s.stream(f.stream);
-    if (size >= VIEW_MIN && s.ctx.hostView && (f.flags & Flag.NO_REPLY) === 0) {
-      const v = s.ctx.hostView(stream, src, size);
-      if (v) {
-        s.readHold = f; // the client holds the connection's later frames until this reply is written
-        return syncReply(s, Promise.resolve(), { bulk: Buffer.from(v.buffer, v.byteOffset, v.length) });
-      }
-    }
-    const out = Buffer.allocUnsafe(size);
-    return syncReply(s, s.ctx.enqueueRead(stream, src, out), { bulk: out });
+    return readReply(f, s, src, size, 'bulk');
   },
 
   // Lane writes reach a handler only when the lane belongs to the context's process (client.ts reads the
@@ -124,22 +148,11 @@ export const memoryHandlers: HandlerTable = {
   /** MEMCPY_DTOH with the bytes on the data lane (client.ts writes them ahead of the reply). */
   MEMCPY_DTOH_LANE(f, s) {
     const { src, size } = decodeMemcpyDtohLaneArgs(f.body);
-    if (!s.lane && !s.remoteLane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'MEMCPY_DTOH_LANE: the session has no data lane');
+    const body = laneReplyBody(s, 'MEMCPY_DTOH_LANE', size);
     checkReadSize(size);
     s.checkRange(src, size, 'MEMCPY_DTOH_LANE source');
-    const body = Buffer.allocUnsafe(MemcpyDtohLaneReplySize);
-    encodeMemcpyDtohLaneReply(body, 0, { laneBytes: size });
     if (s.remoteLane) return remoteLaneRead(s, f.stream, src, size, size, 1, body);
-    const stream = s.stream(f.stream);
-    if (size >= VIEW_MIN && s.ctx.hostView) {
-      const v = s.ctx.hostView(stream, src, size);
-      if (v) {
-        s.readHold = f;
-        return syncReply(s, Promise.resolve(), { body, lane: Buffer.from(v.buffer, v.byteOffset, v.length) });
-      }
-    }
-    const out = Buffer.allocUnsafe(size);
-    return syncReply(s, s.ctx.enqueueRead(stream, src, out), { body, lane: out });
+    return readReply(f, s, src, size, 'lane', body);
   },
 
   MEMCPY_DTOD(f, s) {
@@ -171,27 +184,20 @@ export const memoryHandlers: HandlerTable = {
 
   MEMCPY_DTOH_2D(f, s) {
     const a = decodeMemcpyDtoh2dArgs(f.body);
-    const size = a.width * a.height;
-    checkReadSize(size);
+    checkReadSize(a.width * a.height);
     s.checkRange2D(a.src, a.spitch, a.width, a.height, 'MEMCPY_DTOH_2D source');
-    if (size === 0) return syncReply(s, Promise.resolve());
-    const out = Buffer.allocUnsafe(size);
-    return syncReply(s, s.ctx.enqueueRead2D(s.stream(f.stream), a.src, a.spitch, out, a.width, a.height), { bulk: out });
+    return read2dReply(f, s, a.src, a.spitch, a.width, a.height, 'bulk');
   },
 
   /** MEMCPY_DTOH_2D with the packed rows on the data lane. */
   MEMCPY_DTOH_2D_LANE(f, s) {
     const a = decodeMemcpyDtoh2dLaneArgs(f.body);
-    if (!s.lane && !s.remoteLane) throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, 'MEMCPY_DTOH_2D_LANE: the session has no data lane');
     const size = a.width * a.height;
+    const body = laneReplyBody(s, 'MEMCPY_DTOH_2D_LANE', size);
     checkReadSize(size);
     s.checkRange2D(a.src, a.spitch, a.width, a.height, 'MEMCPY_DTOH_2D_LANE source');
-    const body = Buffer.allocUnsafe(MemcpyDtohLaneReplySize);
-    encodeMemcpyDtohLaneReply(body, 0, { laneBytes: size });
-    if (size === 0) return syncReply(s, Promise.resolve(), { body });
-    if (s.remoteLane) return remoteLaneRead(s, f.stream, a.src, a.spitch, a.width, a.height, body);
-    const out = Buffer.allocUnsafe(size);
-    return syncReply(s, s.ctx.enqueueRead2D(s.stream(f.stream), a.src, a.spitch, out, a.width, a.height), { body, lane: out });
+    if (size > 0 && s.remoteLane) return remoteLaneRead(s, f.stream, a.src, a.spitch, a.width, a.height, body);
+    return read2dReply(f, s, a.src, a.spitch, a.width, a.height, 'lane', body);
   },
 
   MEMCPY_DTOD_2D(f, s) {
