@@ -3,9 +3,10 @@
 // the pool token and the GPU type it chose, so that credentials never enter the kernel's process, and the
 // pool's reply, to which it adds where to dial the session's data lane (laneAddress.ts).
 import type * as net from 'node:net';
-import { decodeMemcpyDtohLaneReply, decodeMemcpyHtod2dLaneArgs, decodeMemcpyHtodLaneArgs, Flag, HEADER_SIZE, MAX_BODY, MAX_FRAME, MemcpyDtohLaneReplySize, MemcpyHtod2dLaneArgsSize, MemcpyHtodLaneArgsSize, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
+import { decodeMemcpyDtohLaneReply, Flag, HEADER_SIZE, MAX_BODY, MAX_FRAME, MemcpyDtohLaneReplySize, OPS, Op } from '../../gpu-runtime/protocol/generated/ops';
 import { CUresult } from '../../gpu-runtime/protocol/generated/cuResult';
 import { checkHeader, encodeFrame, packArgs, packValue, readHeader, unpackArgs, unpackValue } from '../../gpu-runtime/protocol/ts/codec';
+import { laneWriteOf } from '../../gpu-runtime/protocol/ts/laneWrite';
 import { readIntoOwnBuffers } from '../../gpu-runtime/protocol/ts/socketReads';
 import { FrameScanner, type FrameSink } from './frameScanner';
 import { completeLaneOffer, laneAddressOf } from './laneAddress';
@@ -312,11 +313,8 @@ export class Forwarder {
     // A copy's bytes on the data lane never cross the proxy; its request says how many there are.
     onBody: (op, _flags, _seq, _result, body) => {
       this.info.lane = true;
-      if (op === Op.MEMCPY_HTOD_LANE && body.length === MemcpyHtodLaneArgsSize) this.deps.stats.lane(op, decodeMemcpyHtodLaneArgs(body).size, true);
-      else if (op === Op.MEMCPY_HTOD_2D_LANE && body.length === MemcpyHtod2dLaneArgsSize) {
-        const a = decodeMemcpyHtod2dLaneArgs(body);
-        this.deps.stats.lane(op, a.width * a.height, true);
-      }
+      const w = laneWriteOf(op, body);
+      if (w) this.deps.stats.lane(op, w.bytes, true);
     },
   };
 

@@ -3,7 +3,8 @@
 // reason, frees the session and gives the device to the next queued client.
 import { timingSafeEqual, createHash, randomBytes } from 'node:crypto';
 import { CudaError, CUresult } from './backend';
-import { decodeMemcpyHtod2dLaneArgs, decodeMemcpyHtodLaneArgs, Flag, MAX_FRAME, MemcpyHtod2dLaneArgsSize, MemcpyHtodLaneArgsSize, Op, PROTOCOL_VERSION } from '../../protocol/generated/ops';
+import { Flag, MAX_FRAME, Op, PROTOCOL_VERSION } from '../../protocol/generated/ops';
+import { laneWriteOf } from '../../protocol/ts/laneWrite';
 import { packArgs, packValue, unpackArgs, type Frame, type FrameHeader, type ProtocolError } from '../../protocol/ts/codec';
 import type { FrameConnection } from './connection';
 import type { Dispatcher, ReplySink } from './dispatch';
@@ -185,17 +186,12 @@ export class Client implements ReplySink {
   private laneWrite(f: Frame, s: Session): void {
     const lane = s.lane;
     const flat = f.op === Op.MEMCPY_HTOD_LANE;
-    if (f.body.length !== (flat ? MemcpyHtodLaneArgsSize : MemcpyHtod2dLaneArgsSize) || (!lane && !s.remoteLane)) {
+    const w = laneWriteOf(f.op, f.body);
+    if (!w || (!lane && !s.remoteLane)) {
       this.opts.log?.(`${this.id}: op ${f.op} ${lane || s.remoteLane ? 'with a malformed body' : 'without a data lane'}, closing`);
       return this.close();
     }
-    let size: number, dst: number;
-    if (flat) ({ dst, size } = decodeMemcpyHtodLaneArgs(f.body));
-    else {
-      const a = decodeMemcpyHtod2dLaneArgs(f.body);
-      dst = a.dst;
-      size = a.width * a.height;
-    }
+    const { dst, bytes: size } = w;
     if (!(size <= MAX_FRAME)) {
       this.opts.log?.(`${this.id}: a lane write of ${size} bytes exceeds the ${MAX_FRAME}-byte limit, closing`);
       return this.close();
