@@ -183,19 +183,11 @@ function laneRead(f: Frame, c: DeviceContext): void {
   const out = Buffer.allocUnsafe(width * height);
   const s = stream(f.stream);
   const read = height === 1 && spitch === width ? c.enqueueRead(s, src, out) : c.enqueueRead2D(s, src, spitch, out, width, height);
-  read.then(laneReady).then(
-    (l) => {
-      const pe = pendingError;
-      pendingError = null;
-      if (pe) return replyError(f, pe);
-      l.send(out);
-      send(f.op, f.seq, 0);
-    },
-    (e) => {
-      pendingError = null;
-      replyError(f, e);
-    },
-  );
+  // settle() calls its value function only for a success reply, just before sending it: the lane bytes go first.
+  settle(f, read.then(laneReady), (l) => {
+    (l as Lane).send(out);
+    return undefined;
+  });
 }
 
 function run(f: Frame): void {
