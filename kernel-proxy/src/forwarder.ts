@@ -9,7 +9,7 @@ import { checkHeader, encodeFrame, packArgs, packValue, readHeader, unpackArgs, 
 import { laneWriteOf } from '../../gpu-runtime/protocol/ts/laneWrite';
 import { readIntoOwnBuffers } from '../../gpu-runtime/protocol/ts/socketReads';
 import { FrameScanner, type FrameSink } from './frameScanner';
-import { completeLaneOffer, laneAddressOf } from './laneAddress';
+import { completeLaneOffer, laneAddressOf, type LaneAddress } from './laneAddress';
 import { ReadBuffers } from './readBuffers';
 import type { ProxyStats } from './stats';
 import type { SessionInfo, SessionRegistry } from './sessions';
@@ -109,6 +109,8 @@ export class Forwarder {
   private readonly key: number;
   private readonly info: SessionInfo;
   private pool: net.Socket | null = null;
+  /** Where the intercept may dial this session's data lane (laneAddress.ts). */
+  private laneAddress: LaneAddress | null = null;
   private poolError: Error | null = null;
   private hello: Buffer | null = null;
   private helloSent = false;
@@ -186,6 +188,8 @@ export class Forwarder {
       sock.destroy();
       return;
     }
+    // Asked of the socket as connectPool made it: the one readIntoOwnBuffers makes knows no Unix path.
+    this.laneAddress = laneAddressOf(sock);
     const own = readIntoOwnBuffers(sock, this.downBufs.next, this.onPoolRead);
     if (!own) sock.on('data', (c: Buffer) => (this.helloReplied ? this.downPipe.data(c) : this.onPoolHandshake(c)));
     this.pool = sock = own ?? sock;
@@ -265,7 +269,7 @@ export class Forwarder {
 
   private withLaneAddress(flags: number, seq: number, stream: number, frame: Buffer): Buffer {
     try {
-      const body = completeLaneOffer(frame.subarray(HEADER_SIZE), this.pool ? laneAddressOf(this.pool) : null);
+      const body = completeLaneOffer(frame.subarray(HEADER_SIZE), this.laneAddress);
       return body ? Buffer.concat(encodeFrame(Op.HELLO, { flags, seq, stream, body })) : frame;
     } catch (e) {
       this.deps.log(`session ${this.info.id}: HELLO reply forwarded without a lane address: ${errorMessage(e)}`);

@@ -5,18 +5,19 @@
 // the intercept speaks plain TCP only, and copies must not leave in the clear.
 import type * as net from 'node:net';
 import { Unpackr, pack } from 'msgpackr';
+import { dialedPath } from './poolUrl';
 
 /** Integers above 2^53 (and every u64 field) must survive a decode/encode round trip bit for bit. */
 const exact = new Unpackr({ int64AsType: 'bigint', mapsAsObjects: true });
 
-export interface LaneAddress {
-  host: string;
-  port: number;
-}
+/** A TCP address, or the Unix socket of a pool on this machine (the embedded server). */
+export type LaneAddress = { host: string; port: number } | { path: string };
 
 /** Where the intercept should dial the lane: the address this pool connection actually reached. */
 export function laneAddressOf(pool: net.Socket): LaneAddress | null {
   if ((pool as { encrypted?: boolean }).encrypted) return null;
+  const path = dialedPath(pool);
+  if (path) return { path };
   const host = pool.remoteAddress;
   const port = pool.remotePort;
   return host && port ? { host, port } : null;
@@ -29,7 +30,7 @@ export function laneAddressOf(pool: net.Socket): LaneAddress | null {
 export function completeLaneOffer(body: Buffer, addr: LaneAddress | null): Buffer | null {
   const v = exact.unpack(body) as Record<string, unknown> | null;
   if (!v || typeof v !== 'object' || !v.lane || typeof v.lane !== 'object') return null;
-  if (addr) v.lane = { ...(v.lane as object), host: addr.host, port: addr.port };
+  if (addr) v.lane = { ...(v.lane as object), ...addr };
   else delete v.lane;
   return pack(v);
 }

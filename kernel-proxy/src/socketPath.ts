@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ProxyError } from './errors';
+import { answers, listenUnix as listenSocket, SocketBusyError } from '../../gpu-runtime/protocol/ts/unixListen';
 
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'remote-gpu', 'proxy.sock');
@@ -44,30 +45,14 @@ export function ensurePrivateDir(dir: string): void {
   }
 }
 
-/** true when something accepts connections on the Unix socket `p`. */
-export function answers(p: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(p);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
+export { answers };
 
 /** Listens on a Unix socket (mode 0600); a leftover socket file nobody answers on is removed first. */
 export async function listenUnix(server: net.Server, p: string): Promise<void> {
-  if (fs.existsSync(p)) {
-    if (await answers(p)) throw new ProxyError('RGPU_ERR_SOCKET_DIR', `another process already serves ${p}`);
-    fs.rmSync(p, { force: true });
+  try {
+    await listenSocket(server, p);
+  } catch (e) {
+    if (e instanceof SocketBusyError) throw new ProxyError('RGPU_ERR_SOCKET_DIR', e.message, { cause: e });
+    throw e;
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(p, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  fs.chmodSync(p, 0o600);
 }

@@ -82,5 +82,7 @@ describe('kernel-proxy and data lanes', function () {
     const tls = unpack(completeLaneOffer(body, null)!) as Record<string, unknown>;
     assert.equal(tls.lane, undefined, 'over TLS the offer is withdrawn');
     assert.equal(completeLaneOffer(pack({ session: 's-1' }), { host: 'h', port: 1 }), null, 'no offer: the reply passes as it is');
+    const local = unpack(completeLaneOffer(body, { path: '/run/u/proxy.sock.pool-1-1' })!) as Record<string, unknown>;
+    assert.deepEqual(local.lane, { ticket: 'ab', path: '/run/u/proxy.sock.pool-1-1' }, 'a pool on a Unix socket: the lane dials that path');
   });
 });

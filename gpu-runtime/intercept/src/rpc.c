@@ -551,27 +551,41 @@ static int dial_tcp(const char *host, const char *port, char *err, size_t errlen
 /* The server named by REMOTE_GPU_SERVER, when that is how we connected: a data lane may go there too. */
 static char direct_host[256], direct_port[16];
 
+/* what names the peer in the error ("proxy " or ""). */
+static int dial_unix(const char *path, const char *what, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path)) { snprintf(err, errlen, "socket path %s too long", path); return -1; }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect_with_timeout(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+        snprintf(err, errlen, "cannot connect to %s%s: %s", what, path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* An address as the HELLO reply's lane offer or REMOTE_GPU_SERVER gives it: an empty port means that host is
+ * a Unix socket path (a pool on this machine, such as the proxy's embedded server). */
+static int dial(const char *host, const char *port, char *err, size_t errlen)
+{
+    return port[0] ? dial_tcp(host, port, err, errlen) : dial_unix(host, "", err, errlen);
+}
+
 static int open_socket(char *err, size_t errlen)
 {
     direct_host[0] = 0;
     const char *proxy = getenv("REMOTE_GPU_PROXY");
-    if (proxy && *proxy) {
-        struct sockaddr_un sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sun_family = AF_UNIX;
-        if (strlen(proxy) >= sizeof(sa.sun_path)) { snprintf(err, errlen, "socket path too long"); return -1; }
-        strcpy(sa.sun_path, proxy);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect_with_timeout(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-            snprintf(err, errlen, "cannot connect to proxy %s: %s", proxy, strerror(errno));
-            if (fd >= 0) close(fd);
-            return -1;
-        }
-        return fd;
-    }
+    if (proxy && *proxy) return dial_unix(proxy, "proxy ", err, errlen);
     const char *url = getenv("REMOTE_GPU_SERVER");
     char host[256] = "127.0.0.1", port[16] = "7447";
-    if (url && *url) {
+    if (url && strncmp(url, "unix:", 5) == 0) {
+        snprintf(host, sizeof(host), "%s", url + 5);
+        port[0] = 0;
+    } else if (url && *url) {
         const char *hp = strncmp(url, "tcp://", 6) == 0 ? url + 6 : url;
         const char *colon = strrchr(hp, ':');
         size_t hl = colon ? (size_t)(colon - hp) : strlen(hp);
@@ -580,7 +594,7 @@ static int open_socket(char *err, size_t errlen)
         host[hl] = 0;
         if (colon) snprintf(port, sizeof(port), "%s", colon + 1);
     }
-    int fd = dial_tcp(host, port, err, errlen);
+    int fd = dial(host, port, err, errlen);
     if (fd >= 0) { memcpy(direct_host, host, sizeof(host)); memcpy(direct_port, port, sizeof(port)); }
     return fd;
 }
@@ -653,6 +667,8 @@ static int parse_hello(const uint8_t *body, uint32_t len)
             rgpu_mp_get_int(&lane, "port", &x) == 0 && x > 0 && x < 65536) {
             copy_str(&lh, rgpu_g.lane_host, sizeof(rgpu_g.lane_host));
             snprintf(rgpu_g.lane_port, sizeof(rgpu_g.lane_port), "%d", (int)x);
+        } else if (rgpu_mp_map_get(&lane, "path", &lh) == 0 && lh.type == RGPU_MP_STR && lh.n > 0 && lh.n < sizeof(rgpu_g.lane_host)) {
+            copy_str(&lh, rgpu_g.lane_host, sizeof(rgpu_g.lane_host));   /* a Unix socket: lane_port stays empty */
         } else if (direct_host[0] && rgpu_mp_map_get(&lane, "skipsServer", &skip) == 0 && skip.type == RGPU_MP_BOOL && skip.i) {
             memcpy(rgpu_g.lane_host, direct_host, sizeof(direct_host));
             memcpy(rgpu_g.lane_port, direct_port, sizeof(direct_port));
@@ -886,7 +902,7 @@ static int recv_within(int fd, void *buf, size_t len, int ms)
 static int lane_attach(void)
 {
     char err[512] = "";
-    int fd = dial_tcp(rgpu_g.lane_host, rgpu_g.lane_port, err, sizeof(err));
+    int fd = dial(rgpu_g.lane_host, rgpu_g.lane_port, err, sizeof(err));
     if (fd < 0) { rgpu_trace("data lane: %s", err); return -1; }
     struct rgpu_mp_writer w;
     rgpu_mp_init(&w);
@@ -933,7 +949,8 @@ int rgpu_rpc_use_lane_locked(uint64_t len, int to_device)
         if (fd < 0) return 0;
         rgpu_g.lane_fd = fd;
         rgpu_g.lane_state = 1;
-        rgpu_trace("data lane attached to %s:%s", rgpu_g.lane_host, rgpu_g.lane_port);
+        if (rgpu_g.lane_port[0]) rgpu_trace("data lane attached to %s:%s", rgpu_g.lane_host, rgpu_g.lane_port);
+        else rgpu_trace("data lane attached to unix:%s", rgpu_g.lane_host);
     }
     return 1;
 }

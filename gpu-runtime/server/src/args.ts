@@ -9,6 +9,8 @@ export const DEFAULT_DEVICES = 'emulated:T4x2,emulated:A100-40GB';
 export interface ServeArgs {
   host: string;
   port: number;
+  /** --listen unix:PATH: a Unix socket (mode 0600) instead of TCP; its file permissions are the access check. */
+  socketPath?: string;
   devices: string;
   token?: string;
   tlsCert?: string;
@@ -24,12 +26,13 @@ export interface ServeArgs {
   emuWorkers?: number;
 }
 
-export const SERVE_USAGE = `usage: rgpu serve [--listen HOST:PORT] [--devices SPEC] [--token TOKEN | --token-file FILE]
+export const SERVE_USAGE = `usage: rgpu serve [--listen HOST:PORT | --listen unix:PATH] [--devices SPEC] [--token TOKEN | --token-file FILE]
                   [--tls-cert FILE --tls-key FILE] [--exclusive | --shared] [--mem-quota BYTES]
                   [--metrics HOST:PORT] [--max-connections N] [--max-connections-per-address N]
                   [--cuda-in-process] [--emu-workers N]
   --devices  cuda | emulated:TYPE[xN],...   (default ${DEFAULT_DEVICES})
-  --listen   default ${DEFAULT_LISTEN}; a non-loopback address needs a token
+  --listen   default ${DEFAULT_LISTEN}; a non-loopback address needs a token; unix:PATH listens on a
+             Unix socket only its owner may use
   --max-connections              connections served at once (default 256); more get DEVICE_UNAVAILABLE
   --max-connections-per-address  the same per remote address (default 64)
   --cuda-in-process  with --devices cuda, run sessions in the server process (no per-session worker
@@ -46,6 +49,14 @@ export function parseHostPort(s: string, what: string): { host: string; port: nu
     throw new ServerError('RGPU_ERR_BAD_ARGS', `${what}: expected HOST:PORT, got "${s}"`);
   }
   return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+/** --listen: HOST:PORT as parseHostPort, or unix:PATH (an absolute path). */
+export function parseListen(s: string): { host: string; port: number; socketPath?: string } {
+  if (!s.startsWith('unix:')) return parseHostPort(s, '--listen');
+  const p = s.slice('unix:'.length);
+  if (!p.startsWith('/')) throw new ServerError('RGPU_ERR_BAD_ARGS', `--listen: expected unix:/ABSOLUTE/PATH, got "${s}"`);
+  return { host: '127.0.0.1', port: 0, socketPath: p };
 }
 
 /** Byte counts with optional binary suffix: 4096, 512M, 2G, 1.5GiB. */
@@ -117,7 +128,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     }
     if (!token) throw new ServerError('RGPU_ERR_BAD_ARGS', `--token-file ${v['token-file']} is empty`);
   }
-  const listen = parseHostPort(v.listen ?? DEFAULT_LISTEN, '--listen');
+  const listen = parseListen(v.listen ?? DEFAULT_LISTEN);
   return {
     ...listen,
     devices: v.devices ?? DEFAULT_DEVICES,

@@ -11,6 +11,8 @@ export interface StartOptions {
   /** Default 127.0.0.1; port default 7447 (0 = any free port). */
   host?: string;
   port?: number;
+  /** Listen on this Unix socket instead of host:port (created 0600; a stale file nobody serves is replaced). */
+  socketPath?: string;
   /** --devices syntax; ignored when `backends` is given. */
   devices?: string;
   /** Ready-made backends (tests inject fakes); the server closes them on close(). */
@@ -37,12 +39,13 @@ export interface StartOptions {
 export type { RunningServer };
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
-  checkListenSecurity(opts.host ?? '127.0.0.1', opts.token); // before loading any backend: fail fast
+  if (!opts.socketPath) checkListenSecurity(opts.host ?? '127.0.0.1', opts.token); // before loading any backend: fail fast
   const backends = opts.backends ?? (await loadBackends(parseDeviceSpec(opts.devices ?? DEFAULT_DEVICES), { watchdogMs: opts.watchdogMs, workers: opts.workers, cudaInProcess: opts.cudaInProcess }));
   try {
     return await listenServer({
       host: opts.host,
       port: opts.port,
+      socketPath: opts.socketPath,
       backends,
       token: opts.token,
       tls: opts.tls,
@@ -65,6 +68,7 @@ function optionsOf(a: ServeArgs): StartOptions {
   return {
     host: a.host,
     port: a.port,
+    socketPath: a.socketPath,
     devices: a.devices,
     token: a.token,
     tls: a.tlsCert && a.tlsKey ? { cert: a.tlsCert, key: a.tlsKey } : undefined,
@@ -97,11 +101,11 @@ export async function runServe(argv: string[]): Promise<void> {
     throw e;
   }
   const { host, port } = server.address;
-  if (!isLoopback(host) && !server.tls) {
+  if (!server.socketPath && !isLoopback(host) && !server.tls) {
     process.stderr.write('rgpu serve: warning: listening beyond loopback without TLS; the token and all data travel in clear text (use --tls-cert/--tls-key)\n');
   }
   const types = server.pool.inventory().types.map((t) => `${t.type}x${t.total}`).join(', ');
-  process.stderr.write(`rgpu serve: listening on ${host}:${port} (${types})${server.metricsAddress ? `, metrics on http://${server.metricsAddress.host}:${server.metricsAddress.port}/metrics` : ''}\n`);
+  process.stderr.write(`rgpu serve: listening on ${server.socketPath ? `unix:${server.socketPath}` : `${host}:${port}`} (${types})${server.metricsAddress ? `, metrics on http://${server.metricsAddress.host}:${server.metricsAddress.port}/metrics` : ''}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);

@@ -15,6 +15,7 @@ import type { ServerEnv } from './handler';
 import { createMetricsRegistry, serveMetrics, ServerCounters } from './metrics';
 import { ModuleCache } from './moduleCache';
 import { Pool } from './pool';
+import { listenUnix } from '../../protocol/ts/unixListen';
 import type { Quota } from './session';
 
 export const SERVER_NAME = 'remote-gpu/0.1.0';
@@ -22,6 +23,9 @@ export const SERVER_NAME = 'remote-gpu/0.1.0';
 export interface ServerOptions {
   host?: string;
   port?: number;
+  /** A Unix socket to listen on instead of host:port: a pool on this machine only, such as the kernel-proxy's
+   *  embedded server. Its mode (0600) is its access check, and no TCP port is open to other local users. */
+  socketPath?: string;
   backends: Backend[];
   token?: string;
   tls?: { cert: string | Buffer; key: string | Buffer };
@@ -52,7 +56,9 @@ const REFUSED_HELLO_MS = 5000;
 const KEEPALIVE_MS = 60_000;
 
 export interface RunningServer {
+  /** The TCP address; { host: '', port: 0 } when listening on socketPath. */
   readonly address: { host: string; port: number };
+  readonly socketPath?: string;
   readonly pool: Pool;
   readonly metrics: Registry;
   readonly metricsAddress?: { host: string; port: number };
@@ -90,7 +96,7 @@ function readPem(v: string | Buffer, what: string): Buffer {
 
 export async function listenServer(o: ServerOptions): Promise<RunningServer> {
   const host = o.host ?? '127.0.0.1';
-  checkListenSecurity(host, o.token);
+  if (!o.socketPath) checkListenSecurity(host, o.token);
   const devices = o.backends.flatMap((b) => b.devices);
   const pool = new Pool(devices, o.mode ?? 'exclusive');
   const env: ServerEnv = { pool, cache: new ModuleCache(), serverName: SERVER_NAME };
@@ -117,7 +123,7 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
   };
 
   const onSocket = (socket: net.Socket): void => {
-    const addr = socket.remoteAddress ?? '?';
+    const addr = socket.remoteAddress ?? (o.socketPath ? 'unix socket' : '?');
     const refusal = overLimit(addr);
     if (refusal) {
       counters.refused++;
@@ -185,15 +191,23 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
     server.on('tlsClientError', (e) => log?.(`TLS handshake failed: ${e.message}`));
   } else server = net.createServer(onSocket);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 7447, host, () => {
-      server.off('error', reject);
-      resolve();
+  if (o.socketPath) {
+    try {
+      await listenUnix(server, o.socketPath);
+    } catch (e) {
+      throw new ServerError('RGPU_ERR_BAD_ARGS', `cannot listen on unix:${o.socketPath}: ${(e as Error).message}`, { cause: e });
+    }
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port ?? 7447, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  }
   server.on('error', (e) => log?.(`listener: ${e.message}`));
-  const addr = server.address() as net.AddressInfo;
+  const addr = o.socketPath ? { address: '', port: 0 } : (server.address() as net.AddressInfo);
 
   let metricsServer: HttpServer | undefined;
   if (o.metrics) {
@@ -217,6 +231,7 @@ export async function listenServer(o: ServerOptions): Promise<RunningServer> {
   let closing: Promise<void> | null = null;
   return {
     address: { host: addr.address, port: addr.port },
+    socketPath: o.socketPath,
     pool,
     metrics: registry,
     metricsAddress: maddr ? { host: maddr.address, port: maddr.port } : undefined,

@@ -27,11 +27,12 @@ describe('rgpu serve options', () => {
     const a = parseServeArgs(['--listen', '0.0.0.0:9000', '--token', 't', '--shared', '--mem-quota', '2G', '--metrics', ':9100', '--devices', 'cuda']);
     assert.deepEqual([a.host, a.port, a.token, a.mode, a.memQuota, a.metrics, a.devices], ['0.0.0.0', 9000, 't', 'shared', 2 ** 31, { host: '127.0.0.1', port: 9100 }, 'cuda']);
     assert.equal(parseServeArgs(['--listen', '[::1]:7']).host, '::1');
+    assert.equal(parseServeArgs(['--listen', 'unix:/run/x/pool.sock']).socketPath, '/run/x/pool.sock');
     assert.equal(parseServeArgs(['--emu-workers', '2']).emuWorkers, 2);
     assert.equal(parseServeArgs(['--emu-workers', '0']).emuWorkers, 0);
     assert.equal(parseBytes('1.5k', 'x'), 1536);
     assert.throws(() => parseServeArgs(['--help']), ServeHelpRequested);
-    for (const bad of [['--listen', 'nope'], ['--exclusive', '--shared'], ['--tls-cert', 'c'], ['--bogus'], ['--mem-quota', 'lots'], ['--token', 'a', '--token-file', 'f'], ['--emu-workers', '-1'], ['--emu-workers', 'two']]) {
+    for (const bad of [['--listen', 'nope'], ['--listen', 'unix:relative.sock'], ['--exclusive', '--shared'], ['--tls-cert', 'c'], ['--bogus'], ['--mem-quota', 'lots'], ['--token', 'a', '--token-file', 'f'], ['--emu-workers', '-1'], ['--emu-workers', 'two']]) {
       assert.throws(() => parseServeArgs(bad), (e: unknown) => e instanceof ServerError && e.code === 'RGPU_ERR_BAD_ARGS', bad.join(' '));
     }
   });
