@@ -140,7 +140,7 @@
         if (statusGpu) text('gpu-type', statusGpu);
         details.status = [['proxy', m.proxy]];
         if (st) {
-          details.status.push(['pool', `${st.pool.url || 'embedded'} (${st.pool.connected ? 'connected' : 'unreachable'}${st.pool.error ? `: ${st.pool.error}` : ''})`]);
+          details.status.push(['pool', `${st.pool.embedded || !st.pool.url ? 'embedded' : st.pool.url} (${st.pool.connected ? 'connected' : 'unreachable'}${st.pool.error ? `: ${st.pool.error}` : ''})`]);
           details.status.push(['GPU type', st.gpuType || '–']);
           for (const s of st.sessions) details.status.push([`session ${s.id}`, `${s.argv0 || ''} ${s.pid ? `pid ${s.pid}` : ''} ${s.state === 'queued' ? `queued #${s.queuePosition}` : s.device || s.gpuType || ''}${s.lane ? ' · data lane' : ''}`]);
         }

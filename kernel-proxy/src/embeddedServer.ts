@@ -1,5 +1,10 @@
-// The embedded default pool: a local GPU server with emulated devices, run as a child process
-// (`rgpu serve --listen 127.0.0.1:0`) so that emulated kernels never share the proxy's event loop.
+// The embedded default pool: a local GPU server with emulated devices, run as a child process so that
+// emulated kernels never share the proxy's event loop. It listens on a Unix socket next to the proxy's
+// (`rgpu serve --listen unix:PATH`), not on a TCP port:
+// - only this user can reach it (the socket is 0600 in the proxy's 0700 directory), while any local user
+//   could connect to a loopback port, and the embedded server asks for no token;
+// - a TCP port picked at random could be one that jupyter_client has just picked for the kernel we are
+//   being started for and not yet bound: the kernel then dies with "Address already in use" (seen in CI).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,13 +19,17 @@ export const cliMain = (): string => path.resolve(__dirname, '..', '..', 'gpu-ru
 /** Environment flag asking the `rgpu` CLI to stop (SIGTERM itself) when its stdin closes. */
 export const EXIT_WITH_STDIN = 'RGPU_EXIT_WITH_STDIN';
 
-/** The line the server prints once it listens, e.g. "listening on tcp://127.0.0.1:40123". */
-const LISTEN_LINE = /listen\w*\b.*?(?:tcp:\/\/)?(?:\[[^\]]+\]|[\w.-]+):(\d{1,5})\b/i;
+/** The line the server prints once it listens, e.g. "listening on 127.0.0.1:40123" or "listening on unix:/p (…)". */
+const LISTEN_LINE = /listen\w*\b.*?(?:(unix:\/.+?)(?= \(|$)|(?:tcp:\/\/)?(?:\[[^\]]+\]|[\w.-]+):(\d{1,5})\b)/i;
+/** sun_path holds 108 bytes with its NUL: a longer socket path falls back to a loopback port. */
+const MAX_SOCKET_PATH = 107;
 /** Output kept for the error message when the server fails to start. */
 const TAIL_LINES = 20;
 
 export interface EmbeddedServerOptions {
   devices?: string;
+  /** The Unix socket to serve on (its directory private to this user); loopback TCP when not given or too long. */
+  socketPath?: string;
   startTimeoutMs?: number;
   /** Receives the server's output lines (the proxy forwards them to its log when tracing). */
   log?: (line: string) => void;
@@ -30,16 +39,12 @@ export class EmbeddedServer {
   private exited = false;
   private readonly exitPromise: Promise<void>;
 
-  private constructor(private readonly child: ChildProcess, readonly port: number) {
+  private constructor(private readonly child: ChildProcess, readonly url: string) {
     this.exitPromise = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('exit', () => resolve());
     });
     void this.exitPromise.then(() => (this.exited = true));
-  }
-
-  get url(): string {
-    return `tcp://127.0.0.1:${this.port}`;
   }
 
   get running(): boolean {
@@ -49,21 +54,22 @@ export class EmbeddedServer {
   static start(opts: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
     const main = cliMain();
     if (!fs.existsSync(main)) return Promise.reject(new ProxyError('RGPU_ERR_EMBEDDED_SERVER', `cannot start the embedded GPU server: ${main} is missing (run npm run build)`));
-    const args = [main, 'serve', '--listen', '127.0.0.1:0', '--devices', opts.devices ?? DEFAULT_EMBEDDED_DEVICES];
+    const unix = opts.socketPath && Buffer.byteLength(opts.socketPath) <= MAX_SOCKET_PATH ? opts.socketPath : undefined;
+    const args = [main, 'serve', '--listen', unix ? `unix:${unix}` : '127.0.0.1:0', '--devices', opts.devices ?? DEFAULT_EMBEDDED_DEVICES];
     // stdin is a pipe the server never reads: when the proxy dies, even by SIGKILL, the pipe closes and the
     // CLI (RGPU_EXIT_WITH_STDIN) stops the server instead of leaving it orphaned.
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, [EXIT_WITH_STDIN]: '1' } });
     const tail: string[] = [];
     return new Promise<EmbeddedServer>((resolve, reject) => {
       let done = false;
-      const finish = (e: Error | null, port = 0): void => {
+      const finish = (e: Error | null, url = ''): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         if (e) {
           child.kill('SIGKILL');
           reject(e);
-        } else resolve(new EmbeddedServer(child, port));
+        } else resolve(new EmbeddedServer(child, url));
       };
       const timeoutMs = opts.startTimeoutMs ?? 20000;
       const timer = setTimeout(() => finish(failure(`did not report its port within ${timeoutMs} ms`, tail)), timeoutMs);
@@ -72,7 +78,7 @@ export class EmbeddedServer {
         if (tail.length > TAIL_LINES) tail.shift();
         opts.log?.(line);
         const m = done ? null : LISTEN_LINE.exec(line);
-        if (m) finish(null, Number(m[1]));
+        if (m) finish(null, m[1] ?? `tcp://127.0.0.1:${m[2]}`);
       };
       forEachLine(child.stdout!, onLine);
       forEachLine(child.stderr!, onLine);

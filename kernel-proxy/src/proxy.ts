@@ -129,6 +129,9 @@ export class KernelProxy implements ProxyApi {
     try {
       e = await EmbeddedServer.start({
         devices: this.opts.embeddedDevices ?? DEFAULT_EMBEDDED_DEVICES,
+        // Ours alone: the pid keeps it from a second proxy about to find our socket taken, the generation from
+        // an earlier embedded server of ours that is still stopping.
+        socketPath: `${this.opts.socket}.pool-${process.pid}-${gen}`,
         log: trace ? (l) => this.log(`[server] ${l}`) : undefined,
       });
     } catch (err) {

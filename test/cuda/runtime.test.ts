@@ -1,8 +1,10 @@
 // nvcc-built CUDA programs, unmodified, on the emulated GPU through the intercept library and the real
 // server. Every program checks its own results and exits non-zero on a mismatch.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import type { RunningServer } from '../../gpu-runtime/server/src/main';
+import { startServer, type RunningServer } from '../../gpu-runtime/server/src/main';
 import { getProfile } from '../../gpu-runtime/emulator/src/profiles';
 import { expectOk, interceptEnv, REPO, run, serverWithPrograms } from './programs';
 
@@ -143,6 +145,32 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     expectOk(threads, 'threads via the lane');
     assert.equal(threads.stdout, 'threads ok\n');
     assert.match(threads.stderr, /data lane attached/);
+  });
+
+  it('through `rgpu run` with no pool: the embedded server on a Unix socket, its lane on that socket too', async function () {
+    this.timeout(180000);
+    const env = interceptEnv(url, { REMOTE_GPU_TRACE: '1' });
+    delete env.REMOTE_GPU_SERVER;
+    const r = await run(process.execPath, [path.join(REPO, 'out/gpu-runtime/cli/src/main.js'), 'run', '--', bins.streams, 'pipeline', '16'], { env, timeoutMs: 170000 });
+    expectOk(r, 'pipeline on the embedded server');
+    assert.equal(r.stdout, 'pipeline ok 16 MiB\n');
+    assert.match(r.stderr, /data lane attached to unix:\/\S+\.pool-\d+-\d+/);
+  });
+
+  it('connects straight to a server on a Unix socket (REMOTE_GPU_SERVER=unix:PATH)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-unix-'));
+    const local = await startServer({ socketPath: path.join(dir, 'pool.sock'), devices: 'emulated:T4' });
+    try {
+      const r = await run(bins.vadd, ['777'], { env: interceptEnv(`unix:${local.socketPath}`) });
+      expectOk(r, 'vadd over a Unix socket');
+      assert.equal(r.stdout, 'vadd ok n=777 c[10]=30 c[776]=2328\n');
+      const refused = await run(bins.vadd, ['777'], { env: interceptEnv(`unix:${dir}/nobody.sock`, { REMOTE_GPU_TRACE: '1' }) });
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /cannot connect to \/\S+\/nobody\.sock/);
+    } finally {
+      await local.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('through `rgpu run` with REMOTE_GPU_LANE=0, the same copies go through the proxy', async function () {

@@ -37,6 +37,14 @@ describe('extension status bar model', () => {
     assert.match(v.tooltip, /ECONNREFUSED/);
   });
 
+  it('names the embedded server as such, not by its private socket path', () => {
+    const v = statusView({ proxy: 'running', status: status({ pool: { url: 'unix:/run/user/1/remote-gpu/proxy.sock.pool-9-1', connected: true, embedded: true } }), warnLatencyMs: 5 });
+    assert.match(v.tooltip, /Pool: `embedded \(emulated, on this machine\)` — connected/);
+    assert.doesNotMatch(v.tooltip, /pool-9-1/);
+    const remote = statusView({ proxy: 'running', status: status(), warnLatencyMs: 5 });
+    assert.match(remote.tooltip, /Pool: `tcp:\/\/127\.0\.0\.1:7447`/);
+  });
+
   it('shows the best queue position while waiting for a GPU', () => {
     const v = statusView({ proxy: 'running', warnLatencyMs: 5, status: status({ gpuType: 'A100-40GB', sessions: [
       { id: 'a', state: 'queued', queuePosition: 3 }, { id: 'b', state: 'queued', queuePosition: 2 }] }) });

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { KernelProxy } from '../../kernel-proxy/src/proxy';
+import { parsePoolUrl } from '../../kernel-proxy/src/poolUrl';
 import { proxyRequest } from '../../gpu-runtime/cli/src/proxyRequest';
 import { FakePool } from './fakePool';
 import { TestClient, until } from './testClient';
@@ -20,9 +21,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function answers(port: number): Promise<boolean> {
+/** true when the pool at `url` (tcp:// or unix:) accepts connections. */
+function answers(url: string): Promise<boolean> {
+  const u = parsePoolUrl(url);
   return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
+    const c = u.path ? net.connect(u.path) : net.connect(u.port, u.host);
     c.once('connect', () => {
       c.destroy();
       resolve(true);
@@ -73,18 +76,22 @@ describe('kernel-proxy pool lifecycle', () => {
       await until(() => proxy.status().pool.connected, 10000, 'control connection to the embedded server');
       const st = proxy.status();
       assert.equal(st.pool.embedded, true);
-      const embeddedPort = Number(st.pool.url.split(':')[2]);
+      // On a private Unix socket: no TCP port for other local users, none to take from a starting kernel.
+      const embedded = st.pool.url;
+      assert.match(embedded, /^unix:\//);
+      assert.equal(fs.statSync(embedded.slice(5)).mode & 0o777, 0o600);
       const inv = (await proxy.inventory()) as { types: Array<{ type: string; total: number }> };
       assert.deepEqual(inv.types.map((t) => [t.type, t.total]), [['T4', 1]]);
       await proxy.setPool(pool.url);
-      assert.ok(await answers(embeddedPort), 'kept while a session uses it');
+      assert.ok(await answers(embedded), 'kept while a session uses it');
       c.sock.destroy();
       await until(() => proxy.status().sessions.length === 0, 3000, 'session gone');
-      for (let i = 0; i < 100 && (await answers(embeddedPort)); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(await answers(embeddedPort), false, 'embedded server stopped');
+      for (let i = 0; i < 100 && (await answers(embedded)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await answers(embedded), false, 'embedded server stopped');
       assert.equal(proxy.status().pool.url, pool.url);
       await proxy.setPool('');
-      const again = Number(proxy.status().pool.url.split(':')[2]);
+      const again = proxy.status().pool.url;
+      assert.notEqual(again, embedded, 'a fresh socket, not the one of the server that stopped');
       assert.equal(proxy.status().pool.embedded, true);
       assert.ok(await answers(again), 'back on a fresh embedded server');
       await proxy.stop();
@@ -106,7 +113,7 @@ describe('kernel-proxy pool lifecycle', () => {
         st = (await proxyRequest(`${socket}.ctl`, 'rgpu/status')) as typeof st;
         await new Promise((r) => setTimeout(r, 100));
       }
-      const port = Number(st.pool.url.split(':')[2]);
+      const port = st.pool.url;
       assert.ok(await answers(port));
       child.kill('SIGKILL');
       for (let i = 0; i < 200 && (await answers(port)); i++) await new Promise((r) => setTimeout(r, 50));

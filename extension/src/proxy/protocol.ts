@@ -21,7 +21,8 @@ export interface SessionInfo {
 }
 
 export interface ProxyStatus {
-  pool: { url: string; connected: boolean; error?: string };
+  /** embedded: the proxy's own emulated server (its url is a private Unix socket, not worth showing). */
+  pool: { url: string; connected: boolean; embedded?: boolean; error?: string };
   gpuType: string;
   sessions: SessionInfo[];
   rttMs?: number;
@@ -76,7 +77,7 @@ export function parseStatus(v: unknown): ProxyStatus {
     queuePosition: typeof s.queuePosition === 'number' ? s.queuePosition : undefined,
   })) : [];
   return {
-    pool: { url: str(pool.url), connected: pool.connected === true, error: typeof pool.error === 'string' ? pool.error : undefined },
+    pool: { url: str(pool.url), connected: pool.connected === true, embedded: pool.embedded === true, error: typeof pool.error === 'string' ? pool.error : undefined },
     gpuType: str(v.gpuType), sessions,
     rttMs: typeof v.rttMs === 'number' ? v.rttMs : undefined,
   };

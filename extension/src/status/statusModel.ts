@@ -42,7 +42,7 @@ export function statusView(i: StatusInputs): StatusView {
   const attached = st.sessions.find((x) => x.state === 'attached' && x.gpuType)?.gpuType;
   const gpu = st.gpuType || attached || i.stats?.gpuType || i.gpuType || 'GPU';
   const lines: string[] = [`**Remote GPU** — ${gpu}`, ''];
-  lines.push(`Pool: \`${st.pool.url || 'embedded'}\` — ${st.pool.connected ? 'connected' : `**unreachable**${st.pool.error ? ` (${st.pool.error})` : ''}`}`);
+  lines.push(`Pool: \`${st.pool.embedded || !st.pool.url ? 'embedded (emulated, on this machine)' : st.pool.url}\` — ${st.pool.connected ? 'connected' : `**unreachable**${st.pool.error ? ` (${st.pool.error})` : ''}`}`);
   if (!st.pool.connected) {
     return { text: `$(server) ${gpu} · unreachable`, severity: 'error', tooltip: lines.concat('', 'Click for statistics.').join('\n') };
   }
