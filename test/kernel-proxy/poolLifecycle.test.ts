@@ -8,6 +8,7 @@ import { KernelProxy } from '../../kernel-proxy/src/proxy';
 import { parsePoolUrl } from '../../kernel-proxy/src/poolUrl';
 import { proxyRequest } from '../../gpu-runtime/cli/src/proxyRequest';
 import { FakePool } from './fakePool';
+import { listeningTcpPorts, processTree } from '../helpers/procNet';
 import { TestClient, until } from './testClient';
 
 const CLI = path.resolve(__dirname, '..', '..', 'gpu-runtime', 'cli', 'src', 'main.js');
@@ -115,6 +116,10 @@ describe('kernel-proxy pool lifecycle', () => {
       }
       const port = st.pool.url;
       assert.ok(await answers(port));
+      // Neither the proxy nor its embedded server opens a TCP port (a kernel being started may own any free one).
+      const tree = processTree(child.pid!);
+      assert.ok(tree.length >= 2, `the proxy and its server: ${tree}`);
+      assert.deepEqual(listeningTcpPorts(tree), []);
       child.kill('SIGKILL');
       for (let i = 0; i < 200 && (await answers(port)); i++) await new Promise((r) => setTimeout(r, 50));
       assert.equal(await answers(port), false, 'server gone with its proxy');
