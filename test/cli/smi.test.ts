@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatSmi } from '../../gpu-runtime/cli/src/smiTable';
 import { KernelProxy } from '../../kernel-proxy/src/proxy';
+import { startServer } from '../../gpu-runtime/server/src/main';
 import { FakePool, INVENTORY } from '../kernel-proxy/fakePool';
 import { runCli } from './runCli';
 
@@ -68,6 +69,27 @@ describe('rgpu smi', () => {
     } finally {
       await proxy.stop();
       fs.rmSync(xdg, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a pool on a Unix socket, and names a proxy\'s embedded server as such', async function () {
+    this.timeout(60000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-smi-unix-'));
+    const local = await startServer({ socketPath: path.join(dir, 'pool.sock'), devices: 'emulated:T4' });
+    const proxy = await KernelProxy.start({ socket: path.join(dir, 'p', 'proxy.sock'), embeddedDevices: 'emulated:A100-40GB', awaitPool: true, pingIntervalMs: 0, log: () => {} });
+    try {
+      const direct = await runCli(['smi', '--pool', `unix:${local.socketPath}`], { env: env() });
+      assert.equal(direct.code, 0, direct.stderr);
+      assert.match(direct.stdout, new RegExp(`pool unix:${local.socketPath}`));
+      assert.match(direct.stdout, /Tesla T4/);
+      const viaProxy = await runCli(['smi', '--socket', proxy.socketPath], { env: env() });
+      assert.equal(viaProxy.code, 0, viaProxy.stderr);
+      assert.match(viaProxy.stdout, /pool embedded server \(via /);
+      assert.match(viaProxy.stdout, /A100/);
+    } finally {
+      await proxy.stop();
+      await local.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -40,9 +40,10 @@ export async function runSmi(argv: string[], out: (s: string) => void = (s) => p
     : v.socket !== undefined ? ((await answers(`${v.socket}.ctl`)) ? v.socket : undefined)
     : (await runningProxySockets())[0];
   if (socket) {
-    const status = (await proxyRequest(`${socket}.ctl`, 'rgpu/status')) as { pool?: { url?: string } };
+    const status = (await proxyRequest(`${socket}.ctl`, 'rgpu/status')) as { pool?: { url?: string; embedded?: boolean } };
     inv = await proxyRequest(`${socket}.ctl`, 'rgpu/inventory');
-    source = `${status.pool?.url ?? '?'} (via ${socket})`;
+    // The embedded server's address is a private socket of the proxy's: naming it would tell the user nothing.
+    source = `${status.pool?.embedded ? 'embedded server' : (status.pool?.url ?? '?')} (via ${socket})`;
   } else {
     pool ??= `tcp://127.0.0.1:${DEFAULT_PORT}`;
     const url = parsePoolUrl(pool);
