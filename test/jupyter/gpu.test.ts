@@ -180,6 +180,7 @@ int main() {
       assert.match(text, /max error 0/);
       assert.match(text, /mismatches: 0/);
       assert.match(text, /numba on .+: max error|numba is not installed/);
+      assert.match(text, /pool\s+embedded \(emulated, on this machine\) connected/, '%gpu names the launcher\'s embedded server');
     } finally {
       await proxyRequest(`${socket}.ctl`, 'rgpu/shutdown').catch(() => {});
     }

@@ -56,7 +56,9 @@ def format_report(rep, pid=None):
     pool_state = "connected" if pool.get("connected") else "not connected"
     if pool.get("error"):
         pool_state += " (%s)" % pool["error"]
-    lines.append("pool       %s %s" % (pool.get("url") or "embedded", pool_state))
+    # The embedded server's address is a private socket of the proxy's; "embedded" says what it is.
+    where = "embedded (emulated, on this machine)" if pool.get("embedded") or not pool.get("url") else pool["url"]
+    lines.append("pool       %s %s" % (where, pool_state))
     if mine:
         s = mine[0]
         q = " #%s in queue" % s["queuePosition"] if s.get("queuePosition") is not None else ""
