@@ -24,6 +24,8 @@ export interface JupyterServerOptions {
   timeoutMs?: number;
   /** Server output as it arrives, the token already replaced by `<token>`. */
   onOutput?: (text: string) => void;
+  /** The port to try first (default: a free one picked here). */
+  port?: number;
 }
 
 export interface RunningJupyter {
@@ -49,9 +51,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** jupyter-server's message when its one port is taken (port_retries=0). */
+const PORT_TAKEN = /port \d+ is not available/;
+/** Tries with a fresh port after a port clash. */
+const PORT_ATTEMPTS = 3;
+
+/**
+ * jupyter-server 1.x reports port 0 as 0, so the port is picked here and handed over, and another process may
+ * bind it in the second before jupyter-server does: then it is tried again on a fresh port.
+ */
 export async function startJupyterServer(o: JupyterServerOptions): Promise<RunningJupyter> {
+  let port = o.port ?? await freePort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(o, port);
+    } catch (e) {
+      if (!(e instanceof KernelSetupError && PORT_TAKEN.test(e.message)) || attempt >= PORT_ATTEMPTS) throw e;
+      o.onOutput?.(`[remote-gpu] port ${port} was taken before jupyter-server bound it; trying another\n`);
+      port = await freePort();
+    }
+  }
+}
+
+async function startOn(o: JupyterServerOptions, port: number): Promise<RunningJupyter> {
   const command = o.command ?? [findKernelPython(), '-m', 'jupyter_server'];
-  const port = await freePort();
   const token = crypto.randomBytes(24).toString('hex');
   const sub = (n: string) => { const d = path.join(o.dataDir, n); fs.mkdirSync(d, { recursive: true, mode: 0o700 }); return d; };
   const rootDir = o.rootDir ?? sub('root');
@@ -96,7 +119,8 @@ export async function startJupyterServer(o: JupyterServerOptions): Promise<Runni
   while (Date.now() < deadline) {
     if (ended !== undefined) throw new KernelSetupError('RGPU_ERR_JUPYTER_START', `jupyter-server ${ended}:\n${log}`);
     try {
-      const r = await fetch(`${baseUrl}api/status`, { headers: { Authorization: `token ${token}` } });
+      // Bounded: whatever else holds the port may accept and never answer.
+      const r = await fetch(`${baseUrl}api/status`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(2000) });
       if (r.ok) return { baseUrl, token, pid: child.pid!, rootDir, exited, log: () => log, stop };
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 100));

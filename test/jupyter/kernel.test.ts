@@ -2,6 +2,7 @@
 // stand-in proxy control socket: what the launcher and the IPython extension do without the GPU path.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { installKernelSpec } from '../../kernel-proxy/src/kernelspec';
 import { startJupyterServer, type RunningJupyter } from '../../kernel-proxy/src/jupyterServer';
@@ -88,6 +89,23 @@ print(json.dumps({k: os.environ.get(k) for k in ["LD_LIBRARY_PATH", "REMOTE_GPU_
     assert.ok(pe && pe.output_type === 'error' && pe.evalue === 'CUDA program exited with status 3', JSON.stringify(pe));
     const meta = await run('import remote_gpu; print(remote_gpu.last_run["returncode"])');
     assert.equal(streamText(meta.outputs).trim(), '3');
+  });
+
+  it('jupyter-server moves to a fresh port when its port is taken before it binds', async () => {
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', () => r()));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    let output = '';
+    const j = await startJupyterServer({ dataDir: path.join(dir, 'jupyter2'), jupyterPath: [path.join(dir, 'prefix', 'share', 'jupyter')], kernelName: 'remote-gpu', port: taken, onOutput: (t) => (output += t) });
+    try {
+      assert.notEqual(new URL(j.baseUrl).port, String(taken));
+      assert.match(output, new RegExp(`port ${taken} was taken`));
+      const r = await fetch(`${j.baseUrl}api/kernelspecs`, { headers: { Authorization: `token ${j.token}` } });
+      assert.equal(r.status, 200);
+    } finally {
+      await j.stop();
+      squatter.close();
+    }
   });
 
   it('interrupt stops a long cell and the kernel lives on', async () => {
