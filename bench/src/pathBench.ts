@@ -7,7 +7,8 @@ import { runJson, startHelper } from './proc';
 import { ProxyStatsSnapshot, startProxy } from './proxyStats';
 import { cudaEnv, Paths, requireCli, requireIntercept, RunningServer, Unavailable } from './stack';
 
-export type Route = 'proxy' | 'direct';
+/** embedded: `rgpu run` with no pool, so its proxy starts the embedded server (a Unix socket, lanes on it). */
+export type Route = 'proxy' | 'direct' | 'embedded';
 
 /** A figure, or the reason it could not be measured in this run. */
 export type Measured<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -72,8 +73,10 @@ export class PathBench {
     }
     if (route === 'direct') return runJson(bin, args, 'path_bench (direct)', { env: cudaEnv(this.paths, { ...extraEnv, REMOTE_GPU_SERVER: url }), timeoutMs });
     requireCli(this.paths);
-    // `rgpu run` starts a private kernel-proxy for the command, pointed at the pool in RGPU_POOL.
+    // `rgpu run` starts a private kernel-proxy for the command, pointed at the pool in RGPU_POOL (none: its
+    // own embedded server, not the bench's).
     const env = cudaEnv(this.paths, { ...extraEnv, RGPU_POOL: url });
+    if (route === 'embedded') delete env.RGPU_POOL;
     delete env.REMOTE_GPU_SERVER;
     delete env.REMOTE_GPU_PROXY;
     return runJson(process.execPath, [this.paths.cliMain, 'run', '--', bin, ...args], 'rgpu run path_bench', { env, timeoutMs });
