@@ -1,8 +1,9 @@
 // The data lane (LANE_ATTACH in ops.yaml) lets the intercept send and receive the payloads of large copies
 // straight to the pool, skipping this proxy's relay, which costs half of loopback bandwidth. The pool only
 // issues the ticket; where to dial is ours to say, since only the proxy knows the address it reached the
-// pool at (a NAT or an SSH tunnel makes the pool's own idea of it useless). Over TLS there is no lane:
-// the intercept speaks plain TCP only, and copies must not leave in the clear.
+// pool at (a NAT or an SSH tunnel makes the pool's own idea of it useless), or the Unix socket it dialled
+// for a pool on this machine. Over TLS there is no lane: the intercept speaks no TLS, and copies must not
+// leave in the clear.
 import type * as net from 'node:net';
 import { Unpackr, pack } from 'msgpackr';
 import { dialedPath } from './poolUrl';
