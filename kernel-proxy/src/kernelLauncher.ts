@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { KernelSetupError, KernelUsageError } from './kernelErrors';
 import { findKernelPython } from './pythonLocator';
 import { defaultProxySocket, ensureProxy } from './proxyEnsure';
-import { interceptDir, pythonExtensionDir } from './repoPaths';
+import { interceptDir, pythonExtensionDir, withShims } from './repoPaths';
 
 export interface LauncherOptions {
   connectionFile: string;
@@ -48,7 +48,7 @@ export function parseLauncherArgs(argv: string[]): LauncherOptions {
 const SCRUBBED_ENV = ['RGPU_TOKEN', 'RGPU_TOKEN_FILE', 'REMOTE_GPU_TOKEN', 'REMOTE_GPU_TOKEN_FILE', 'REMOTE_GPU_SERVER', 'RGPU_POOL'];
 
 export function kernelEnv(base: NodeJS.ProcessEnv, socket: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base };
+  const env: NodeJS.ProcessEnv = withShims(base);
   for (const k of SCRUBBED_ENV) delete env[k];
   const prepend = (v: string | undefined, first: string) => (v ? `${first}${path.delimiter}${v}` : first);
   env.LD_LIBRARY_PATH = prepend(base.LD_LIBRARY_PATH, interceptDir());

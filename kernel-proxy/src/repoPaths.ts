@@ -14,3 +14,13 @@ export function interceptDir(): string {
 export function pythonExtensionDir(): string {
   return path.join(repoRoot(), 'kernel-proxy', 'python');
 }
+
+/** Directory of the commands a process on the remote GPU finds on PATH (`nvidia-smi`). */
+export function shimDir(): string {
+  return path.join(repoRoot(), 'gpu-runtime', 'cli', 'shims');
+}
+
+/** `env` with shimDir() first on PATH, and the node that runs the shims (PATH may have none). */
+export function withShims(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, PATH: env.PATH ? `${shimDir()}${path.delimiter}${env.PATH}` : shimDir(), REMOTE_GPU_NODE: process.execPath };
+}

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { commandEnv, parseRunArgs, type RunArgs } from '../../gpu-runtime/cli/src/run';
+import { shimDir } from '../../kernel-proxy/src/repoPaths';
 import { FakePool } from '../kernel-proxy/fakePool';
 import { runCli } from './runCli';
 
@@ -33,6 +34,7 @@ describe('rgpu run', () => {
     assert.equal(e.LD_LIBRARY_PATH, '/icpt:/a:/b');
     assert.equal(e.REMOTE_GPU_SERVER, undefined);
     assert.equal(e.HOME, '/h');
+    assert.equal(commandEnv('/s', { PATH: '/usr/bin' }).PATH, `${shimDir()}:/usr/bin`, 'nvidia-smi first on PATH');
     assert.equal(commandEnv('/s', {}).LD_LIBRARY_PATH?.endsWith(path.join('gpu-runtime', 'intercept', 'build')), true);
   });
 

@@ -24,6 +24,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
       ['streams', 'streams.cu'],
       ['errors', 'errors.cu'],
       ['cooperative', 'cooperative.cu'],
+      ['nvsmi', 'nvsmi.cu'],
     ]));
   });
 
@@ -171,6 +172,17 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
       await local.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('through `rgpu run`, nvidia-smi on PATH shows the remote GPU with the program\'s memory and pid', async () => {
+    const r = await viaRgpuRun([bins.nvsmi]);
+    expectOk(r, 'nvsmi');
+    const [self, gpu, ...apps] = r.stdout.trim().split('\n');
+    const pid = Number(/^self (\d+)$/.exec(self)?.[1]);
+    const [name, used] = gpu.split(', ');
+    assert.equal(name, 'Tesla T4');
+    assert.ok(Number(used) >= 64, `memory.used ${used} MiB with 64 MiB allocated`);
+    assert.ok(apps.map(Number).includes(pid), `pid ${pid} among ${apps}`);
   });
 
   it('through `rgpu run` with REMOTE_GPU_LANE=0, the same copies go through the proxy', async function () {

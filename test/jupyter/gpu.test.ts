@@ -107,6 +107,27 @@ describe('jupyter: notebook on the remote GPU (end to end)', function () {
     assert.match(streamText(g.outputs), /GPU\s+.+ \(\S+\), [\d.]+ GiB/);
   });
 
+  it('!nvidia-smi in the kernel shows its remote GPU, its memory in use and the kernel as the process', async () => {
+    const pid = await kernelPid();
+    const r = await run(`import subprocess
+q = subprocess.run(["nvidia-smi", "--query-gpu=index,name,memory.used,memory.total", "--format=csv,noheader,nounits"], capture_output=True, text=True)
+a = subprocess.run(["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"], capture_output=True, text=True)
+t = subprocess.run(["nvidia-smi"], capture_output=True, text=True)
+print(q.returncode, a.returncode, t.returncode)
+print(q.stdout + "---\\n" + a.stdout + "---\\n" + t.stdout)`);
+    assert.equal(r.status, 'ok', JSON.stringify(r.outputs));
+    const [head, apps, table] = streamText(r.outputs).split(/^---$/m);
+    const [codes, gpus] = head.trim().split('\n');
+    assert.equal(codes, '0 0 0');
+    const [index, name, used, total] = gpus.trim().split(', ');
+    assert.deepEqual([index, name], ['0', 'Tesla T4']);
+    assert.ok(Number(total) > 14000 && Number(used) >= 0 && Number(used) <= Number(total), gpus);
+    assert.ok(apps.trim().split('\n').map(Number).includes(pid), `kernel pid ${pid} in ${apps}`);
+    assert.match(table, /\|\s+0\s+Tesla T4\s+N\/A \|/);
+    assert.match(table, new RegExp(`\\|\\s+0\\s+N/A\\s+N/A\\s+${pid}\\s+C\\s+`));
+    assert.doesNotMatch(table, /no session yet/, 'the kernel has its session by now');
+  });
+
   it('numba (Debian python3-numba 0.56): @cuda.jit kernel through remote_gpu.enable_numba()', async function () {
     if (spawnSync(findKernelPython(), ['-c', 'import numba, numpy']).status !== 0) {
       this.skip();   // python3-numba is optional (docs/jupyter.md); everything else here runs without it
@@ -176,11 +197,12 @@ int main() {
     try {
       assert.equal(r.status, 0, r.stderr.slice(-4000));
       const nb = JSON.parse(fs.readFileSync(out, 'utf8')) as { cells: { cell_type: string; outputs?: CellOutput[] }[] };
-      const text = nb.cells.flatMap((c) => c.outputs ?? []).map((o) => (o.output_type === 'stream' ? o.text : '')).join('');
+      const text = nb.cells.flatMap((c) => c.outputs ?? []).map((o) => (o.output_type === 'stream' ? [o.text].flat().join('') : '')).join('');
       assert.match(text, /max error 0/);
       assert.match(text, /mismatches: 0/);
       assert.match(text, /numba on .+: max error|numba is not installed/);
       assert.match(text, /pool\s+embedded \(emulated, on this machine\) connected/, '%gpu names the launcher\'s embedded server');
+      assert.match(text, /name, memory\.used \[MiB\], memory\.total \[MiB\]\r?\nTesla T4, \d+ MiB, \d+ MiB/, '!nvidia-smi in the demo notebook (a pty: CRLF)');
     } finally {
       await proxyRequest(`${socket}.ctl`, 'rgpu/shutdown').catch(() => {});
     }

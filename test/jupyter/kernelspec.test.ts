@@ -6,7 +6,7 @@ import {
 } from '../../kernel-proxy/src/kernelspec';
 import { kernelEnv, parseLauncherArgs } from '../../kernel-proxy/src/kernelLauncher';
 import { KernelUsageError, PythonNotFoundError } from '../../kernel-proxy/src/kernelErrors';
-import { interceptDir, pythonExtensionDir } from '../../kernel-proxy/src/repoPaths';
+import { interceptDir, pythonExtensionDir, shimDir } from '../../kernel-proxy/src/repoPaths';
 import { findKernelPython } from '../../kernel-proxy/src/pythonLocator';
 import { tempDir } from './helpers';
 
@@ -103,6 +103,7 @@ describe('jupyter: kernel launcher arguments and environment', () => {
     assert.equal(env.PYTHONPATH, pythonExtensionDir());
     assert.equal(env.REMOTE_GPU_PROXY, '/s/p.sock');
     for (const k of ['RGPU_TOKEN_FILE', 'REMOTE_GPU_TOKEN_FILE', 'REMOTE_GPU_SERVER']) assert.equal(env[k], undefined, k);
-    assert.equal(env.PATH, '/bin');
+    assert.equal(env.PATH, `${shimDir()}:/bin`, 'nvidia-smi first on PATH');
+    assert.equal(env.REMOTE_GPU_NODE, process.execPath);
   });
 });

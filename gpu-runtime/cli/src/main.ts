@@ -7,6 +7,7 @@ export const USAGE = `usage: rgpu <command> [options]   (rgpu <command> --help f
   proxy    run the kernel-proxy (intercept socket -> pool; JSON-RPC for the editor)
   run      run a command with a remote GPU:  rgpu run [--pool URL] [--gpu TYPE] -- CMD ARGS…
   smi      show the pool's GPUs, sessions and queue
+  nvidia-smi  nvidia-smi for a process on the remote GPU (on PATH as nvidia-smi under rgpu run and the kernel)
   kernel   install or remove the remote-gpu Jupyter kernelspec
   demo     start a local demo (server, proxy, Jupyter)`;
 
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
   proxy: (argv) => load<typeof import('../../../kernel-proxy/src/main')>('../../../kernel-proxy/src/main', 'proxy').runProxy(argv),
   run: (argv) => load<typeof import('./run')>('./run', 'run').runRun(argv),
   smi: (argv) => load<typeof import('./smi')>('./smi', 'smi').runSmi(argv),
+  'nvidia-smi': (argv) => load<typeof import('./nvidiaSmi')>('./nvidiaSmi', 'nvidia-smi').runNvidiaSmi(argv),
   kernel: (argv) => asStatus(load<{ runKernelCommand(a: string[]): unknown }>('../../../kernel-proxy/src/kernelspec', 'kernel').runKernelCommand(argv)),
   demo: (argv) => asStatus(load<{ runDemo(a: string[]): unknown }>('./demo', 'demo').runDemo(argv)),
 };

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { KernelProxy } from '../../../kernel-proxy/src/proxy';
 import { UsageError } from '../../../kernel-proxy/src/errors';
+import { withShims } from '../../../kernel-proxy/src/repoPaths';
 
 export const RUN_USAGE = `usage: rgpu run [--pool URL] [--gpu TYPE] [--token-file FILE] [--embedded-devices SPEC] -- CMD [ARGS…]
   Runs CMD with a remote GPU: a private kernel-proxy forwards its CUDA calls to the pool (default $RGPU_POOL;
@@ -52,9 +53,9 @@ export function interceptLibDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.RGPU_INTERCEPT_DIR || path.resolve(__dirname, '..', '..', '..', '..', 'gpu-runtime', 'intercept', 'build');
 }
 
-/** The environment CMD runs in: the proxy socket and the intercept library, no direct-server bypass. */
+/** The environment CMD runs in: the proxy socket, the intercept library and nvidia-smi, no direct-server bypass. */
 export function commandEnv(socket: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env, REMOTE_GPU_PROXY: socket };
+  const out: NodeJS.ProcessEnv = { ...withShims(env), REMOTE_GPU_PROXY: socket };
   out.LD_LIBRARY_PATH = env.LD_LIBRARY_PATH ? `${interceptLibDir(env)}:${env.LD_LIBRARY_PATH}` : interceptLibDir(env);
   // A REMOTE_GPU_SERVER left in the environment would let the intercept bypass the proxy rgpu started.
   delete out.REMOTE_GPU_SERVER;

@@ -1,7 +1,7 @@
 // The devices of this server and who holds them. Exclusive mode (default) leases a device to one session
 // at a time and queues the others per type, first come first served; shared mode puts a session on the
 // least-loaded device of its type and never queues.
-import { CudaError, CUresult, type Device } from './backend';
+import { CudaError, CUresult, type Device, type DeviceInfo } from './backend';
 
 export interface PoolDevice {
   readonly index: number;
@@ -50,9 +50,24 @@ export interface SessionClient {
 
 export interface Inventory {
   types: TypeInventory[];
-  devices: { index: number; type: string; name: string; memory: number; memUsed: number; sessions: string[]; clients: SessionClient[] }[];
+  /** uuid ("GPU-…"), cc ("7.5"), pciBusId ("00000000:00:04.0") and cudaVersion ("13.0") as nvidia-smi shows them. */
+  devices: { index: number; type: string; name: string; memory: number; memUsed: number; uuid: string; cc: string; pciBusId: string; cudaVersion: string; sessions: string[]; clients: SessionClient[] }[];
   sessions: number;
   queued: number;
+}
+
+const hex = (b: Uint8Array, from: number, to: number): string => Buffer.from(b.subarray(from, to)).toString('hex');
+
+/** A device's identity in nvidia-smi's spelling, for `nvidia-smi` on the client side. */
+export function smiIdentity(info: DeviceInfo): { uuid: string; cc: string; pciBusId: string; cudaVersion: string } {
+  const u = info.uuid;
+  const h = (n: number, w: number): string => n.toString(16).padStart(w, '0').toUpperCase();
+  return {
+    uuid: `GPU-${hex(u, 0, 4)}-${hex(u, 4, 6)}-${hex(u, 6, 8)}-${hex(u, 8, 10)}-${hex(u, 10, 16)}`,
+    cc: `${info.ccMajor}.${info.ccMinor}`,
+    pciBusId: `${h(info.pciDomain, 8)}:${h(info.pciBus, 2)}:${h(info.pciDevice, 2)}.0`,
+    cudaVersion: `${Math.floor(info.driverVersion / 1000)}.${Math.floor((info.driverVersion % 1000) / 10)}`,
+  };
 }
 
 export class Pool {
@@ -163,6 +178,7 @@ export class Pool {
       name: d.device.info.name,
       memory: d.device.info.totalMem,
       memUsed: d.device.memUsed(),
+      ...smiIdentity(d.device.info),
       sessions: [...d.sessions],
       clients: [...d.sessions].map((id) => this.clients.get(id) ?? { session: id, since: 0 }),
     }));
