@@ -102,6 +102,18 @@ class Ctx {
   }
 }
 
+type Slots = { slots: { w: { terminate(): Promise<number> }; busy: unknown }[] };
+const poolOf = (be: Backend): Slots & { handoffs: number } => (be.devices[0] as unknown as { opts: { pool: Slots & { handoffs: number } } }).opts.pool;
+
+/** Waits until `n` of the pool's workers run a range (a fixed sleep is too short on a loaded machine). */
+async function untilBusy(pool: Slots, n = 1, timeoutMs = 20000): Promise<void> {
+  const t0 = Date.now();
+  while (pool.slots.filter((s) => s.busy).length < n) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`fewer than ${n} workers busy after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function code(p: Promise<unknown>): Promise<number> {
   try { await p; return 0; } catch (e) { return (e as { code?: number }).code ?? -1; }
 }
@@ -233,12 +245,12 @@ describe('emulator: launches split across block workers', function () {
 
   it('a long launch hands workers to a later one of another context between its ranges', async () => {
     const a = open(split), b = open(split, 1);
-    const pool = (split.devices[0] as unknown as { opts: { pool: { handoffs: number } } }).opts.pool;
+    const pool = poolOf(split);
     const handoffs = pool.handoffs;
     const pa = a.alloc(64 * 128 * 4), pb = b.alloc(64 * 128 * 4);
-    a.launch('spin', 64, 128, [pa, 1 << 20]); // many seconds of work
+    a.launch('spin', 64, 128, [pa, 1 << 18]); // a second or more: 16 ranges, each short enough to hand over soon
     const ta = code(a.ctx.synchronize(null));
-    await new Promise((r) => setTimeout(r, 20));
+    await untilBusy(pool, pool.slots.length); // A holds every worker
     b.launch('spin', 64, 128, [pb, 0]);
     await b.ctx.synchronize(null);
     assert.equal(a.ctx.query(null), false, 'A is still running when B is done');
@@ -302,10 +314,9 @@ describe('emulator: launches split across block workers', function () {
     const c = open(split);
     const p = c.alloc(64 * 128 * 4);
     c.launch('spin', 64, 128, [p, 1 << 30]);
-    await new Promise((r) => setTimeout(r, 100));
+    await untilBusy(poolOf(split));
     // Kill a worker while it runs a range of that launch.
-    const slots = (split.devices[0] as unknown as { opts: { pool: { slots: { w: { terminate(): Promise<number> }; busy: unknown }[] } } }).opts.pool.slots;
-    const busy = slots.find((s) => s.busy);
+    const busy = poolOf(split).slots.find((s) => s.busy);
     assert.ok(busy, 'a worker is running the launch');
     await busy.w.terminate();
     assert.equal(await code(c.ctx.synchronize(null)), CUresult.CUDA_ERROR_LAUNCH_FAILED);
@@ -314,7 +325,7 @@ describe('emulator: launches split across block workers', function () {
     const d = open(split, 1);
     const q = d.alloc(64 * 128 * 4);
     d.launch('spin', 64, 128, [q, 1 << 30]);
-    await new Promise((r) => setTimeout(r, 100));
+    await untilBusy(poolOf(split));
     const t0 = Date.now();
     d.ctx.destroy(); // the workers stop at their next watchdog check rather than run to the 60 s watchdog
 
