@@ -112,6 +112,7 @@ export class KernelProxy implements ProxyApi {
     }
     await listenUnix(this.dataServer, this.opts.socket);
     this.ownedPaths.push(this.opts.socket);
+    removeDeadPoolSockets(this.opts.socket);
     await listenUnix(this.ctlServer, this.ctlPath);
     this.ownedPaths.push(this.ctlPath);
     if (this.opts.stdio) this.hub.attachStdio(() => void this.stop().then(() => this.opts.onStopped?.()));
@@ -122,6 +123,11 @@ export class KernelProxy implements ProxyApi {
     }, every);
   }
 
+  /** The embedded server's socket for this start: the pid and generation keep it ours alone. */
+  private embeddedSocket(gen: number): string {
+    return `${this.opts.socket}${POOL_SOCKET}${process.pid}-${gen}`;
+  }
+
   private async startEmbedded(): Promise<void> {
     const gen = ++this.poolGen;
     const trace = process.env.REMOTE_GPU_TRACE === '1';
@@ -129,9 +135,9 @@ export class KernelProxy implements ProxyApi {
     try {
       e = await EmbeddedServer.start({
         devices: this.opts.embeddedDevices ?? DEFAULT_EMBEDDED_DEVICES,
-        // Ours alone: the pid keeps it from a second proxy about to find our socket taken, the generation from
-        // an earlier embedded server of ours that is still stopping.
-        socketPath: `${this.opts.socket}.pool-${process.pid}-${gen}`,
+        // The pid keeps it from a second proxy about to find our socket taken, the generation from an earlier
+        // embedded server of ours that is still stopping.
+        socketPath: this.embeddedSocket(gen),
         log: trace ? (l) => this.log(`[server] ${l}`) : undefined,
       });
     } catch (err) {
@@ -287,3 +293,32 @@ export class KernelProxy implements ProxyApi {
     }
   }
 }
+
+/** `<proxy socket>.pool-PID-GEN`: an embedded server's socket (embeddedSocket). */
+const POOL_SOCKET = '.pool-';
+
+/**
+ * Removes embedded-server sockets left by proxies that died with their server (both SIGKILLed): ours is the
+ * only proxy on this socket now, so a file whose proxy pid is gone belongs to nobody.
+ */
+export function removeDeadPoolSockets(socket: string): void {
+  const dir = path.dirname(socket);
+  const prefix = `${path.basename(socket)}${POOL_SOCKET}`;
+  let names: string[] = [];
+  try { names = fs.readdirSync(dir).filter((n) => n.startsWith(prefix)); } catch { return; }
+  for (const n of names) {
+    const pid = Number(/^(\d+)-\d+$/.exec(n.slice(prefix.length))?.[1]);
+    if (!pid || pid === process.pid || pidAlive(pid)) continue;
+    fs.rmSync(path.join(dir, n), { force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+

@@ -103,6 +103,18 @@ describe('kernel-proxy pool lifecycle', () => {
     }
   });
 
+  it('clears embedded-server sockets whose proxy died with its server, and no live one', async () => {
+    const socket = path.join(dir, 'p.sock');
+    const dead = `${socket}.pool-999999999-1`, live = `${socket}.pool-${process.ppid}-1`, other = path.join(dir, 'q.sock.pool-999999999-1');
+    for (const f of [dead, live, other]) fs.writeFileSync(f, '');
+    const proxy = await KernelProxy.start({ socket, pool: 'tcp://127.0.0.1:1', pingIntervalMs: 0, log: () => {} });
+    try {
+      assert.deepEqual([dead, live, other].map((f) => fs.existsSync(f)), [false, true, true]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('does not leave the embedded server behind when the proxy is killed outright', async function () {
     this.timeout(60000);
     const socket = path.join(dir, 'p.sock');
