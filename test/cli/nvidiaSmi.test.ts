@@ -9,7 +9,7 @@ const INV = {
   types: [{ type: 'T4', name: 'Tesla T4', memory: 15 * GiB }, { type: 'A100-40GB', name: 'NVIDIA A100-SXM4-40GB', memory: 40 * GiB }],
   devices: [
     { ...T4, index: 0, memUsed: 3 * GiB, sessions: ['s-1'] },
-    { ...T4, index: 1, memUsed: 512 * 1024 * 1024, sessions: ['s-2', 's-3'], uuid: 'GPU-00000001-0002-0003-0004-000000000006' },
+    { ...T4, index: 1, memUsed: 512 * 1024 * 1024, sessions: ['s-2', 's-3'], uuid: 'GPU-00000001-0002-0003-0004-000000000006', clients: [{ session: 's-2', memUsed: 300 * 1024 * 1024 }, { session: 's-3' }] },
     { index: 2, type: 'A100-40GB', name: 'NVIDIA A100-SXM4-40GB', memory: 40 * GiB, memUsed: 0, sessions: [], uuid: 'GPU-a', cc: '8.0', pciBusId: '00000000:18:00.0', cudaVersion: '13.0' },
   ],
 };
@@ -29,7 +29,7 @@ describe('rgpu nvidia-smi', () => {
   it('shows the GPU of this process\'s session (an ancestor\'s pid), and every session of the proxy on it', () => {
     const v = viewOf(STATUS, INV, new Set([999, 4242]), NOW);
     assert.deepEqual(v.gpus.map((g) => [g.index, g.uuid, g.leased, g.memUsed]), [[0, 'GPU-00000001-0002-0003-0004-000000000006', true, 512 * 1024 * 1024]]);
-    assert.deepEqual(v.processes, [{ gpu: 0, pid: 4242, name: '/usr/bin/python3' }, { gpu: 0, pid: 5151, name: './train' }]);
+    assert.deepEqual(v.processes, [{ gpu: 0, pid: 4242, name: '/usr/bin/python3', memUsed: 300 * 1024 * 1024 }, { gpu: 0, pid: 5151, name: './train', memUsed: undefined }]);
     assert.equal(v.pool, 'tcp://pool:7447');
   });
 
@@ -51,6 +51,7 @@ describe('rgpu nvidia-smi', () => {
     assert.match(table, /^\| NVIDIA-SMI \(Remote GPU\)\s+Driver Version: N\/A\s+CUDA Version: 13\.0\s+\|$/m);
     assert.match(table, /^\|   0  Tesla T4\s+N\/A \| 00000000:17:00\.0   N\/A \|\s+N\/A \|$/m);
     assert.match(table, /\|\s+512MiB \/ 15360MiB \|/);
+    assert.match(table, /^\|\s+0\s+N\/A\s+N\/A\s+4242\s+C\s+\/usr\/bin\/python3\s+300MiB\s+\|$/m);
     assert.match(table, /^\|\s+0\s+N\/A\s+N\/A\s+5151\s+C\s+\.\/train\s+N\/A\s+\|$/m);
   });
 
@@ -59,7 +60,7 @@ describe('rgpu nvidia-smi', () => {
     assert.equal(render(args('--query-gpu=index,name,memory.used,memory.total,utilization.gpu,compute_cap', '--format=csv'), v),
       'index, name, memory.used [MiB], memory.total [MiB], utilization.gpu [%], compute_cap\n0, Tesla T4, 512 MiB, 15360 MiB, [N/A], 7.5\n');
     assert.equal(render(args('--query-gpu', 'memory.free,uuid', '--format', 'csv,noheader,nounits'), v), '14848, GPU-00000001-0002-0003-0004-000000000006\n');
-    assert.equal(render(args('--query-compute-apps=pid,process_name,used_memory', '--format=csv,noheader'), v), '4242, /usr/bin/python3, [N/A]\n5151, ./train, [N/A]\n');
+    assert.equal(render(args('--query-compute-apps=pid,process_name,used_memory', '--format=csv,noheader'), v), '4242, /usr/bin/python3, 300 MiB\n5151, ./train, [N/A]\n');
     assert.equal(render(args('-L'), v), 'GPU 0: Tesla T4 (UUID: GPU-00000001-0002-0003-0004-000000000006)\n');
     assert.match(render(args('-q'), v), /Product Name\s+: Tesla T4\n.*GPU UUID\s+: GPU-0+1-/s);
   });

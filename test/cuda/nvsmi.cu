@@ -13,7 +13,7 @@ int main() {
   printf("self %d\n", (int)getpid());
   fflush(stdout);
   int rc = system("nvidia-smi --query-gpu=name,memory.used --format=csv,noheader,nounits && "
-                  "nvidia-smi --query-compute-apps=pid --format=csv,noheader");
+                  "nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits");
   cudaFree(d);
   return rc == 0 ? 0 : 4;
 }

@@ -182,7 +182,9 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     const [name, used] = gpu.split(', ');
     assert.equal(name, 'Tesla T4');
     assert.ok(Number(used) >= 64, `memory.used ${used} MiB with 64 MiB allocated`);
-    assert.ok(apps.map(Number).includes(pid), `pid ${pid} among ${apps}`);
+    const mine = apps.map((l) => l.split(', ').map(Number)).find(([p]) => p === pid);
+    assert.ok(mine, `pid ${pid} among ${apps}`);
+    assert.equal(mine[1], 64, 'its own 64 MiB in the process list');
   });
 
   it('through `rgpu run` with REMOTE_GPU_LANE=0, the same copies go through the proxy', async function () {

@@ -26,7 +26,7 @@ interface ProxyStatus {
   sessions?: Array<{ id: string; pid?: number; argv0?: string; gpuType?: string; state?: string }>;
 }
 
-interface InventoryDevice { index: number; type: string; name: string; memory: number; memUsed: number; uuid?: string; cc?: string; pciBusId?: string; cudaVersion?: string; sessions?: string[] }
+interface InventoryDevice { index: number; type: string; name: string; memory: number; memUsed: number; uuid?: string; cc?: string; pciBusId?: string; cudaVersion?: string; sessions?: string[]; clients?: Array<{ session: string; memUsed?: number }> }
 interface Inventory { types?: Array<{ type: string; name: string; memory: number }>; devices?: InventoryDevice[] }
 
 /** pid and its ancestors, from /proc (empty where there is no /proc). */
@@ -68,7 +68,7 @@ export function viewOf(status: ProxyStatus, inv: Inventory, pids: Set<number>, n
     gpus = like ? [toGpu(like, 0, false)] : [];
   }
   const processes = shown.flatMap((d, i) => sessions.filter((s) => d.sessions?.includes(s.id))
-    .map((s) => ({ gpu: i, pid: s.pid ?? 0, name: s.argv0 ?? s.id })));
+    .map((s) => ({ gpu: i, pid: s.pid ?? 0, name: s.argv0 ?? s.id, memUsed: d.clients?.find((c) => c.session === s.id)?.memUsed })));
   const pool = status.pool?.embedded ? 'embedded (emulated, on this machine)' : (status.pool?.url ?? '?');
   const cudaVersion = (held[0] ?? devices[0])?.cudaVersion ?? '[N/A]';
   return { gpus, processes, cudaVersion, pool, now };

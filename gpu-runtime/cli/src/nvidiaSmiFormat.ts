@@ -21,6 +21,8 @@ export interface SmiProcess {
   gpu: number;
   pid: number;
   name: string;
+  /** Bytes the session has allocated, where the pool says. */
+  memUsed?: number;
 }
 
 export interface SmiView {
@@ -77,7 +79,8 @@ export function formatTable(v: SmiView): string {
   out.push(full('=', '|'));
   if (!v.processes.length) out.push(`| ${pad(' No running processes found', 87)} |`);
   for (const p of v.processes) {
-    out.push(`| ${pad(` ${lpad(String(p.gpu), 3)}   N/A  N/A  ${lpad(String(p.pid), 9)}      C   ${pad(p.name, 40)}  N/A`, 87)} |`);
+    const mem = p.memUsed === undefined ? 'N/A' : `${mib(p.memUsed)}MiB`;
+    out.push(`| ${pad(` ${lpad(String(p.gpu), 3)}   N/A  N/A  ${lpad(String(p.pid), 9)}      C   ${pad(p.name, 40)}${lpad(mem, 9)}`, 87)} |`);
   }
   out.push(full('-'));
   out.push(remoteLine(v));
@@ -150,8 +153,8 @@ const APP_FIELDS: Record<string, { unit?: string; get: AppField }> = {
   pid: { get: (p) => p.pid },
   process_name: { get: (p) => p.name },
   name: { get: (p) => p.name },
-  used_memory: { unit: 'MiB', get: () => '[N/A]' },
-  used_gpu_memory: { unit: 'MiB', get: () => '[N/A]' },
+  used_memory: { unit: 'MiB', get: (p) => (p.memUsed === undefined ? '[N/A]' : mib(p.memUsed)) },
+  used_gpu_memory: { unit: 'MiB', get: (p) => (p.memUsed === undefined ? '[N/A]' : mib(p.memUsed)) },
   gpu_uuid: { get: (_p, g) => g?.uuid ?? '[N/A]' },
   gpu_name: { get: (_p, g) => g?.name ?? '[N/A]' },
   gpu_bus_id: { get: (_p, g) => g?.pciBusId ?? '[N/A]' },

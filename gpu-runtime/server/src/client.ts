@@ -400,7 +400,7 @@ export class Client implements ReplySink {
     const quota = s.quota;
     this.session = s;
     this.state = 'session';
-    this.env.pool.describe(this.id, client);
+    this.env.pool.describe(this.id, client, () => s.allocs.bytes);
     s.onPrintfReady = () => this.flushPrintf();
     this.opts.onSession?.('start', s);
     this.opts.log?.(`${this.id}: ${info.type} #${lease.device.index} for ${JSON.stringify(client ?? {})}`);

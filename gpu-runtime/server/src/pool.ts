@@ -46,6 +46,8 @@ export interface SessionClient {
   host?: string;
   argv0?: string;
   since: number;
+  /** Device memory the session has allocated now (bytes), for nvidia-smi's per-process column. */
+  memUsed?: number;
 }
 
 export interface Inventory {
@@ -74,6 +76,8 @@ export class Pool {
   readonly devices: readonly PoolDevice[];
   private readonly queues = new Map<string, Waiter[]>();
   private readonly clients = new Map<string, SessionClient>();
+  /** Each described session's live memory figure. */
+  private readonly usage = new Map<string, () => number>();
 
   constructor(devices: readonly Device[], readonly mode: 'exclusive' | 'shared' = 'exclusive') {
     this.devices = devices.map((device, index) => ({ index, type: device.info.type, device, sessions: new Set<string>() }));
@@ -134,8 +138,9 @@ export class Pool {
     };
   }
 
-  /** Records what a leased session's HELLO said about its client (free-form, sanitised). */
-  describe(sessionId: string, client: unknown): void {
+  /** Records what a leased session's HELLO said about its client (free-form, sanitised), and how to read its memory use. */
+  describe(sessionId: string, client: unknown, memUsed?: () => number): void {
+    if (memUsed) this.usage.set(sessionId, memUsed);
     const c = (client && typeof client === 'object' ? client : {}) as Record<string, unknown>;
     const str = (v: unknown): string | undefined => (typeof v === 'string' ? v.slice(0, 200) : undefined);
     this.clients.set(sessionId, {
@@ -150,6 +155,7 @@ export class Pool {
   /** Gives the device back; the first queued session of its type gets it. */
   release(lease: Lease): void {
     this.clients.delete(lease.sessionId);
+    this.usage.delete(lease.sessionId);
     if (!lease.device.sessions.delete(lease.sessionId)) return;
     const queue = this.queues.get(lease.device.type)!;
     const free = queue.length ? this.pick(lease.device.type) : undefined;
@@ -180,7 +186,7 @@ export class Pool {
       memUsed: d.device.memUsed(),
       ...smiIdentity(d.device.info),
       sessions: [...d.sessions],
-      clients: [...d.sessions].map((id) => this.clients.get(id) ?? { session: id, since: 0 }),
+      clients: [...d.sessions].map((id): SessionClient => ({ ...(this.clients.get(id) ?? { session: id, since: 0 }), memUsed: this.usage.get(id)?.() })),
     }));
     return { types, devices, sessions: this.sessionCount, queued: this.queuedCount };
   }
