@@ -1,5 +1,11 @@
 // Remote GPU's nvidia-smi: which GPU a process sees, and the table and CSV that people and scripts read.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KernelProxy } from '../../kernel-proxy/src/proxy';
+import { FakePool } from '../kernel-proxy/fakePool';
+import { runCli } from './runCli';
 import { ancestry, parseNvidiaSmiArgs, render, viewOf } from '../../gpu-runtime/cli/src/nvidiaSmi';
 import { SmiUsageError } from '../../gpu-runtime/cli/src/nvidiaSmiFormat';
 
@@ -71,8 +77,34 @@ describe('rgpu nvidia-smi', () => {
     assert.throws(() => render(args('--query-gpu=name', '--format=json'), v), SmiUsageError);
     assert.throws(() => render(args('-i', '3'), v), /No devices were found with index 3/);
     assert.throws(() => args('--query-gpu=name'), /need --format=csv/);
-    assert.throws(() => args('-l', '1'), /option -l is not supported/);
+    assert.throws(() => args('-r'), /option -r is not supported/); // reset: not ours to do
+    assert.equal(args('-l', '2').loopS, 2);
     assert.throws(() => args('-i'), /-i needs a value/);
+  });
+
+  it('asks the proxy named by REMOTE_GPU_PROXY; -l repeats (the CSV header once); no proxy exits 9', async function () {
+    this.timeout(30000);
+    const pool = await FakePool.start();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rgpu-nvsmi-'));
+    const proxy = await KernelProxy.start({ socket: path.join(dir, 'proxy.sock'), pool: pool.url, pingIntervalMs: 0, log: () => {} });
+    try {
+      const env = { ...process.env, REMOTE_GPU_PROXY: proxy.socketPath };
+      const r = await runCli(['nvidia-smi', '-l', '0.2', '--query-gpu=name,memory.total', '--format=csv'], {
+        env, onSpawn: (c) => { setTimeout(() => c.kill('SIGINT'), 1500); },
+      });
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines[0], 'name, memory.total [MiB]');
+      assert.ok(lines.length >= 3, r.stdout);
+      for (const l of lines.slice(1)) assert.equal(l, 'Tesla T4, 15360 MiB');
+      const none = await runCli(['nvidia-smi'], { env: { ...process.env, REMOTE_GPU_PROXY: path.join(dir, 'nobody.sock'), XDG_RUNTIME_DIR: dir } });
+      assert.equal(none.code, 9);
+      assert.match(none.stderr, /couldn't communicate with the remote GPU/);
+      assert.equal((await runCli(['nvidia-smi', '-l', '0'], { env })).code, 2);
+    } finally {
+      await proxy.stop();
+      await pool.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('finds this process\'s ancestors through /proc', () => {

@@ -12,7 +12,7 @@ import {
   formatList, formatQuery, formatTable, parseCsvFormat, queryApps, queryGpus, SmiUsageError, type SmiGpu, type SmiView,
 } from './nvidiaSmiFormat';
 
-export const NVIDIA_SMI_USAGE = `usage: nvidia-smi [-L] [-q] [-i N] [--query-gpu=FIELDS --format=csv[,noheader][,nounits]]
+export const NVIDIA_SMI_USAGE = `usage: nvidia-smi [-L] [-q] [-i N] [-l SEC] [--query-gpu=FIELDS --format=csv[,noheader][,nounits]]
                   [--query-compute-apps=FIELDS --format=csv[,…]]
   Remote GPU's nvidia-smi: the remote GPU of this process, from its kernel-proxy ($REMOTE_GPU_PROXY).
   Fields a remote or emulated GPU cannot know (temperature, power, clocks, utilisation) read [N/A].`;
@@ -74,7 +74,7 @@ export function viewOf(status: ProxyStatus, inv: Inventory, pids: Set<number>, n
   return { gpus, processes, cudaVersion, pool, now };
 }
 
-interface SmiArgs { list: boolean; query: boolean; id?: number; queryGpu?: string[]; queryApps?: string[]; format?: string; help: boolean }
+interface SmiArgs { list: boolean; query: boolean; id?: number; queryGpu?: string[]; queryApps?: string[]; format?: string; loopS?: number; help: boolean }
 
 /** nvidia-smi's own spelling: `--opt=value` or `--opt value`, and the short flags. */
 export function parseNvidiaSmiArgs(argv: string[]): SmiArgs {
@@ -91,6 +91,7 @@ export function parseNvidiaSmiArgs(argv: string[]): SmiArgs {
       case '-L': case '--list-gpus': a.list = true; break;
       case '-q': case '--query': a.query = true; break;
       case '-i': case '--id': a.id = Number(value()); break;
+      case '-l': case '--loop': a.loopS = Number(value()); break;
       case '--query-gpu': a.queryGpu = fields(); break;
       case '--query-compute-apps': a.queryApps = fields(); break;
       case '--format': a.format = value(); break;
@@ -99,6 +100,7 @@ export function parseNvidiaSmiArgs(argv: string[]): SmiArgs {
     }
   }
   if (a.id !== undefined && !(Number.isInteger(a.id) && a.id >= 0)) throw new SmiUsageError('-i needs a GPU index');
+  if (a.loopS !== undefined && !(a.loopS > 0)) throw new SmiUsageError('-l needs a positive number of seconds');
   if ((a.queryGpu || a.queryApps) && a.format === undefined) throw new SmiUsageError('--query-gpu and --query-compute-apps need --format=csv');
   return a;
 }
@@ -129,24 +131,31 @@ export async function runNvidiaSmi(argv: string[], out: (s: string) => void = (s
     return 0;
   }
   const socket = process.env.REMOTE_GPU_PROXY || (await runningProxySockets())[0];
-  let status: ProxyStatus;
-  let inv: Inventory;
-  try {
-    if (!socket) throw new Error('no kernel-proxy is running and REMOTE_GPU_PROXY is not set');
-    [status, inv] = await Promise.all([
-      proxyRequest(`${socket}.ctl`, 'rgpu/status') as Promise<ProxyStatus>,
-      proxyRequest(`${socket}.ctl`, 'rgpu/inventory') as Promise<Inventory>,
-    ]);
-  } catch (e) {
-    err(`NVIDIA-SMI has failed because it couldn't communicate with the remote GPU: ${(e as Error).message}\n`);
-    return EXIT_NO_DRIVER;
-  }
-  try {
-    out(render(a, viewOf(status, inv, ancestry())));
-    return 0;
-  } catch (e) {
-    if (!(e instanceof SmiUsageError)) throw e;
-    err(`${e.message}\n`);
-    return 2;
+  const pids = ancestry();
+  // -l N: print again every N seconds until interrupted, as nvidia-smi does.
+  for (let first = true; ; first = false) {
+    if (!first) await new Promise((r) => setTimeout(r, a.loopS! * 1000));
+    let status: ProxyStatus;
+    let inv: Inventory;
+    try {
+      if (!socket) throw new Error('no kernel-proxy is running and REMOTE_GPU_PROXY is not set');
+      [status, inv] = await Promise.all([
+        proxyRequest(`${socket}.ctl`, 'rgpu/status') as Promise<ProxyStatus>,
+        proxyRequest(`${socket}.ctl`, 'rgpu/inventory') as Promise<Inventory>,
+      ]);
+    } catch (e) {
+      err(`NVIDIA-SMI has failed because it couldn't communicate with the remote GPU: ${(e as Error).message}\n`);
+      return EXIT_NO_DRIVER;
+    }
+    try {
+      // The CSV header comes once, before the first sample.
+      const again = { ...a, format: a.format && `${a.format.replace(/,\s*noheader/, '')},noheader` };
+      out(render(first ? a : again, viewOf(status, inv, pids)));
+    } catch (e) {
+      if (!(e instanceof SmiUsageError)) throw e;
+      err(`${e.message}\n`);
+      return 2;
+    }
+    if (a.loopS === undefined) return 0;
   }
 }
