@@ -25,6 +25,8 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
       ['errors', 'errors.cu'],
       ['cooperative', 'cooperative.cu'],
       ['nvsmi', 'nvsmi.cu'],
+      ['intrinsics', 'intrinsics.cu'],
+      ['intrinsics80', 'intrinsics.cu', ['-arch=sm_80']],
     ]));
   });
 
@@ -172,6 +174,19 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
       await local.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('dp4a, dp2a, sad, fns, half-precision atomics and h2exp agree with host references (sm_75 and sm_80 code)', async function () {
+    this.timeout(120000);
+    const r = await exec('intrinsics');
+    expectOk(r, 'intrinsics on T4');
+    assert.equal(r.stdout, 'intrinsics ok\n');
+    // sm_80 code (native bf16x2 atomics) on the embedded pool's A100.
+    const env = interceptEnv(url);
+    delete env.REMOTE_GPU_SERVER;
+    const a100 = await run(process.execPath, [path.join(REPO, 'out/gpu-runtime/cli/src/main.js'), 'run', '--gpu', 'A100-40GB', '--', bins.intrinsics80], { env, timeoutMs: 110000 });
+    expectOk(a100, 'intrinsics on A100');
+    assert.equal(a100.stdout, 'intrinsics ok\n');
   });
 
   it('through `rgpu run`, nvidia-smi on PATH shows the remote GPU with the program\'s memory and pid', async () => {

@@ -18,7 +18,7 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
   const R = (o: Operand, t = type): string => g.rd(o, t);
   const W = (e: string, t = type): string => g.wr(a[0], t, e);
   if (op === 'wmma') return null; // fragment loads/stores: asyncops.ts / mma.ts
-  if (HALF.has(type) && op !== 'mov' && op !== 'selp' && op !== 'cvt' && op !== 'setp' && op !== 'set') {
+  if (HALF.has(type) && op !== 'mov' && op !== 'selp' && op !== 'cvt' && op !== 'setp' && op !== 'set' && op !== 'atom' && op !== 'red') {
     const hop = HALF_OPS.indexOf(has('NaN') ? `${op}.NaN` : op);
     if (hop < 0 || has('xorsign')) throw new UnsupportedError(`'${ins.op}' (half-precision ${op}) is not supported by the emulator`);
     const x = (k: number): string => (a[k] ? R(a[k], 'b32') : '0');
@@ -130,6 +130,15 @@ export function emitAlu(g: FnGen, ins: Instr): string | null {
       if (clsOf(type) === 'l') return W(`R.bfi64(${R(a[1])}, ${R(a[2])}, ${pos}, ${len})`);
       return W(`R.bfi(${R(a[1])}, ${R(a[2])}, ${pos}, ${len})`);
     }
+    case 'sad': {
+      // d = c + |a - b|: the difference of two 32-bit values is exact in a double.
+      if (clsOf(type) === 'l') return null;
+      const x = isSigned(type) ? R(a[1]) : `(${R(a[1])} >>> 0)`, y = isSigned(type) ? R(a[2]) : `(${R(a[2])} >>> 0)`;
+      return W(wrapInt(type, `${R(a[3])} + Math.abs(${x} - ${y})`));
+    }
+    case 'dp4a': return W(`R.dp4a(${R(a[1], 'b32')}, ${R(a[2], 'b32')}, ${R(a[3], 'b32')}, ${p[1] === 's32'}, ${p[2] === 's32'})`, 'b32');
+    case 'dp2a': return W(`R.dp2a(${R(a[1], 'b32')}, ${R(a[2], 'b32')}, ${R(a[3], 'b32')}, ${p[1] === 'hi'}, ${p[2] === 's32'}, ${p[3] === 's32'})`, 'b32');
+    case 'fns': return W(`R.fns(${R(a[1], 'b32')}, ${R(a[2], 'u32')}, ${R(a[3], 's32')})`, 'b32');
     case 'bmsk': return W(`R.bmsk(${g.rd(a[1], 'u32')}, ${g.rd(a[2], 'u32')}, ${p[1] === 'wrap'})`, 'b32');
     case 'shf': return W(`R.shf(${R(a[1], 'b32')}, ${R(a[2], 'b32')}, ${g.rd(a[3], 'u32')}, ${p[1] === 'l'}, ${p[2] === 'wrap'})`, 'b32');
     case 'prmt': {

@@ -19,7 +19,9 @@ export function emitMem(g: FnGen, ins: Instr): string | null {
   if (space.startsWith('shared')) space = 'shared';
   const vec = p.includes('v4') ? 4 : p.includes('v2') ? 2 : p.includes('v8') ? 8 : 1;
   const type = p[p.length - 1];
-  if (p.some((q) => q === 'b128' || q === 'v8' || q === 'f16x2' || q === 'bf16x2' || q === 'noftz')) {
+  // Half-precision atomics: add only, one value (atomicAdd on __half, __half2, __nv_bfloat16(2)).
+  const halfAtom = (op === 'atom' || op === 'red') && HALF_ATOM.has(type) && vec === 1;
+  if (!halfAtom && p.some((q) => q === 'b128' || q === 'v8' || q === 'f16x2' || q === 'bf16x2' || q === 'noftz')) {
     throw new UnsupportedError(`'${ins.op}' is not supported by the emulator`);
   }
   const es = typeSize(type);
@@ -44,7 +46,7 @@ export function emitMem(g: FnGen, ins: Instr): string | null {
   const isRed = op === 'red';
   const dst = isRed ? null : ins.args[0];
   const addr = isRed ? ins.args[0] : ins.args[1];
-  const b = g.rd(isRed ? ins.args[1] : ins.args[2], type);
+  const b = g.rd(isRed ? ins.args[1] : ins.args[2], halfAtom ? (es === 4 ? 'b32' : 'b16') : type);
   const c = aop === 'cas' ? g.rd(ins.args[3], type) : '';
   const body = (V: string): string => atomBody(g, V, aop, type, b, c) + (dst ? ' ' + g.wr(dst, type, 'g') : '');
   return access(g, sp, addrExpr(g, addr, sp), es, body);
@@ -120,6 +122,8 @@ function access(g: FnGen, sp: Space, addr: string, size: number, body: (V: strin
 
 /** Global atomics take the real-Atomics path (atomics.ts) when the launch is split across workers (AM). */
 function atomBody(g: FnGen, V: string, aop: string, type: string, b: string, c: string): string {
+  if (HALF_ATOM.has(type)) return halfAtomBody(V, aop, type, b);
+  if (clsOf(type) === 'i' && typeSize(type) === 2) return int16AtomBody(V, aop, type, b, c);
   const plain = plainAtomBody(g, V, aop, type, b, c);
   if (V !== 'G') return plain;
   const cls = clsOf(type);
@@ -129,6 +133,42 @@ function atomBody(g: FnGen, V: string, aop: string, type: string, b: string, c: 
     : cls === 'l' ? `E.at64(${op}, t, ${b}, ${c || 0}, ${signed})`
     : `E.atf(${op}, t, ${b}, ${cls === 'd'})`;
   return `if (AM) g = ${shared}; else { ${plain} }`;
+}
+
+const HALF_ATOM = new Set(['f16', 'bf16', 'f16x2', 'bf16x2']);
+
+/**
+ * atom/red.add.noftz on f16/bf16 (a half of a 32-bit word) and their x2 packs (a whole word), rounded once per
+ * half as the hardware does (R.hop).
+ */
+function halfAtomBody(V: string, aop: string, type: string, b: string): string {
+  if (aop !== 'add') throw new UnsupportedError(`atom.${aop}.${type}`);
+  const add = (x: string): string => `R.hop(0, '${type}', ${x}, ${b}, 0, 0)`;
+  if (!type.endsWith('x2')) return word16Body(V, add('g'));
+  const plain = `q = t >>> 2; g = ${V}_I32[q]; ${V}_I32[q] = ${add('g')};`;
+  if (V !== 'G') return plain;
+  return `if (AM) { q = t >>> 2; for (;;) { g = Atomics.load(G_I32, q); if (Atomics.compareExchange(G_I32, q, g, ${add('g')}) === g) break; } } else { ${plain} }`;
+}
+
+/** 16-bit integer atomics (atom.cas.b16, which nvcc emits for bf16 atomicAdd before sm_90; exch; add). */
+function int16AtomBody(V: string, aop: string, type: string, b: string, c: string): string {
+  if (aop === 'cas') return word16Body(V, `(${c}) & 65535`, `g === ((${b}) & 65535)`);
+  if (aop === 'exch') return word16Body(V, `(${b}) & 65535`);
+  if (aop === 'add') return word16Body(V, `(g + (${b})) & 65535`);
+  throw new UnsupportedError(`atom.${aop}.${type}`);
+}
+
+/**
+ * A read-modify-write of the 16 bits at byte offset t (bits 0-15 or 16-31 of its word, little-endian): g is the
+ * old value, `next` the new one, written only when `cond` holds. A split launch (AM) makes it a compare-exchange
+ * loop on the whole word, as other threads may change the word's other half meanwhile.
+ */
+function word16Body(V: string, next: string, cond = 'true'): string {
+  const sh = '((t & 2) << 3)';
+  const merged = `(nv & ~(65535 << ${sh})) | ((${next}) << ${sh})`;
+  const plain = `q = t >>> 2; nv = ${V}_I32[q]; g = (nv >>> ${sh}) & 65535; if (${cond}) ${V}_I32[q] = ${merged};`;
+  if (V !== 'G') return plain;
+  return `if (AM) { q = t >>> 2; for (;;) { nv = Atomics.load(G_I32, q); g = (nv >>> ${sh}) & 65535; if (!(${cond}) || Atomics.compareExchange(G_I32, q, nv, ${merged}) === nv) break; } } else { ${plain} }`;
 }
 
 function plainAtomBody(g: FnGen, V: string, aop: string, type: string, b: string, c: string): string {

@@ -21,6 +21,9 @@ interface Tok {
 const WORD_START = /[A-Za-z_$%.]/;
 const WORD_CHAR = /[A-Za-z0-9_$.%]/;
 
+/** A declaration directive glued to its type, `.reg.b16`: split into `.reg` `.b16`. */
+const DECL_GLUED = /^\.(reg|local|shared|param|const|global)\.[A-Za-z0-9_.]+$/;
+
 export function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
   let i = 0;
@@ -70,7 +73,11 @@ export function tokenize(src: string): Tok[] {
       while (j < n && WORD_CHAR.test(src[j])) j++;
       // `::` qualifiers (`.L2::evict_last`, `.shared::cta`) stay part of the word.
       while (src[j] === ':' && src[j + 1] === ':') { j += 2; while (j < n && WORD_CHAR.test(src[j])) j++; }
-      out.push({ t: 'w', v: src.slice(i, j), line });
+      const w = src.slice(i, j);
+      // Hand-written inline asm (cuda_fp16.hpp's h2exp and friends) writes `.reg.b16 h;` without the space.
+      const decl = DECL_GLUED.exec(w);
+      if (decl) for (const part of w.slice(1).split('.')) out.push({ t: 'w', v: `.${part}`, line });
+      else out.push({ t: 'w', v: w, line });
       i = j;
       continue;
     }

@@ -214,6 +214,46 @@ export function bfi(a: number, b: number, pos: number, len: number): number {
   const m = (len >= 32 ? -1 : (1 << len) - 1) << pos;
   return ((b & ~m) | ((a << pos) & m)) | 0;
 }
+/** dp4a: c + the four products of a's and b's bytes (each signed or not), wrapped to 32 bits. */
+export function dp4a(a: number, b: number, c: number, sa: boolean, sb: boolean): number {
+  let r = c;
+  for (let i = 0; i < 32; i += 8) {
+    const x = sa ? (a << (24 - i)) >> 24 : (a >>> i) & 255;
+    const y = sb ? (b << (24 - i)) >> 24 : (b >>> i) & 255;
+    r = (r + x * y) | 0;
+  }
+  return r;
+}
+
+/** dp2a.lo/.hi: c + a's two 16-bit halves times two bytes of b (bytes 0-1 for .lo, 2-3 for .hi). */
+export function dp2a(a: number, b: number, c: number, hi: boolean, sa: boolean, sb: boolean): number {
+  let r = c;
+  for (let k = 0; k < 2; k++) {
+    const x = sa ? (a << (16 - 16 * k)) >> 16 : (a >>> (16 * k)) & 65535;
+    const i = 8 * (k + (hi ? 2 : 0));
+    const y = sb ? (b << (24 - i)) >> 24 : (b >>> i) & 255;
+    r = (r + x * y) | 0;
+  }
+  return r;
+}
+
+/**
+ * fns.b32: the bit position of the |offset|-th set bit of mask counting from base (inclusive) towards the MSB
+ * (offset > 0) or the LSB (offset < 0); offset 0 asks whether bit base itself is set. 0xffffffff when none.
+ */
+export function fns(mask: number, base: number, offset: number): number {
+  if (offset === 0) return base < 32 && (mask >>> base) & 1 ? base : -1;
+  const inc = offset > 0 ? 1 : -1;
+  let count = Math.abs(offset) - 1;
+  for (let pos = base; pos >= 0 && pos < 32; pos += inc) {
+    if ((mask >>> pos) & 1) {
+      if (count === 0) return pos;
+      count--;
+    }
+  }
+  return -1;
+}
+
 /** bmsk.{clamp,wrap}.b32: b one-bits starting at bit a; bits past 31 drop off. */
 export function bmsk(a: number, b: number, wrap: boolean): number {
   if (wrap) { a &= 31; b &= 31; } else { a = Math.min(a >>> 0, 32); b = Math.min(b >>> 0, 32); }

@@ -53,8 +53,8 @@ describe('emulator: device and contexts', () => {
 
   it('refuses an unsupported instruction at load, naming it', () => {
     const s = new Session();
-    const ptx = STORE_PTX.replace('mul.lo.s32 %r3, %r2, %r1;', 'sad.u32 %r3, %r2, %r1, %r2;');
-    assert.throws(() => s.load(ptx), (e: unknown) => code(CUresult.CUDA_ERROR_NOT_SUPPORTED)(e) && /sad\.u32/.test((e as Error).message));
+    const ptx = STORE_PTX.replace('mul.lo.s32 %r3, %r2, %r1;', 'sad.u64 %r3, %r2, %r1, %r2;');
+    assert.throws(() => s.load(ptx), (e: unknown) => code(CUresult.CUDA_ERROR_NOT_SUPPORTED)(e) && /sad\.u64/.test((e as Error).message));
     assert.throws(() => s.load('.version 8.0\n.target sm_75\n.entry broken( { ret; }'), code(CUresult.CUDA_ERROR_INVALID_PTX));
   });
 
