@@ -27,6 +27,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
       ['nvsmi', 'nvsmi.cu'],
       ['intrinsics', 'intrinsics.cu'],
       ['intrinsics80', 'intrinsics.cu', ['-arch=sm_80']],
+      ['libs', 'libs.cu'],
     ]));
   });
 
@@ -187,6 +188,12 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     const a100 = await run(process.execPath, [path.join(REPO, 'out/gpu-runtime/cli/src/main.js'), 'run', '--gpu', 'A100-40GB', '--', bins.intrinsics80], { env, timeoutMs: 110000 });
     expectOk(a100, 'intrinsics on A100');
     assert.equal(a100.stdout, 'intrinsics ok\n');
+  });
+
+  it('CUB block and warp primitives, cooperative_groups scans and memcpy_async, libcu++ atomic_ref', async () => {
+    const r = await exec('libs');
+    expectOk(r, 'libs');
+    assert.equal(r.stdout, 'libs ok\n');
   });
 
   it('through `rgpu run`, nvidia-smi on PATH shows the remote GPU with the program\'s memory and pid', async () => {
