@@ -1,7 +1,8 @@
 // Integer and half-precision intrinsics that nvcc emits as single PTX instructions (dp4a, dp2a, sad, fns,
-// atom.add.noftz.{f16,bf16,f16x2,bf16x2}, and h2exp's hand-written inline asm), checked against host
-// references written from the PTX ISA's definitions. The second launch is large enough to be split across
-// the emulator's block workers, so the half-precision atomics take their compare-exchange path there.
+// atom.add.noftz.{f16,bf16,f16x2,bf16x2}, and the CUDA headers' hand-written inline asm: h2exp, half shuffles),
+// checked against host references written from the PTX ISA's definitions. The second launch is large enough
+// to be split across the emulator's block workers, so the half-precision atomics take their compare-exchange
+// path there.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,15 @@ __global__ void halves(__half2 *h2, __nv_bfloat162 *b2, __half *h, __nv_bfloat16
   if (i % 16 < 2) atomicAdd(h + (i & 1), __float2half(1.0f));
   if (i % 128 < 2) atomicAdd(b + (i & 1), __float2bfloat16(1.0f));
   if (i < 64) e[i] = h2exp(__floats2half2_rn(i / 16.0f - 2.0f, 1.0f));
+}
+
+// cuda_fp16's shuffles on halves move PTX's predefined WARP_SZ in inline asm.
+__global__ void halfShuffles(__half *h, __half2 *h2) {
+  int i = threadIdx.x;
+  __half x = __int2half_rn(i);
+  __half2 y = __halves2half2(__int2half_rn(i), __int2half_rn(-i));
+  h[i] = __shfl_xor_sync(0xffffffff, x, 1);
+  h2[i] = __shfl_down_sync(0xffffffff, y, 2, 16);
 }
 
 static int sx8(unsigned v, int k) { return (int)(signed char)(v >> (8 * k)); }
@@ -94,6 +104,16 @@ int main() {
     float x = i / 16.0f - 2.0f, lo = __low2float(re[i]), hi = __high2float(re[i]), w = expf(x), e1 = expf(1.0f);
     // h2exp (e^x, by ex2.approx in the headers' inline asm): within 2 f16 ulps of the exact value.
     if ((fabsf(lo - w) > 2 * w / 1024 || fabsf(hi - e1) > 2 * e1 / 1024) && bad++ < 15) printf("h2exp(%g): got %g/%g, want %g/%g\n", x, lo, hi, w, e1);
+  }
+  __half *sh; __half2 *sh2; __half rs[32]; __half2 rs2[32];
+  CHECK(cudaMalloc(&sh, 64)); CHECK(cudaMalloc(&sh2, 128));
+  halfShuffles<<<1, 32>>>(sh, sh2);
+  CHECK(cudaGetLastError());
+  CHECK(cudaMemcpy(rs, sh, 64, cudaMemcpyDeviceToHost)); CHECK(cudaMemcpy(rs2, sh2, 128, cudaMemcpyDeviceToHost));
+  for (int i = 0; i < 32; i++) {
+    int src = (i % 16) + 2 < 16 ? i + 2 : i;   // shfl.down within 16-lane segments keeps a lane's own value past the end
+    if ((__half2float(rs[i]) != (float)(i ^ 1) || __low2float(rs2[i]) != (float)src || __high2float(rs2[i]) != (float)-src) && bad++ < 20)
+      printf("half shuffle lane %d: %g %g/%g\n", i, __half2float(rs[i]), __low2float(rs2[i]), __high2float(rs2[i]));
   }
   if (bad) { printf("intrinsics: %d mismatches\n", bad); return 1; }
   printf("intrinsics ok\n");

@@ -177,7 +177,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     }
   });
 
-  it('dp4a, dp2a, sad, fns, half-precision atomics and h2exp agree with host references (sm_75 and sm_80 code)', async function () {
+  it('dp4a, dp2a, sad, fns, half-precision atomics, h2exp and half shuffles agree with host references (sm_75 and sm_80 code)', async function () {
     this.timeout(120000);
     const r = await exec('intrinsics');
     expectOk(r, 'intrinsics on T4');

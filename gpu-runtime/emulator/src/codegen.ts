@@ -195,6 +195,8 @@ export class FnGen {
     if (d) return off; // frame-relative; callers add FB via symExpr
     const fnIdx = this.mod.funcIndex.get(base);
     if (fnIdx !== undefined && !this.mod.ptx.funcs[fnIdx].external) return FUNC_WINDOW + fnIdx * 16 + off;
+    // PTX's one predefined constant, not an address: cuda_fp16's __shfl_*_sync on halves moves it in inline asm.
+    if (base === 'WARP_SZ') return 32 + off;
     if (fnIdx !== undefined) throw new UnsupportedError(`taking the address of external function ${base} is not supported`);
     throw new UnsupportedError(`${this.fn.name}: unknown symbol ${base}`);
   }
