@@ -28,6 +28,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
       ['intrinsics', 'intrinsics.cu'],
       ['intrinsics80', 'intrinsics.cu', ['-arch=sm_80']],
       ['libs', 'libs.cu'],
+      ['devmalloc', 'devmalloc.cu'],
     ]));
   });
 
@@ -188,6 +189,12 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     const a100 = await run(process.execPath, [path.join(REPO, 'out/gpu-runtime/cli/src/main.js'), 'run', '--gpu', 'A100-40GB', '--', bins.intrinsics80], { env, timeoutMs: 110000 });
     expectOk(a100, 'intrinsics on A100');
     assert.equal(a100.stdout, 'intrinsics ok\n');
+  });
+
+  it('device-side malloc/free and new/delete: allocations outlive their launch, NULL when the heap is full', async () => {
+    const r = await exec('devmalloc');
+    expectOk(r, 'devmalloc');
+    assert.equal(r.stdout, 'devmalloc ok\n');
   });
 
   it('CUB block and warp primitives, cooperative_groups scans and memcpy_async, libcu++ atomic_ref', async () => {

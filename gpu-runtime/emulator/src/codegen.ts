@@ -367,6 +367,15 @@ export class FnGen {
       if (rets[0]?.k === 'sym') this.slotCls.set(`cr_${sanitize(rets[0].name)}_0`, 'i');
       return `${r}E.vprintf(S, ${a0}, ${a1});`;
     }
+    if (name === 'malloc') {
+      // Device malloc (deviceMalloc.ts): the pointer comes back in the return parameter, NULL when full.
+      const size = argSlot(argOps[0], 0, 'l', 'u64');
+      if (rets[0]?.k !== 'sym') return `E.malloc(S, ${size});`;
+      const slot = `cr_${sanitize(rets[0].name)}_0`;
+      this.slotCls.set(slot, 'l');
+      return `${this.local(slot)} = E.malloc(S, ${size});`;
+    }
+    if (name === 'free') return `E.free(S, ${argSlot(argOps[0], 0, 'l', 'u64')});`;
     if (name === '__assertfail') {
       const a = [0, 1, 2, 3].map((k) => argSlot(argOps[k], 0, k === 2 ? 'i' : 'l', k === 2 ? 'u32' : 'u64'));
       return `E.assertfail(S, ${a.join(', ')});`;

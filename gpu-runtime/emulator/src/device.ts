@@ -78,7 +78,7 @@ const posInt = (v: number): boolean => Number.isInteger(v) && v >= 1;
 
 /** Kernels the workers can run: compiled from source, and no texture objects (their registry lives here). */
 function splittable(k: LaunchKernel): boolean {
-  return k.src !== undefined && !k.crossCta && !k.src.includes('texRegistry');
+  return k.src !== undefined && !k.crossCta && !k.usesMalloc && !k.src.includes('texRegistry');
 }
 
 /**
@@ -87,6 +87,8 @@ function splittable(k: LaunchKernel): boolean {
  * have always finished; on workers the wait would hang on a load the compiled code does not re-read.
  */
 const CROSS_CTA = /\b(?:membar|fence|nanosleep)\b|\bld\.(?:volatile|relaxed|acquire)\b|\.acquire\b|\.acq_rel\b/;
+/** The module declares device malloc or free (what new/delete become too). */
+const USES_MALLOC = /\.extern\s+\.func\s*\([^)]*\)\s*(?:malloc|free)\b|\.extern\s+\.func\s+(?:malloc|free)\b/;
 function bad(msg: string): never {
   throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, msg);
 }
@@ -289,6 +291,7 @@ export class EmulatedContext implements DeviceContext {
     }
     const mod = loadPtx(text, heap);
     if (CROSS_CTA.test(text)) for (const k of mod.kernels) k.crossCta = true;
+    if (USES_MALLOC.test(text)) for (const k of mod.kernels) k.usesMalloc = true;
     this.modules.add(mod);
     return { handle: mod, info: mod.info };
   }

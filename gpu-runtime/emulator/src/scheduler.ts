@@ -10,6 +10,7 @@ import { LOCAL_WINDOW, SHARED_WINDOW } from './codegen';
 import { SPILL_F64, SPILL_I32, SYNC_OPS } from './syncops';
 import * as R from './rt';
 import { formatPrintf } from './printf';
+import { DeviceMalloc, MALLOC_HEAP_BYTES } from './deviceMalloc';
 
 export interface KernelInstance {
   K: (S: ThreadState) => number;
@@ -30,6 +31,8 @@ export interface LaunchKernel {
   src?: string;
   /** Its module orders memory between CTAs (fences, volatile loads): it always runs inline, CTAs in order. */
   crossCta?: boolean;
+  /** Its module calls device malloc/free: it runs inline (one allocator, no locks) with the context's arena. */
+  usesMalloc?: boolean;
   /** The launch environment, created on first launch and refilled by each later one. */
   env?: GridEnv;
 }
@@ -98,6 +101,8 @@ export function coopCapacity(smCount: number, lim: CoopLimits, blockThreads: num
 
 /** One small zeroed global block per heap for the grid barrier counter, reused by every cooperative launch. */
 const coopWorkspace = new WeakMap<KernelHeap, number>();
+/** Each context's device-malloc arena, made at the first launch of a kernel whose module calls malloc/free. */
+const mallocArena = new WeakMap<KernelHeap, DeviceMalloc>();
 const COOP_WS_BYTES = 64;
 
 const WD_CHUNK = 1 << 20;
@@ -283,6 +288,12 @@ class GridEnv implements LaunchEnv {
     this.out += `${this.cstring(S, file)}:${line}: ${this.cstring(S, func)}: block: [${this.cx},${this.cy},${this.cz}], thread: [${S.tx},${S.ty},${S.tz}] Assertion \`${this.cstring(S, msg)}\` failed.\n`;
     throw new CudaError(CUresult.CUDA_ERROR_ASSERT, `device-side assert in kernel ${this.name}`);
   }
+  malloc(S: ThreadState, size: number): number {
+    return mallocArena.get(this.heap)?.malloc(Number(size)) ?? 0;
+  }
+  free(S: ThreadState, at: number): void {
+    mallocArena.get(this.heap)?.release(Number(at));
+  }
   clock(): number { return Number((process.hrtime.bigint() - this.t0) & 0x7fffffffn); }
   clock64(): number { return Number(process.hrtime.bigint() - this.t0); }
   gtimer(): number { return Number(process.hrtime.bigint() & 0xfffffffffffffn); }
@@ -294,6 +305,7 @@ export function runGrid(k: LaunchKernel, heap: KernelHeap, cfg: GridConfig): str
   const ls = Math.ceil(Math.max(k.localBytes, 16) / 16) * 16;
   // Before E captures the heap views: the first allocation may grow the heap.
   if (cfg.cooperative && !coopWorkspace.has(heap)) coopWorkspace.set(heap, (heap as DeviceHeap).allocGlobal(COOP_WS_BYTES, 64));
+  if (k.usesMalloc && !mallocArena.has(heap)) mallocArena.set(heap, new DeviceMalloc((heap as DeviceHeap).allocGlobal(MALLOC_HEAP_BYTES, 256), MALLOC_HEAP_BYTES));
   // Keyed by the heap it was last filled from: a kernel object is per context today, but an env must never carry
   // one context's buffers into another's launch should kernels ever be shared.
   let E = k.env;
