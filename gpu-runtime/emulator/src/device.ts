@@ -13,7 +13,7 @@ import type { TextureDesc, TextureResource } from '../../server/src/backend';
 import { texRegistry } from './texture';
 import { DeviceHeap, GLOBAL_WINDOW, recycleWindow } from './memory';
 import { DEFAULT_DYNAMIC_SHARED, LoadedModule, loadPtx } from './module';
-import { runGrid, type CoopLimits, type GridConfig, type LaunchKernel } from './scheduler';
+import { runGrid, setMallocHeapSize, type CoopLimits, type GridConfig, type LaunchKernel } from './scheduler';
 import type { BlockPool, SplitLaunch } from './blockPool';
 import { choosePtx, extractImages } from './fatbin';
 
@@ -89,6 +89,8 @@ function splittable(k: LaunchKernel): boolean {
 const CROSS_CTA = /\b(?:membar|fence|nanosleep)\b|\bld\.(?:volatile|relaxed|acquire)\b|\.acquire\b|\.acq_rel\b/;
 /** The module declares device malloc or free (what new/delete become too). */
 const USES_MALLOC = /\.extern\s+\.func\s*\([^)]*\)\s*(?:malloc|free)\b|\.extern\s+\.func\s+(?:malloc|free)\b/;
+/** CUlimit: the device malloc heap's size. */
+const CU_LIMIT_MALLOC_HEAP_SIZE = 2;
 function bad(msg: string): never {
   throw new CudaError(CUresult.CUDA_ERROR_INVALID_VALUE, msg);
 }
@@ -310,6 +312,11 @@ export class EmulatedContext implements DeviceContext {
       this.pool?.forget(m.kernels, null);
     };
     if (this.tail) this.after(release); else release();
+  }
+
+  /** CU_LIMIT_MALLOC_HEAP_SIZE sizes the device-malloc arena, made at the first launch that needs it. */
+  setLimit(limit: number, value: number): void {
+    if (limit === CU_LIMIT_MALLOC_HEAP_SIZE && this.heap) setMallocHeapSize(this.heap, value);
   }
 
   setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void {

@@ -103,6 +103,11 @@ export function coopCapacity(smCount: number, lim: CoopLimits, blockThreads: num
 const coopWorkspace = new WeakMap<KernelHeap, number>();
 /** Each context's device-malloc arena, made at the first launch of a kernel whose module calls malloc/free. */
 const mallocArena = new WeakMap<KernelHeap, DeviceMalloc>();
+/** cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE) per context; like the driver's, it only counts before the arena exists. */
+const mallocHeapSize = new WeakMap<KernelHeap, number>();
+export function setMallocHeapSize(heap: KernelHeap, bytes: number): void {
+  if (!mallocArena.has(heap)) mallocHeapSize.set(heap, bytes);
+}
 const COOP_WS_BYTES = 64;
 
 const WD_CHUNK = 1 << 20;
@@ -305,7 +310,16 @@ export function runGrid(k: LaunchKernel, heap: KernelHeap, cfg: GridConfig): str
   const ls = Math.ceil(Math.max(k.localBytes, 16) / 16) * 16;
   // Before E captures the heap views: the first allocation may grow the heap.
   if (cfg.cooperative && !coopWorkspace.has(heap)) coopWorkspace.set(heap, (heap as DeviceHeap).allocGlobal(COOP_WS_BYTES, 64));
-  if (k.usesMalloc && !mallocArena.has(heap)) mallocArena.set(heap, new DeviceMalloc((heap as DeviceHeap).allocGlobal(MALLOC_HEAP_BYTES, 256), MALLOC_HEAP_BYTES));
+  if (k.usesMalloc && !mallocArena.has(heap)) {
+    const bytes = mallocHeapSize.get(heap) ?? MALLOC_HEAP_BYTES;
+    let at: number;
+    try {
+      at = (heap as DeviceHeap).allocGlobal(bytes, 256);
+    } catch {
+      throw new CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, `a device malloc heap of ${bytes} bytes (cudaLimitMallocHeapSize) does not fit the emulator's 64 MiB globals window beside this context's module globals`);
+    }
+    mallocArena.set(heap, new DeviceMalloc(at, bytes));
+  }
   // Keyed by the heap it was last filled from: a kernel object is per context today, but an env must never carry
   // one context's buffers into another's launch should kernels ever be shared.
   let E = k.env;

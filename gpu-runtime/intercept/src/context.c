@@ -297,7 +297,14 @@ RGPU_EXPORT CUresult CUDAAPI cuCtxSetLimit(CUlimit limit, size_t value)
     if ((unsigned)limit >= 8) return CUDA_ERROR_UNSUPPORTED_LIMIT;
     if (!c->limits[CU_LIMIT_STACK_SIZE]) limits_default(c);
     c->limits[limit] = value;
-    return CUDA_SUCCESS;
+    /* The device malloc heap is the server's to size (the emulator makes it at the first launch that uses
+     * device malloc); the other limits are answered here. No reply: errors come back at the next sync. */
+    if (limit != CU_LIMIT_MALLOC_HEAP_SIZE) return CUDA_SUCCESS;
+    rgpu_rpc_lock();
+    rgpu_ctx_set_limit_args a = { (uint64_t)value, (uint32_t)limit };
+    CUresult rc = rgpu_rpc_post_locked(RGPU_OP_CTX_SET_LIMIT, 0, &a, sizeof(a), NULL, 0);
+    rgpu_rpc_unlock();
+    return rc;
 }
 
 RGPU_EXPORT CUresult CUDAAPI cuCtxGetCacheConfig(CUfunc_cache *pconfig)

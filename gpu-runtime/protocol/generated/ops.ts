@@ -22,6 +22,7 @@ export const enum Op {
   SESSION_STATS = 7,
   LANE_ATTACH = 8,
   CTX_SYNC = 16,
+  CTX_SET_LIMIT = 17,
   MEM_ALLOC = 32,
   MEM_FREE = 33,
   MEMCPY_HTOD = 34,
@@ -72,6 +73,7 @@ export const OPS: ReadonlyMap<number, OpDescriptor> = new Map<number, OpDescript
   [7, { id: 7, name: 'SESSION_STATS', body: 'none', reply: 'msgpack', bulk: false, replyBulk: false, notify: false, args: [], fixedSize: 0, replyFixedSize: 0 }],
   [8, { id: 8, name: 'LANE_ATTACH', body: 'msgpack', reply: 'empty', bulk: false, replyBulk: false, notify: false, args: ["version","session","ticket"], fixedSize: 0, replyFixedSize: 0 }],
   [16, { id: 16, name: 'CTX_SYNC', body: 'none', reply: 'empty', bulk: false, replyBulk: false, notify: false, args: [], fixedSize: 0, replyFixedSize: 0 }],
+  [17, { id: 17, name: 'CTX_SET_LIMIT', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["value","limit"], fixedSize: 12, replyFixedSize: 0 }],
   [32, { id: 32, name: 'MEM_ALLOC', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["addr","size"], fixedSize: 16, replyFixedSize: 0 }],
   [33, { id: 33, name: 'MEM_FREE', body: 'fixed', reply: 'none', bulk: false, replyBulk: false, notify: false, args: ["addr"], fixedSize: 8, replyFixedSize: 0 }],
   [34, { id: 34, name: 'MEMCPY_HTOD', body: 'fixed', reply: 'none', bulk: true, replyBulk: false, notify: false, args: ["dst"], fixedSize: 8, replyFixedSize: 0 }],
@@ -136,6 +138,15 @@ export const QueuedArgsOrder = ["position","type"] as const;
 
 export interface LaneAttachArgs { version: number; session: string; ticket: string; }
 export const LaneAttachArgsOrder = ["version","session","ticket"] as const;
+
+export interface CtxSetLimitArgs { value: number; limit: number; }
+export const CtxSetLimitArgsSize = 12;
+export function decodeCtxSetLimitArgs(b: Buffer, o = 0): CtxSetLimitArgs { return { value: readU64(b, o + 0), limit: b.readUInt32LE(o + 8) }; }
+export function encodeCtxSetLimitArgs(b: Buffer, o: number, v: CtxSetLimitArgs): number {
+  writeU64(b, o + 0, v.value);
+  b.writeUInt32LE(v.limit, o + 8);
+  return o + 12;
+}
 
 export interface MemAllocArgs { addr: number; size: number; }
 export const MemAllocArgsSize = 16;

@@ -36,6 +36,7 @@ typedef struct rgpu_header {
     XX(7, SESSION_STATS, RGPU_K_NONE, RGPU_K_MSGPACK, 0) \
     XX(8, LANE_ATTACH, RGPU_K_MSGPACK, RGPU_K_EMPTY, 0) \
     XX(16, CTX_SYNC, RGPU_K_NONE, RGPU_K_EMPTY, 0) \
+    XX(17, CTX_SET_LIMIT, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(32, MEM_ALLOC, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(33, MEM_FREE, RGPU_K_FIXED, RGPU_K_NONE, 0) \
     XX(34, MEMCPY_HTOD, RGPU_K_FIXED, RGPU_K_NONE, 1) \
@@ -83,6 +84,7 @@ typedef enum rgpu_op {
     RGPU_OP_SESSION_STATS = 7,
     RGPU_OP_LANE_ATTACH = 8,
     RGPU_OP_CTX_SYNC = 16,
+    RGPU_OP_CTX_SET_LIMIT = 17,
     RGPU_OP_MEM_ALLOC = 32,
     RGPU_OP_MEM_FREE = 33,
     RGPU_OP_MEMCPY_HTOD = 34,
@@ -128,6 +130,12 @@ typedef struct rgpu_ping_reply {
     uint64_t t0;
 } rgpu_ping_reply;
 _Static_assert(sizeof(rgpu_ping_reply) == 8, "packed layout");
+
+typedef struct rgpu_ctx_set_limit_args {
+    uint64_t value;
+    uint32_t limit;
+} rgpu_ctx_set_limit_args;
+_Static_assert(sizeof(rgpu_ctx_set_limit_args) == 12, "packed layout");
 
 typedef struct rgpu_mem_alloc_args {
     uint64_t addr;

@@ -181,6 +181,8 @@ export interface DeviceContext {
   elapsedAsync?(start: BackendEvent, end: BackendEvent): Promise<number>;
   unloadModule(handle: unknown): void;
   setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void;
+  /** cuCtxSetLimit (CUlimit, value), already checked by the client; absent where no limit means anything yet. */
+  setLimit?(limit: number, value: number): void;
 
   // --- launches: `onPrintf` receives device printf text of this launch when it completes ----------
   launch(stream: BackendStream, module: unknown, kernel: number, cfg: LaunchConfig, onPrintf: (text: string) => void): void;

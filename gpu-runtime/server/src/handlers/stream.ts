@@ -2,6 +2,7 @@
 // creating one is a no-reply op; naming one the session does not own is CUDA_ERROR_INVALID_HANDLE.
 import { CudaError, CUresult } from '../backend';
 import {
+  decodeCtxSetLimitArgs,
   decodeEventCreateArgs,
   decodeEventDestroyArgs,
   decodeEventElapsedArgs,
@@ -29,6 +30,11 @@ function elapsedReply(ms: number): Reply {
 export const streamHandlers: HandlerTable = {
   CTX_SYNC(_f, s) {
     return syncReply(s, s.ctx.synchronize(null));
+  },
+
+  CTX_SET_LIMIT(f, s) {
+    const a = decodeCtxSetLimitArgs(f.body);
+    s.ctx.setLimit?.(a.limit, Number(a.value));
   },
 
   STREAM_CREATE(f, s) {
