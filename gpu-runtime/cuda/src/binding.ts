@@ -57,6 +57,7 @@ export interface DriverFns {
   cuFuncGetParamInfo(fn: bigint, index: number, offset: Buffer, size: Buffer): number;
   cuFuncGetAttribute(out: Buffer, attr: number, fn: bigint): number;
   cuFuncSetAttribute(fn: bigint, attr: number, value: number): number;
+  cuCtxSetLimit(limit: number, value: number): number;
   cuLaunchKernel(fn: bigint, gx: number, gy: number, gz: number, bx: number, by: number, bz: number,
     shared: number, stream: bigint, kernelParams: bigint, extra: bigint): number;
   cuLaunchCooperativeKernel(fn: bigint, gx: number, gy: number, gz: number, bx: number, by: number, bz: number,
@@ -119,6 +120,7 @@ const PROTOTYPES: Record<keyof DriverFns, string> = {
   cuFuncGetParamInfo: 'int cuFuncGetParamInfo(uint64_t fn, size_t index, void *offset, void *size)',
   cuFuncGetAttribute: 'int cuFuncGetAttribute(void *out, int attr, uint64_t fn)',
   cuFuncSetAttribute: 'int cuFuncSetAttribute(uint64_t fn, int attr, int value)',
+  cuCtxSetLimit: 'int cuCtxSetLimit(int limit, size_t value)',
   cuLaunchKernel: 'int cuLaunchKernel(uint64_t fn, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared, uint64_t stream, uint64_t kernelParams, uint64_t extra)',
   cuLaunchCooperativeKernel: 'int cuLaunchCooperativeKernel(uint64_t fn, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared, uint64_t stream, uint64_t kernelParams)',
   cuStreamCreateWithPriority: 'int cuStreamCreateWithPriority(void *out, unsigned int flags, int priority)',

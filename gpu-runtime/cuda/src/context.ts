@@ -191,6 +191,11 @@ export class CudaContext implements DeviceContext {
     this.drv.check(this.drv.fn.cuModuleUnload(mod.loaded.handle), 'cuModuleUnload');
   }
 
+  setLimit(limit: number, value: number): void {
+    this.enter();
+    this.drv.check(this.drv.fn.cuCtxSetLimit(limit, value), 'cuCtxSetLimit');
+  }
+
   setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void {
     this.enter();
     this.drv.check(this.drv.fn.cuFuncSetAttribute(this.fn(module, kernel), attr, value), 'cuFuncSetAttribute');

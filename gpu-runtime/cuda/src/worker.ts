@@ -241,6 +241,8 @@ function run(f: Frame): void {
     }
     case W.SET_ATTR:
       return c!.setKernelAttribute(module(num(f, 0)), num(f, 1), num(f, 2), num(f, 3));
+    case W.SET_LIMIT:
+      return c!.setLimit!(num(f, 0), num(f, 1));
     case W.LAUNCH: {
       cfg.grid[0] = num(f, 2); cfg.grid[1] = num(f, 3); cfg.grid[2] = num(f, 4);
       cfg.block[0] = num(f, 5); cfg.block[1] = num(f, 6); cfg.block[2] = num(f, 7);

@@ -273,6 +273,10 @@ export class WorkerContext implements DeviceContext {
     this.w.call(W.UNLOAD, 0, this.w.nums((handle as WModule).id));
   }
 
+  setLimit(limit: number, value: number): void {
+    this.w.call(W.SET_LIMIT, 0, this.w.nums(limit, value));
+  }
+
   setKernelAttribute(module: unknown, kernel: number, attr: number, value: number): void {
     this.w.call(W.SET_ATTR, 0, this.w.nums((module as WModule).id, kernel, attr, value));
   }

@@ -43,6 +43,8 @@ export const W = {
   LANE_SKIP: 29,
   /** [src, spitch, width, height]: write the rows on the lane, then reply */
   LANE_READ: 30,
+  /** [limit, value]: cuCtxSetLimit */
+  SET_LIMIT: 31,
 } as const;
 
 export const WFlag = { WANT_REPLY: 1, MARKED: 2 } as const;

@@ -223,6 +223,9 @@ describe('cuda backend (fake libcuda)', function () {
 
     ctx.setKernelAttribute(handle, 0, 8, 65536);
     assert.ok(lines(/cuFuncSetAttribute/).includes('cuFuncSetAttribute fn=f1 attr=8 value=65536'));
+    ctx.setLimit!(2, 24 << 20); // cudaLimitMallocHeapSize reaches the driver
+    assert.ok(lines(/cuCtxSetLimit/).includes(`cuCtxSetLimit limit=2 value=${24 << 20}`));
+    assert.throws(() => ctx.setLimit!(9, 1), (e: CudaError) => e.code === 215);
     assert.throws(() => ctx.launch(null, handle, 7, { grid: [1, 1, 1], block: [1, 1, 1], sharedMem: 0, params, cooperative: false }, () => {}),
       (e: CudaError) => e.code === 400);
     ctx.destroyStream(s);

@@ -186,6 +186,7 @@ CUresult cuFuncGetParamInfo(u64 fn, size_t i, size_t *off, size_t *size) {
 }
 CUresult cuFuncGetAttribute(int *v, int attr, u64 fn) { (void)fn; *v = attr == 0 ? 1024 : attr == 4 ? 16 : attr == 5 ? 90 : attr * 3; return 0; }
 CUresult cuFuncSetAttribute(u64 fn, int attr, int v) { logf_("cuFuncSetAttribute fn=%llx attr=%d value=%d", fn, attr, v); return 0; }
+CUresult cuCtxSetLimit(int limit, size_t v) { logf_("cuCtxSetLimit limit=%d value=%zu", limit, v); return limit > 6 ? 215 : 0; }
 CUresult cuModuleGetGlobal_v2(u64 *addr, size_t *size, u64 mod, const char *name) {
   (void)mod;
   logf_("cuModuleGetGlobal %s", name);

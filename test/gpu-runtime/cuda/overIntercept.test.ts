@@ -299,6 +299,28 @@ describe('cuda backend over the intercept library (emulated T4 server)', functio
     for (let i = 0; i < N; i++) assert.equal(got[i], Math.fround(hostA[i] + hostB[i]), `c[${i}]`);
   });
 
+  it('passes cudaLimitMallocHeapSize down the chain: a 16 MiB device malloc fits a 24 MiB heap', async function () {
+    this.timeout(60000);
+    const src = join(dir, 'heap.cu');
+    writeFileSync(src, 'extern "C" __global__ void big(unsigned long long *ok) { void *p = malloc(16u << 20); ok[0] = p != 0; free(p); }\n');
+    await promisify(execFile)('nvcc', ['-ptx', '-arch=sm_75', '-o', join(dir, 'heap.ptx'), src]);
+    const heap = backend.devices[0].createContext({ vaSize: 64 * MiB });
+    try {
+      heap.setLimit!(2, 24 * MiB); // CU_LIMIT_MALLOC_HEAP_SIZE, before the first launch that uses malloc
+      const m = heap.loadModule(new TextEncoder().encode(readFileSync(join(dir, 'heap.ptx'), 'utf8') + '\0'), 'ptx', 'heap');
+      const out = heap.va.base;
+      heap.alloc(out, 8);
+      const p = Buffer.alloc(8);
+      p.writeBigUInt64LE(BigInt(out), 0);
+      heap.launch(null, m.handle, 0, { grid: [1, 1, 1], block: [1, 1, 1], sharedMem: 0, params: p, cooperative: false }, () => {});
+      const back = new Uint8Array(8);
+      await heap.enqueueRead(null, out, back);
+      assert.equal(Buffer.from(back).readBigUInt64LE(0), 1n, 'the default 8 MiB heap would have said NULL');
+    } finally {
+      heap.destroy();
+    }
+  });
+
   it('copies pitched 2D regions host-to-device, device-to-device and back', async () => {
     const w = 12;
     const h = 5;
