@@ -86,10 +86,11 @@ export class FnGen {
       this.regType.set(r.name, r.type);
     }
     // Inline-asm blocks declare registers without the % prefix (`.reg .pred __$temp3;`): the parser sees
-    // those operands as symbols, so turn them into registers here, where declarations are known.
+    // those operands as symbols, so turn them into registers here, where declarations are known. So is PTX's
+    // predefined WARP_SZ (cuda_fp16's half shuffles move it), which special() answers like %warpsz.
     const fix = (o: Operand): Operand => {
       switch (o.k) {
-        case 'sym': return this.regCls.has(o.name) ? { k: 'reg', name: o.name } : o;
+        case 'sym': return this.regCls.has(o.name) || this.special(o.name) !== null ? { k: 'reg', name: o.name } : o;
         case 'vec': case 'list': return { ...o, elems: o.elems.map(fix) };
         case 'pair': return { k: 'pair', a: fix(o.a), b: fix(o.b) };
         case 'not': return { k: 'not', inner: fix(o.inner) };
@@ -195,8 +196,6 @@ export class FnGen {
     if (d) return off; // frame-relative; callers add FB via symExpr
     const fnIdx = this.mod.funcIndex.get(base);
     if (fnIdx !== undefined && !this.mod.ptx.funcs[fnIdx].external) return FUNC_WINDOW + fnIdx * 16 + off;
-    // PTX's one predefined constant, not an address: cuda_fp16's __shfl_*_sync on halves moves it in inline asm.
-    if (base === 'WARP_SZ') return 32 + off;
     if (fnIdx !== undefined) throw new UnsupportedError(`taking the address of external function ${base} is not supported`);
     throw new UnsupportedError(`${this.fn.name}: unknown symbol ${base}`);
   }

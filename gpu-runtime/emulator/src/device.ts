@@ -88,7 +88,7 @@ function splittable(k: LaunchKernel): boolean {
  */
 const CROSS_CTA = /\b(?:membar|fence|nanosleep)\b|\bld\.(?:volatile|relaxed|acquire)\b|\.acquire\b|\.acq_rel\b/;
 /** The module declares device malloc or free (what new/delete become too). */
-const USES_MALLOC = /\.extern\s+\.func\s*\([^)]*\)\s*(?:malloc|free)\b|\.extern\s+\.func\s+(?:malloc|free)\b/;
+const USES_MALLOC = /\.extern\s+\.func\s*(?:\([^)]*\)\s*)?(?:malloc|free)\b/;
 /** CUlimit: the device malloc heap's size. */
 const CU_LIMIT_MALLOC_HEAP_SIZE = 2;
 function bad(msg: string): never {
