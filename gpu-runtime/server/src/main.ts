@@ -39,7 +39,7 @@ export interface StartOptions {
 export type { RunningServer };
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
-  if (!opts.socketPath) checkListenSecurity(opts.host ?? '127.0.0.1', opts.token); // before loading any backend: fail fast
+  checkListenSecurity(opts.host ?? '127.0.0.1', opts.token, opts.socketPath); // before loading any backend: fail fast
   const backends = opts.backends ?? (await loadBackends(parseDeviceSpec(opts.devices ?? DEFAULT_DEVICES), { watchdogMs: opts.watchdogMs, workers: opts.workers, cudaInProcess: opts.cudaInProcess }));
   try {
     return await listenServer({

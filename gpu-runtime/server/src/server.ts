@@ -78,8 +78,9 @@ export function isLoopback(host: string): boolean {
   return host === '::1' || host === '::ffff:127.0.0.1';
 }
 
-export function checkListenSecurity(host: string, token: string | undefined): void {
-  if (!isLoopback(host) && !token) {
+/** A Unix socket (socketPath) is guarded by its file mode; a TCP address beyond loopback needs a token. */
+export function checkListenSecurity(host: string, token: string | undefined, socketPath?: string): void {
+  if (!socketPath && !isLoopback(host) && !token) {
     throw new ServerError('RGPU_ERR_INSECURE_LISTEN', `refusing to listen on ${host} without a token: anyone who can reach it would get a GPU. Pass --token-file FILE (and --tls-cert/--tls-key), or listen on 127.0.0.1`);
   }
 }
@@ -96,7 +97,7 @@ function readPem(v: string | Buffer, what: string): Buffer {
 
 export async function listenServer(o: ServerOptions): Promise<RunningServer> {
   const host = o.host ?? '127.0.0.1';
-  if (!o.socketPath) checkListenSecurity(host, o.token);
+  checkListenSecurity(host, o.token, o.socketPath);
   const devices = o.backends.flatMap((b) => b.devices);
   const pool = new Pool(devices, o.mode ?? 'exclusive');
   const env: ServerEnv = { pool, cache: new ModuleCache(), serverName: SERVER_NAME };
