@@ -55,19 +55,10 @@ export function viewOf(status: ProxyStatus, inv: Inventory, pids: Set<number>, n
     index, name: d.name, type: d.type, uuid: d.uuid ?? '[N/A]', cc: d.cc ?? '[N/A]', pciBusId: d.pciBusId ?? '[N/A]',
     memTotal: d.memory, memUsed: leased ? d.memUsed : 0, leased,
   });
-  let gpus: SmiGpu[];
-  let shown: InventoryDevice[];
-  if (held.length) {
-    shown = held;
-    gpus = held.map((d, i) => toGpu(d, i, true));
-  } else {
-    // Not leased yet: the type this process will ask for (the proxy's choice, else the pool's first).
-    const type = status.gpuType || inv.types?.[0]?.type;
-    const like = devices.find((d) => d.type === type);
-    shown = [];
-    gpus = like ? [toGpu(like, 0, false)] : [];
-  }
-  const processes = shown.flatMap((d, i) => sessions.filter((s) => d.sessions?.includes(s.id))
+  // Not leased yet: the type this process will ask for (the proxy's choice, else the pool's first).
+  const like = held.length ? undefined : devices.find((d) => d.type === (status.gpuType || inv.types?.[0]?.type));
+  const gpus = like ? [toGpu(like, 0, false)] : held.map((d, i) => toGpu(d, i, true));
+  const processes = held.flatMap((d, i) => sessions.filter((s) => d.sessions?.includes(s.id))
     .map((s) => ({ gpu: i, pid: s.pid ?? 0, name: s.argv0 ?? s.id, memUsed: d.clients?.find((c) => c.session === s.id)?.memUsed })));
   const pool = status.pool?.embedded ? 'embedded (emulated, on this machine)' : (status.pool?.url ?? '?');
   const cudaVersion = (held[0] ?? devices[0])?.cudaVersion ?? '[N/A]';
@@ -132,7 +123,8 @@ export async function runNvidiaSmi(argv: string[], out: (s: string) => void = (s
   }
   const socket = process.env.REMOTE_GPU_PROXY || (await runningProxySockets())[0];
   const pids = ancestry();
-  // -l N: print again every N seconds until interrupted, as nvidia-smi does.
+  // -l N: print again every N seconds until interrupted, as nvidia-smi does; the CSV header comes once.
+  const again = { ...a, format: a.format && `${a.format.replace(/,\s*noheader/, '')},noheader` };
   for (let first = true; ; first = false) {
     if (!first) await new Promise((r) => setTimeout(r, a.loopS! * 1000));
     let status: ProxyStatus;
@@ -148,8 +140,6 @@ export async function runNvidiaSmi(argv: string[], out: (s: string) => void = (s
       return EXIT_NO_DRIVER;
     }
     try {
-      // The CSV header comes once, before the first sample.
-      const again = { ...a, format: a.format && `${a.format.replace(/,\s*noheader/, '')},noheader` };
       out(render(first ? a : again, viewOf(status, inv, pids)));
     } catch (e) {
       if (!(e instanceof SmiUsageError)) throw e;
