@@ -122,12 +122,14 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     });
   }
 
-  const viaRgpuRun = (args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60000) => {
+  /** `rgpu run RUNARGS` (its options, `--`, the command); no --pool means the embedded server. */
+  const rgpuRun = (runArgs: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60000) => {
     const cli = path.join(REPO, 'out/gpu-runtime/cli/src/main.js');
     const env = { ...interceptEnv(url), ...extraEnv };
     delete env.REMOTE_GPU_SERVER;
-    return run(process.execPath, [cli, 'run', '--pool', url, '--', ...args], { env, timeoutMs });
+    return run(process.execPath, [cli, 'run', ...runArgs], { env, timeoutMs });
   };
+  const viaRgpuRun = (args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60000) => rgpuRun(['--pool', url, '--', ...args], extraEnv, timeoutMs);
 
   it('runs through `rgpu run` (private proxy, Unix socket)', async () => {
     const r = await viaRgpuRun([bins.vadd, '777']);
@@ -154,9 +156,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
 
   it('through `rgpu run` with no pool: the embedded server on a Unix socket, its lane on that socket too', async function () {
     this.timeout(180000);
-    const env = interceptEnv(url, { REMOTE_GPU_TRACE: '1' });
-    delete env.REMOTE_GPU_SERVER;
-    const r = await run(process.execPath, [path.join(REPO, 'out/gpu-runtime/cli/src/main.js'), 'run', '--', bins.streams, 'pipeline', '16'], { env, timeoutMs: 170000 });
+    const r = await rgpuRun(['--', bins.streams, 'pipeline', '16'], { REMOTE_GPU_TRACE: '1' }, 170000);
     expectOk(r, 'pipeline on the embedded server');
     assert.equal(r.stdout, 'pipeline ok 16 MiB\n');
     assert.match(r.stderr, /data lane attached to unix:\/\S+\.pool-\d+-\d+/);
@@ -184,9 +184,7 @@ describe('cuda programs on the emulated T4 through the intercept', function () {
     expectOk(r, 'intrinsics on T4');
     assert.equal(r.stdout, 'intrinsics ok\n');
     // sm_80 code (native bf16x2 atomics) on the embedded pool's A100.
-    const env = interceptEnv(url);
-    delete env.REMOTE_GPU_SERVER;
-    const a100 = await run(process.execPath, [path.join(REPO, 'out/gpu-runtime/cli/src/main.js'), 'run', '--gpu', 'A100-40GB', '--', bins.intrinsics80], { env, timeoutMs: 110000 });
+    const a100 = await rgpuRun(['--gpu', 'A100-40GB', '--', bins.intrinsics80], {}, 110000);
     expectOk(a100, 'intrinsics on A100');
     assert.equal(a100.stdout, 'intrinsics ok\n');
   });
